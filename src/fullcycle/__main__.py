@@ -1,0 +1,3 @@
+from fullcycle.cli.main import app
+
+app(prog_name="fullcycle")

@@ -1,0 +1,130 @@
+"""The ASGI application: settings, database, routers, middleware and error handling."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fullcycle import __version__
+from fullcycle.audit.routes import router as audit_router
+from fullcycle.auth.dependencies import Forbidden, NotAuthenticated, RequireRead
+from fullcycle.auth.routes import router as auth_router
+from fullcycle.catalog.routes import router as catalog_router
+from fullcycle.selfmonitoring.metrics import RequestMetricsMiddleware, ServerMetrics
+from fullcycle.selfmonitoring.routes import router as health_router
+from fullcycle.settings import Settings
+from fullcycle.startup import banner, prepare
+from fullcycle.store.database import Database
+from fullcycle.web.pages import router as pages_router
+from fullcycle.web.rendering import STATIC_DIR, render_error, templates_for
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/metrics"
+
+
+async def not_authenticated(request: Request, error: Exception) -> Response:
+    assert isinstance(error, NotAuthenticated)
+    if wants_json(request):
+        return JSONResponse(
+            {"detail": error.message}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+        )
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+
+async def forbidden(request: Request, error: Exception) -> Response:
+    assert isinstance(error, Forbidden)
+    if wants_json(request):
+        return JSONResponse({"detail": error.message}, status_code=403)
+    return render_error(request, 403, error.message)
+
+
+class BodySizeLimit:
+    """Refuse request bodies over the limit with 413, before anything reads them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except BodyTooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body larger than the limit of {self.limit} bytes"},
+            status_code=413,
+        )
+        await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings, announce: bool = False) -> FastAPI:
+    """Build the app; its lifespan migrates the database and provisions the admin."""
+    database = Database(settings.resolved_database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        report = prepare(settings, database)
+        if announce:
+            print(banner(settings, report), file=sys.stdout, flush=True)
+        yield
+        database.dispose()
+
+    app = FastAPI(
+        title="fullcycle",
+        version=__version__,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.metrics = ServerMetrics()
+    app.state.templates = templates_for(settings)
+    app.add_exception_handler(NotAuthenticated, not_authenticated)
+    app.add_exception_handler(Forbidden, forbidden)
+    for router in (health_router, auth_router, audit_router, catalog_router, pages_router):
+        app.include_router(router)
+    app.add_api_route(
+        "/api/v1/openapi.json",
+        lambda: app.openapi(),
+        dependencies=[RequireRead],
+        include_in_schema=False,
+    )
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
+    return app

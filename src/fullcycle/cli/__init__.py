@@ -1,0 +1,1 @@
+"""The `fullcycle` command: runs the server, and talks to a running server's API."""

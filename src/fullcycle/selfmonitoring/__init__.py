@@ -1,0 +1,1 @@
+"""fullcycle watching itself: JSON logs, Prometheus metrics and health checks."""

@@ -1,0 +1,50 @@
+"""Health checks (no auth) and the /metrics endpoint (read scope or the metrics token)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from fullcycle.auth.credentials import same_secret
+from fullcycle.auth.dependencies import bearer_token, current_principal, get_db, require
+from fullcycle.auth.scopes import Scope
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up and serving."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(request: Request, db: Session = Depends(get_db)) -> Response:
+    """The process can serve requests: its database answers."""
+    try:
+        db.execute(text("SELECT 1"))
+    except Exception as error:  # any driver error means "not ready", reported, not raised
+        return Response(
+            content=f'{{"status":"unavailable","database":"{type(error).__name__}"}}',
+            status_code=503,
+            media_type="application/json",
+        )
+    return Response(content='{"status":"ok","database":"ok"}', media_type="application/json")
+
+
+async def _metrics_auth(request: Request) -> None:
+    """A dedicated FULLCYCLE_METRICS_TOKEN lets Prometheus scrape without a user token."""
+    metrics_token = request.app.state.settings.metrics_token
+    token = bearer_token(request)
+    if metrics_token and token and same_secret(token, metrics_token):
+        return
+    with request.app.state.database.session() as db:
+        await require(Scope.READ)(await current_principal(request, db))
+
+
+@router.get("/metrics", dependencies=[Depends(_metrics_auth)], include_in_schema=False)
+def metrics(request: Request) -> Response:
+    registry = request.app.state.metrics.registry
+    return Response(content=generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

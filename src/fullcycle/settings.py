@@ -1,0 +1,71 @@
+"""Server settings: command-line flags first, then FULLCYCLE_* environment variables, then defaults.
+
+Every setting is documented in docs/configuration.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_DATA_DIR = ".fullcycle"
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    database_url: str | None = None
+    admin_token: str | None = None
+    metrics_token: str | None = None
+    public_url: str | None = None
+    session_hours: int = 12
+    secure_cookies: bool | None = None
+    max_body_bytes: int = 10 * 1024 * 1024
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_environment(
+        cls,
+        data_dir: Path | None = None,
+        host: str | None = None,
+        port: int | None = None,
+    ) -> Settings:
+        """Build settings from explicit flags, falling back to the environment, then defaults."""
+        secure = _env("FULLCYCLE_SECURE_COOKIES")
+        return cls(
+            data_dir=data_dir or Path(_env("FULLCYCLE_DATA_DIR") or DEFAULT_DATA_DIR),
+            host=host or _env("FULLCYCLE_HOST") or DEFAULT_HOST,
+            port=port or int(_env("FULLCYCLE_PORT") or DEFAULT_PORT),
+            database_url=_env("FULLCYCLE_DATABASE_URL"),
+            admin_token=_env("FULLCYCLE_ADMIN_TOKEN"),
+            metrics_token=_env("FULLCYCLE_METRICS_TOKEN"),
+            public_url=_env("FULLCYCLE_PUBLIC_URL"),
+            session_hours=int(_env("FULLCYCLE_SESSION_HOURS") or 12),
+            secure_cookies=None if secure is None else secure.lower() in {"1", "true", "yes"},
+            max_body_bytes=int(_env("FULLCYCLE_MAX_BODY_BYTES") or 10 * 1024 * 1024),
+            log_level=(_env("FULLCYCLE_LOG_LEVEL") or "INFO").upper(),
+        )
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The control-plane database: PostgreSQL by URL, else SQLite in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'fullcycle.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in {"0.0.0.0", "::"} else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"

@@ -1,0 +1,1 @@
+"""The control-plane database: engine, sessions, the declarative base and migrations."""

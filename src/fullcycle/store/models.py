@@ -1,0 +1,8 @@
+"""Imports every concept's models so that Base.metadata knows all tables (used by migrations)."""
+
+from fullcycle.audit import models as audit_models
+from fullcycle.auth import models as auth_models
+from fullcycle.catalog import models as catalog_models
+from fullcycle.store.database import Base
+
+__all__ = ["Base", "audit_models", "auth_models", "catalog_models"]

@@ -1,0 +1,45 @@
+"""Rendering pages: one Jinja2 environment (autoescaping on), shared context for the layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from fullcycle import __version__
+from fullcycle.settings import Settings
+
+WEB_DIR = Path(__file__).parent
+STATIC_DIR = WEB_DIR / "static"
+TEMPLATES_DIR = WEB_DIR / "templates"
+
+
+def templates_for(settings: Settings) -> Jinja2Templates:
+    templates = Jinja2Templates(directory=TEMPLATES_DIR)
+    templates.env.globals["version"] = __version__
+    return templates
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> HTMLResponse:
+    """Render a page with the caller (if any) and their CSRF token available to the layout."""
+    principal = getattr(request.state, "principal", None)
+    web_session = getattr(principal, "web_session", None)
+    full_context = {
+        "principal": principal,
+        "user": getattr(principal, "user", None),
+        "csrf_token": web_session.csrf_token if web_session else "",
+        **(context or {}),
+    }
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(request, template, full_context, status_code=status_code)
+
+
+def render_error(request: Request, status_code: int, message: str) -> HTMLResponse:
+    return render(
+        request, "error.html", {"status_code": status_code, "message": message}, status_code
+    )

@@ -1,0 +1,153 @@
+"""Shared fixtures: a fresh control-plane database per test on SQLite and on PostgreSQL,
+the real ASGI app, and a real uvicorn server on a free port for browser and CLI tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from fullcycle.app import create_app
+from fullcycle.settings import Settings
+
+ADMIN_TOKEN = "fc_test_admin_token_0123456789abcdefghijklmnop"
+POSTGRES_URL_ENV = "FULLCYCLE_TEST_POSTGRES_URL"
+
+
+def _postgres_admin_url() -> str | None:
+    return os.environ.get(POSTGRES_URL_ENV) or None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database for one test, on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fullcycle.db'}"
+        return
+    admin_url = _postgres_admin_url()
+    if admin_url is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{POSTGRES_URL_ENV} is not set; .ci/run starts PostgreSQL and sets it")
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_URL_ENV} (bash .ci/postgres-start prints one)"
+        )
+    name = f"fc_test_{uuid.uuid4().hex[:12]}"
+    plain = admin_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = admin_url.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,
+        port=0,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """An unauthenticated client of the real app (the lifespan migrates and provisions)."""
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def admin(client: TestClient) -> TestClient:
+    """The same app, called with the provisioned admin token."""
+    client.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+    return client
+
+
+def token_for(
+    admin: TestClient,
+    user: str,
+    scopes: list[str],
+    *,
+    is_admin: bool = False,
+    can_deploy: bool = True,
+) -> str:
+    """Create `user` with a password, log in through the API and return a token with `scopes`."""
+    password = f"pw-{user}-123456"
+    response = admin.post(
+        "/api/v1/users",
+        json={"name": user, "password": password, "is_admin": is_admin, "can_deploy": can_deploy},
+    )
+    assert response.status_code == 201, response.text
+    login = admin.post(
+        "/api/v1/auth/login",
+        json={"username": user, "password": password, "scopes": scopes, "token_name": "test"},
+        headers={"Authorization": ""},
+    )
+    assert login.status_code == 201, login.text
+    return str(login.json()["token"])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """A real uvicorn server in a thread, serving the app over TCP on 127.0.0.1."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url = f"http://127.0.0.1:{settings.port}"
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=settings.port, log_config=None
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise RuntimeError("the live server did not start within 30 s")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
+    settings = Settings(
+        data_dir=tmp_path / "live",
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,
+        port=free_port(),
+    )
+    server = LiveServer(settings)
+    server.start()
+    yield server
+    server.stop()
