@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,6 +40,14 @@ async def not_authenticated(request: Request, error: Exception) -> Response:
         )
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+
+async def http_error(request: Request, error: Exception) -> Response:
+    """API callers get Starlette's JSON error; people get the error page."""
+    assert isinstance(error, StarletteHTTPException)
+    if wants_json(request):
+        return await http_exception_handler(request, error)
+    return render_error(request, error.status_code, str(error.detail))
 
 
 async def forbidden(request: Request, error: Exception) -> Response:
@@ -116,6 +126,7 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
     app.state.templates = templates_for(settings)
     app.add_exception_handler(NotAuthenticated, not_authenticated)
     app.add_exception_handler(Forbidden, forbidden)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     for router in (health_router, auth_router, audit_router, catalog_router, pages_router):
         app.include_router(router)
     app.add_api_route(

@@ -82,6 +82,7 @@ async def current_principal(request: Request, db: Session = Depends(get_db)) -> 
             raise NotAuthenticated("authentication required: send 'Authorization: Bearer <token>'")
     await _check_csrf(request, principal)
     request.state.principal = principal
+    request.state.actor = principal.actor
     return principal
 
 

@@ -75,7 +75,7 @@ class RequestMetricsMiddleware:
         route, method = _route_template(scope), scope["method"]
         self.metrics.requests.labels(route, method, str(status)).inc()
         self.metrics.latency.labels(route, method).observe(elapsed)
-        principal = getattr(scope.get("state", {}).get("principal"), "actor", None)
+        actor = scope.get("state", {}).get("actor")
         client = scope.get("client")
         request_log.info(
             "%s %s %s",
@@ -88,7 +88,7 @@ class RequestMetricsMiddleware:
                 "route": route,
                 "status": status,
                 "duration_ms": round(elapsed * 1000, 2),
-                "actor": principal,
+                "actor": actor,
                 "remote_addr": client[0] if client else None,
             },
         )

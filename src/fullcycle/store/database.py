@@ -81,6 +81,9 @@ class Database:
                 yield session
                 session.commit()
             except BaseException:
+                # Detach first so that objects already loaded (the caller's user, say) keep their
+                # values for error pages instead of being expired by the rollback.
+                session.expunge_all()
                 session.rollback()
                 raise
 
