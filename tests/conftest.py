@@ -20,6 +20,8 @@ from fastapi.testclient import TestClient
 
 from fullcycle.app import create_app
 from fullcycle.settings import Settings
+from fullcycle.store import migrate
+from fullcycle.store.models import Base
 
 ADMIN_TOKEN = "fc_test_admin_token_0123456789abcdefghijklmnop"
 POSTGRES_URL_ENV = "FULLCYCLE_TEST_POSTGRES_URL"
@@ -29,27 +31,54 @@ def _postgres_admin_url() -> str | None:
     return os.environ.get(POSTGRES_URL_ENV) or None
 
 
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str | None]:
+    """One PostgreSQL database for the session, migrated once; tests empty it after use."""
+    admin_url = _postgres_admin_url()
+    if admin_url is None:
+        yield None
+        return
+    name = f"fc_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq(admin_url), autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(admin_url, name)
+    migrate.upgrade(url)
+    yield url
+    with psycopg.connect(_libpq(admin_url), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _empty_all_tables(url: str) -> None:
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    with psycopg.connect(_libpq(url), autocommit=True) as connection:
+        connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A new, empty database for one test, on each backend."""
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_database: str | None
+) -> Iterator[str]:
+    """An empty, migrated or migratable database for one test, on each backend."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'fullcycle.db'}"
         return
-    admin_url = _postgres_admin_url()
-    if admin_url is None:
+    if postgres_database is None:
         if os.environ.get("CI"):
             pytest.fail(f"{POSTGRES_URL_ENV} is not set; .ci/run starts PostgreSQL and sets it")
         pytest.skip(
             f"PostgreSQL tests need {POSTGRES_URL_ENV} (bash .ci/postgres-start prints one)"
         )
-    name = f"fc_test_{uuid.uuid4().hex[:12]}"
-    plain = admin_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = admin_url.rpartition("/")
-    yield f"{base}/{name}"
-    with psycopg.connect(plain, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield postgres_database
+    _empty_all_tables(postgres_database)
 
 
 @pytest.fixture

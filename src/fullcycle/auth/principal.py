@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,6 +13,7 @@ from fullcycle.auth.models import ApiToken, User, WebSession
 from fullcycle.auth.scopes import Scope, effective_scopes
 
 SESSION_COOKIE = "fullcycle_session"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,8 @@ def principal_from_token(db: Session, token: str, now: datetime) -> Principal | 
     row = db.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
     if row is None or not row.is_usable(now) or not row.user.is_active:
         return None
-    row.last_used_at = now
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        row.last_used_at = now  # at most one write a minute per token, not one per request
     # A token never grants more than its owner holds now (a demoted admin's token loses admin).
     scopes = effective_scopes(row.scopes) & user_scopes(row.user)
     return Principal(user=row.user, scopes=scopes, via="token", token=row)
