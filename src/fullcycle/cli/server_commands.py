@@ -1,34 +1,45 @@
-"""Commands that work on the local installation: run the server, migrate, reset a password."""
+"""Commands that work on the local installation: run the server, migrate, reset a password.
+
+The server's modules (FastAPI, SQLAlchemy, uvicorn) are imported inside the commands, so that
+the client commands, which never need them, start quickly.
+"""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from types import FrameType
 
 import typer
-import uvicorn
 
-from fullcycle.app import create_app
-from fullcycle.auth.users import reset_password
-from fullcycle.selfmonitoring.json_logs import configure_logging
 from fullcycle.settings import Settings
-from fullcycle.store import migrate
-from fullcycle.store.database import Database
 
 DataDirOption = typer.Option(
-    None, "--data-dir", help="Where fullcycle keeps its data [env FULLCYCLE_DATA_DIR; ./.fullcycle]"
+    None,
+    "--data-dir",
+    help="Where fullcycle keeps its data (else env FULLCYCLE_DATA_DIR, else ./.fullcycle).",
 )
 
 
 def up(
     data_dir: Path | None = DataDirOption,
     host: str | None = typer.Option(
-        None, "--host", help="Address to listen on [env FULLCYCLE_HOST; 127.0.0.1]"
+        None, "--host", help="Address to listen on (else env FULLCYCLE_HOST, else 127.0.0.1)."
     ),
     port: int | None = typer.Option(
-        None, "--port", help="Port to listen on [env FULLCYCLE_PORT; 8080]"
+        None, "--port", help="Port to listen on (else env FULLCYCLE_PORT, else 8080)."
     ),
 ) -> None:
-    """Run the fullcycle server in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
+    """Run the fullcycle server in the foreground (Ctrl-C or SIGTERM stops it cleanly).
+
+    The first start creates the data directory, the database and an 'admin' user, and prints
+    that user's password once. Logs go to stderr as one JSON object per line.
+    """
+    import uvicorn
+
+    from fullcycle.app import create_app
+    from fullcycle.selfmonitoring.json_logs import configure_logging
+
     settings = Settings.from_environment(data_dir=data_dir, host=host, port=port)
     configure_logging(settings.log_level)
     app = create_app(settings, announce=True)
@@ -41,7 +52,20 @@ def up(
         timeout_graceful_shutdown=3,
         proxy_headers=False,
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _stop_was_requested)
+    server.run()
+    if not server.started:
+        raise typer.Exit(STARTUP_FAILURE)
+
+
+STARTUP_FAILURE = 3  # uvicorn's status for a server that could not start
+
+
+def _stop_was_requested(signum: int, frame: FrameType | None) -> None:
+    """After a graceful shutdown uvicorn re-raises the signal that asked for it, to the handler
+    it found when it started; this one lets the process end normally, with status 0."""
 
 
 db_app = typer.Typer(help="The control-plane database.", no_args_is_help=True)
@@ -50,6 +74,8 @@ db_app = typer.Typer(help="The control-plane database.", no_args_is_help=True)
 @db_app.command("upgrade")
 def db_upgrade(data_dir: Path | None = DataDirOption) -> None:
     """Apply database migrations (the server also does this when it starts)."""
+    from fullcycle.store import migrate
+
     settings = Settings.from_environment(data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.resolved_database_url)
@@ -69,6 +95,9 @@ def admin_reset_password(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Give a user a new random password and print it (for a lost admin password)."""
+    from fullcycle.auth.users import reset_password
+    from fullcycle.store.database import Database
+
     settings = Settings.from_environment(data_dir=data_dir)
     database = Database(settings.resolved_database_url)
     try:
@@ -83,6 +112,7 @@ def admin_reset_password(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("up")(up)
-    app.add_typer(db_app, name="db")
-    app.add_typer(admin_app, name="admin")
+    panel = "Run a server (on this machine)"
+    app.command("up", rich_help_panel=panel)(up)
+    app.add_typer(db_app, name="db", rich_help_panel=panel)
+    app.add_typer(admin_app, name="admin", rich_help_panel=panel)
