@@ -10,6 +10,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -48,6 +49,14 @@ async def http_error(request: Request, error: Exception) -> Response:
     if wants_json(request):
         return await http_exception_handler(request, error)
     return render_error(request, error.status_code, str(error.detail))
+
+
+async def conflicting_write(request: Request, error: Exception) -> Response:
+    """A unique constraint hit by a concurrent write: the change was not made; retrying is safe."""
+    message = "a concurrent change conflicted with this one and nothing was changed; try again"
+    if wants_json(request):
+        return JSONResponse({"detail": message}, status_code=409)
+    return render_error(request, 409, message)
 
 
 async def forbidden(request: Request, error: Exception) -> Response:
@@ -127,6 +136,7 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
     app.add_exception_handler(NotAuthenticated, not_authenticated)
     app.add_exception_handler(Forbidden, forbidden)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(IntegrityError, conflicting_write)
     for router in (health_router, auth_router, audit_router, catalog_router, pages_router):
         app.include_router(router)
     app.add_api_route(

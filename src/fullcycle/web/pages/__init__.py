@@ -2,7 +2,8 @@
 
 from fastapi import APIRouter
 
-from fullcycle.web.pages import login
+from fullcycle.web.pages import audit, catalog, login, services, teams, tokens, users
 
 router = APIRouter(include_in_schema=False)
-router.include_router(login.router)
+for area in (login, catalog, services, teams, users, tokens, audit):
+    router.include_router(area.router)

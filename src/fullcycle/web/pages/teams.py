@@ -1,0 +1,216 @@
+"""/teams: who is in which team and what each team owns; admins create, edit and delete teams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from fullcycle.audit.log import record
+from fullcycle.auth.dependencies import current_principal, get_db
+from fullcycle.auth.principal import Principal
+from fullcycle.auth.scopes import Scope
+from fullcycle.catalog.models import Team
+from fullcycle.catalog.schemas import TeamIn
+from fullcycle.catalog.service import (
+    CatalogConflict,
+    CatalogError,
+    create_team,
+    delete_team,
+    get_team,
+    list_teams,
+    team_view,
+    team_views,
+    update_team,
+)
+from fullcycle.web.pages.access import require_admin
+from fullcycle.web.pages.flash import page, redirect
+from fullcycle.web.pages.forms import (
+    catalog_problem,
+    field_errors,
+    format_links,
+    parse_links,
+    split_list,
+)
+from fullcycle.web.rendering import render_error
+
+router = APIRouter()
+TEXT_FIELDS = ("name", "title", "description", "email", "parent")
+
+
+def team_form_values(team: Team | None) -> dict[str, str]:
+    if team is None:
+        return {field: "" for field in (*TEXT_FIELDS, "members", "links")}
+    return {
+        "name": team.name,
+        "title": team.title,
+        "description": team.description,
+        "email": team.email,
+        "parent": team.parent_ref,
+        "members": "\n".join(team.member_names),
+        "links": format_links(team.links),
+    }
+
+
+async def submitted_team_form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {field: str(form.get(field, "")).strip() for field in (*TEXT_FIELDS, "members", "links")}
+
+
+def team_input(values: dict[str, str]) -> TeamIn:
+    data: dict[str, Any] = {field: values[field] for field in TEXT_FIELDS}
+    data |= {"members": split_list(values["members"]), "links": parse_links(values["links"])}
+    return TeamIn.model_validate(data)
+
+
+def _form_page(
+    request: Request,
+    values: dict[str, str],
+    editing: Team | None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    context = {"nav": "teams", "values": values, "editing": editing, "errors": errors or {}}
+    return page(request, "teams/form.html", context, status_code)
+
+
+def _team_or_404(request: Request, db: Session, name: str) -> Team | Response:
+    team = get_team(db, name)
+    if team is None:
+        return render_error(request, 404, f"There is no team named '{name}'.")
+    return team
+
+
+@router.get("/teams")
+def teams_page(
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    db: Session = Depends(get_db),
+) -> Response:
+    context = {
+        "nav": "teams",
+        "teams": team_views(db, list_teams(db)),
+        "may_admin": principal.has(Scope.ADMIN),
+    }
+    return page(request, "teams/list.html", context)
+
+
+@router.get("/teams/new")
+def new_team_form(request: Request, principal: Principal = Depends(current_principal)) -> Response:
+    require_admin(principal, "Creating a team")
+    return _form_page(request, team_form_values(None), None)
+
+
+@router.post("/teams/new")
+async def create_team_from_form(
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    db: Session = Depends(get_db),
+) -> Response:
+    require_admin(principal, "Creating a team")
+    values = await submitted_team_form(request)
+    try:
+        team = create_team(db, team_input(values))
+    except ValidationError as error:
+        return _form_page(request, values, None, field_errors(error), 422)
+    except CatalogError as error:
+        db.rollback()
+        return _form_page(request, values, None, *catalog_problem(error))
+    record(db, request, principal, "team.create", team.name, via="web")
+    db.commit()
+    return redirect(f"/teams/{team.name}", f"Team '{team.name}' created.")
+
+
+@router.get("/teams/{name}")
+def team_page(
+    name: str,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    db: Session = Depends(get_db),
+) -> Response:
+    found = _team_or_404(request, db, name)
+    if isinstance(found, Response):
+        return found
+    context = {
+        "nav": "teams",
+        "team": team_view(db, found),
+        "may_admin": principal.has(Scope.ADMIN),
+    }
+    return page(request, "teams/detail.html", context)
+
+
+@router.get("/teams/{name}/edit")
+def edit_team_form(
+    name: str,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    db: Session = Depends(get_db),
+) -> Response:
+    require_admin(principal, "Editing a team")
+    found = _team_or_404(request, db, name)
+    if isinstance(found, Response):
+        return found
+    return _form_page(request, team_form_values(found), found)
+
+
+@router.post("/teams/{name}/edit")
+async def update_team_from_form(
+    name: str,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    db: Session = Depends(get_db),
+) -> Response:
+    require_admin(principal, "Editing a team")
+    found = _team_or_404(request, db, name)
+    if isinstance(found, Response):
+        return found
+    values = await submitted_team_form(request)
+    try:
+        team = update_team(db, found, team_input(values))
+    except ValidationError as error:
+        return _form_page(request, values, found, field_errors(error), 422)
+    except CatalogError as error:
+        db.rollback()
+        return _form_page(request, values, found, *catalog_problem(error))
+    record(db, request, principal, "team.update", team.name, via="web")
+    db.commit()
+    return redirect(f"/teams/{team.name}", f"Team '{team.name}' saved.")
+
+
+@router.get("/teams/{name}/delete")
+def delete_team_confirmation(
+    name: str,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    db: Session = Depends(get_db),
+) -> Response:
+    require_admin(principal, "Deleting a team")
+    found = _team_or_404(request, db, name)
+    if isinstance(found, Response):
+        return found
+    return page(request, "teams/delete.html", {"nav": "teams", "team": team_view(db, found)})
+
+
+@router.post("/teams/{name}/delete")
+def delete_team_confirmed(
+    name: str,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    db: Session = Depends(get_db),
+) -> Response:
+    require_admin(principal, "Deleting a team")
+    found = _team_or_404(request, db, name)
+    if isinstance(found, Response):
+        return found
+    try:
+        delete_team(db, found)
+    except CatalogConflict as error:
+        db.rollback()
+        context = {"nav": "teams", "team": team_view(db, found), "problem": str(error)}
+        return page(request, "teams/delete.html", context, 409)
+    record(db, request, principal, "team.delete", name, via="web")
+    db.commit()
+    return redirect("/teams", f"Team '{name}' deleted.")
