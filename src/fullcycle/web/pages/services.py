@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -37,7 +37,6 @@ from fullcycle.web.pages.forms import (
     split_list,
     split_words,
 )
-from fullcycle.web.rendering import render_error
 
 router = APIRouter()
 TEXT_FIELDS = (
@@ -117,11 +116,12 @@ def _form_page(
     return page(request, "services/form.html", context, status_code)
 
 
-def _service_or_404(request: Request, db: Session, name: str) -> Service | Response:
-    service = get_service(db, name)
-    if service is None:
-        return render_error(request, 404, f"There is no service named '{name}' in the catalog.")
-    return service
+def _service_or_404(db: Session, name: str) -> Service:
+    """The service, or a 404 that the app renders as the error page."""
+    found = get_service(db, name)
+    if found is None:
+        raise HTTPException(404, f"There is no service named '{name}' in the catalog.")
+    return found
 
 
 @router.get("/services/new")
@@ -159,9 +159,7 @@ def service_page(
     principal: Principal = Depends(current_principal),
     db: Session = Depends(get_db),
 ) -> Response:
-    found = _service_or_404(request, db, name)
-    if isinstance(found, Response):
-        return found
+    found = _service_or_404(db, name)
     context = {
         "nav": "catalog",
         "service": service_view(db, found),
@@ -179,9 +177,7 @@ def edit_service_form(
     db: Session = Depends(get_db),
 ) -> Response:
     require_deploy(principal, "Editing a service")
-    found = _service_or_404(request, db, name)
-    if isinstance(found, Response):
-        return found
+    found = _service_or_404(db, name)
     return _form_page(request, service_form_values(found), found)
 
 
@@ -193,9 +189,7 @@ async def update_service_from_form(
     db: Session = Depends(get_db),
 ) -> Response:
     require_deploy(principal, "Editing a service")
-    found = _service_or_404(request, db, name)
-    if isinstance(found, Response):
-        return found
+    found = _service_or_404(db, name)
     values = await submitted_service_form(request)
     try:
         service = update_service(db, found, service_input(values))
@@ -217,9 +211,7 @@ def delete_service_confirmation(
     db: Session = Depends(get_db),
 ) -> Response:
     require_deploy(principal, "Deleting a service")
-    found = _service_or_404(request, db, name)
-    if isinstance(found, Response):
-        return found
+    found = _service_or_404(db, name)
     context = {"nav": "catalog", "service": service_view(db, found)}
     return page(request, "services/delete.html", context)
 
@@ -232,9 +224,7 @@ def delete_service_confirmed(
     db: Session = Depends(get_db),
 ) -> Response:
     require_deploy(principal, "Deleting a service")
-    found = _service_or_404(request, db, name)
-    if isinstance(found, Response):
-        return found
+    found = _service_or_404(db, name)
     delete_service(db, found)
     record(db, request, principal, "service.delete", name, via="web")
     db.commit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -35,7 +35,6 @@ from fullcycle.web.pages.forms import (
     parse_links,
     split_list,
 )
-from fullcycle.web.rendering import render_error
 
 router = APIRouter()
 TEXT_FIELDS = ("name", "title", "description", "email", "parent")
@@ -77,11 +76,12 @@ def _form_page(
     return page(request, "teams/form.html", context, status_code)
 
 
-def _team_or_404(request: Request, db: Session, name: str) -> Team | Response:
-    team = get_team(db, name)
-    if team is None:
-        return render_error(request, 404, f"There is no team named '{name}'.")
-    return team
+def _team_or_404(db: Session, name: str) -> Team:
+    """The team, or a 404 that the app renders as the error page."""
+    found = get_team(db, name)
+    if found is None:
+        raise HTTPException(404, f"There is no team named '{name}'.")
+    return found
 
 
 @router.get("/teams")
@@ -131,9 +131,7 @@ def team_page(
     principal: Principal = Depends(current_principal),
     db: Session = Depends(get_db),
 ) -> Response:
-    found = _team_or_404(request, db, name)
-    if isinstance(found, Response):
-        return found
+    found = _team_or_404(db, name)
     context = {
         "nav": "teams",
         "team": team_view(db, found),
@@ -150,9 +148,7 @@ def edit_team_form(
     db: Session = Depends(get_db),
 ) -> Response:
     require_admin(principal, "Editing a team")
-    found = _team_or_404(request, db, name)
-    if isinstance(found, Response):
-        return found
+    found = _team_or_404(db, name)
     return _form_page(request, team_form_values(found), found)
 
 
@@ -164,9 +160,7 @@ async def update_team_from_form(
     db: Session = Depends(get_db),
 ) -> Response:
     require_admin(principal, "Editing a team")
-    found = _team_or_404(request, db, name)
-    if isinstance(found, Response):
-        return found
+    found = _team_or_404(db, name)
     values = await submitted_team_form(request)
     try:
         team = update_team(db, found, team_input(values))
@@ -188,9 +182,7 @@ def delete_team_confirmation(
     db: Session = Depends(get_db),
 ) -> Response:
     require_admin(principal, "Deleting a team")
-    found = _team_or_404(request, db, name)
-    if isinstance(found, Response):
-        return found
+    found = _team_or_404(db, name)
     return page(request, "teams/delete.html", {"nav": "teams", "team": team_view(db, found)})
 
 
@@ -202,9 +194,7 @@ def delete_team_confirmed(
     db: Session = Depends(get_db),
 ) -> Response:
     require_admin(principal, "Deleting a team")
-    found = _team_or_404(request, db, name)
-    if isinstance(found, Response):
-        return found
+    found = _team_or_404(db, name)
     try:
         delete_team(db, found)
     except CatalogConflict as error:
