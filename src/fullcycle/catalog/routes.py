@@ -14,7 +14,8 @@ from starlette.datastructures import UploadFile
 from fullcycle.audit.log import record
 from fullcycle.auth.dependencies import RequireAdmin, RequireDeploy, RequireRead, get_db
 from fullcycle.auth.principal import Principal
-from fullcycle.catalog.backstage import BackstageImportError, export_catalog, import_catalog
+from fullcycle.catalog.backstage import BackstageImportError, import_catalog
+from fullcycle.catalog.backstage_export import export_catalog
 from fullcycle.catalog.import_audit import record_import
 from fullcycle.catalog.models import Service, Team
 from fullcycle.catalog.schemas import (
