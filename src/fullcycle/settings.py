@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fullcycle.telemetry.schema import Retention, parse_retention
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_DATA_DIR = ".fullcycle"
@@ -17,6 +19,19 @@ DEFAULT_DATA_DIR = ".fullcycle"
 def _env(name: str) -> str | None:
     value = os.environ.get(name)
     return value if value else None
+
+
+def _retention(flags: dict[str, str]) -> Retention:
+    """Retention per table from flags (`logs` -> '14d'), else FULLCYCLE_RETENTION_<TABLE>."""
+    hours: dict[str, int] = {}
+    for table in ("logs", "samples", "spans", "markers"):
+        text = flags.get(table) or _env(f"FULLCYCLE_RETENTION_{table.upper()}")
+        if text:
+            try:
+                hours[table] = parse_retention(text)
+            except ValueError as error:
+                raise ValueError(f"--retention-{table}: {error}") from error
+    return Retention(**hours)
 
 
 @dataclass(frozen=True)
@@ -31,7 +46,13 @@ class Settings:
     session_hours: int = 12
     secure_cookies: bool | None = None
     max_body_bytes: int = 10 * 1024 * 1024
+    max_decompressed_bytes: int = 64 * 1024 * 1024
     log_level: str = "INFO"
+    clickhouse_url: str | None = None
+    clickhouse_cluster: str | None = None
+    retention: Retention = field(default_factory=Retention)
+    wal_fsync: bool = True
+    otlp_port: int | None = None
 
     @classmethod
     def from_environment(
@@ -39,9 +60,15 @@ class Settings:
         data_dir: Path | None = None,
         host: str | None = None,
         port: int | None = None,
+        retention: dict[str, str] | None = None,
+        otlp_port: int | None = None,
     ) -> Settings:
-        """Build settings from explicit flags, falling back to the environment, then defaults."""
+        """Build settings from explicit flags, falling back to the environment, then defaults.
+
+        Raises ValueError naming the setting when a value is malformed.
+        """
         secure = _env("FULLCYCLE_SECURE_COOKIES")
+        otlp = otlp_port or _env("FULLCYCLE_OTLP_PORT")
         return cls(
             data_dir=data_dir or Path(_env("FULLCYCLE_DATA_DIR") or DEFAULT_DATA_DIR),
             host=host or _env("FULLCYCLE_HOST") or DEFAULT_HOST,
@@ -53,7 +80,15 @@ class Settings:
             session_hours=int(_env("FULLCYCLE_SESSION_HOURS") or 12),
             secure_cookies=None if secure is None else secure.lower() in {"1", "true", "yes"},
             max_body_bytes=int(_env("FULLCYCLE_MAX_BODY_BYTES") or 10 * 1024 * 1024),
+            max_decompressed_bytes=int(
+                _env("FULLCYCLE_MAX_DECOMPRESSED_BYTES") or 64 * 1024 * 1024
+            ),
             log_level=(_env("FULLCYCLE_LOG_LEVEL") or "INFO").upper(),
+            clickhouse_url=_env("FULLCYCLE_CLICKHOUSE_URL"),
+            clickhouse_cluster=_env("FULLCYCLE_CLICKHOUSE_CLUSTER"),
+            retention=_retention(retention or {}),
+            wal_fsync=(_env("FULLCYCLE_WAL_FSYNC") or "true").lower() not in {"0", "false", "no"},
+            otlp_port=int(otlp) if otlp else None,
         )
 
     @property

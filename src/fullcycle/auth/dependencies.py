@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
@@ -45,10 +47,20 @@ def get_db(request: Request) -> Iterator[Session]:
 
 
 def bearer_token(request: Request) -> str | None:
+    """The API token of the request: `Authorization: Bearer <token>`, or Basic auth with the
+    token as the password (the user name is ignored) for shippers that only speak Basic auth,
+    such as rsyslog's Elasticsearch output."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return value
+    if scheme.lower() == "basic" and value:
+        try:
+            _, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return password or None
     return None
 
 

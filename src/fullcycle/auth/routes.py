@@ -49,6 +49,7 @@ def token_out(token: ApiToken, secret: str | None = None) -> TokenOut:
         "expires_at": token.expires_at,
         "revoked_at": token.revoked_at,
         "last_used_at": token.last_used_at,
+        "service": token.service,
     }
     return TokenCreated(**fields, token=secret) if secret else TokenOut(**fields)
 
@@ -83,10 +84,15 @@ def login(body: LoginRequest, request: Request, db: Session = Depends(get_db)) -
 
 
 def _create_checked(
-    db: Session, user: User, name: str, scopes: list[str], expires: datetime | None
+    db: Session,
+    user: User,
+    name: str,
+    scopes: list[str],
+    expires: datetime | None,
+    service: str | None = None,
 ) -> tuple[ApiToken, str]:
     try:
-        return create_token(db, user, name, parse_scopes(scopes), expires)
+        return create_token(db, user, name, parse_scopes(scopes), expires, service=service)
     except TokenScopeError as error:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(error)) from error
     except ValueError as error:
@@ -116,7 +122,9 @@ def create_api_token(
     expires = body.expires_at
     if body.expires_in_days is not None:
         expires = utcnow() + timedelta(days=body.expires_in_days)
-    token, secret = _create_checked(db, principal.user, body.name, body.scopes, expires)
+    token, secret = _create_checked(
+        db, principal.user, body.name, body.scopes, expires, body.service
+    )
     record(db, request, principal, "token.create", token.name, scopes=token.scopes)
     db.commit()
     return token_out(token, secret)

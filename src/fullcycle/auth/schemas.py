@@ -60,6 +60,16 @@ class TokenCreate(BaseModel):
     scopes: list[str] = Field(min_length=1)
     expires_at: datetime | None = None
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    service: str | None = Field(
+        default=None, description="limit an ingest token to this catalog service's telemetry"
+    )
+
+    @field_validator("service")
+    @classmethod
+    def _service_is_a_name(cls, value: str | None) -> str | None:
+        if value is not None and not valid_name(value):
+            raise ValueError("not a valid service name")
+        return value.lower() if value else None
 
 
 class TokenOut(BaseModel):
@@ -74,6 +84,7 @@ class TokenOut(BaseModel):
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    service: str | None = None
 
 
 class TokenCreated(TokenOut):

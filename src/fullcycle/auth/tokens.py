@@ -25,6 +25,7 @@ def create_token(
     scopes: list[Scope],
     expires_at: datetime | None = None,
     secret: str | None = None,
+    service: str | None = None,
 ) -> tuple[ApiToken, str]:
     """Store a new token for `user`; returns the row and the secret, which is shown only once."""
     missing = effective_scopes(frozenset(scopes)) - user_scopes(user)
@@ -41,6 +42,7 @@ def create_token(
         prefix=value[:8],
         scopes=[scope.value for scope in scopes],
         expires_at=expires_at,
+        service=service,
     )
     db.add(row)
     db.flush()

@@ -144,3 +144,30 @@ class Api(Base):
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     links: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     annotations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ScrapeTarget(Base):
+    """A Prometheus endpoint of a service that fullcycle scrapes in the background.
+
+    `lease_until`/`leased_by` let several server or worker processes share the scraping: a
+    process takes a due target by setting a lease in one UPDATE, so each scrape runs once.
+    """
+
+    __tablename__ = "scrape_targets"
+    __table_args__ = (UniqueConstraint("service_id", "url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(500))
+    interval_seconds: Mapped[int] = mapped_column(Integer, default=30)
+    timeout_seconds: Mapped[int] = mapped_column(Integer, default=10)
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    next_scrape_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    leased_by: Mapped[str] = mapped_column(String(100), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_scrape_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_duration_ms: Mapped[float | None] = mapped_column(default=None)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_samples: Mapped[int] = mapped_column(Integer, default=0)
+
+    service: Mapped[Service] = relationship()

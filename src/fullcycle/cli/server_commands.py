@@ -7,6 +7,7 @@ the client commands, which never need them, start quickly.
 from __future__ import annotations
 
 import signal
+import socket
 from pathlib import Path
 from types import FrameType
 
@@ -29,6 +30,24 @@ def up(
     port: int | None = typer.Option(
         None, "--port", help="Port to listen on (else env FULLCYCLE_PORT, else 8080)."
     ),
+    otlp_port: int | None = typer.Option(
+        None,
+        "--otlp-port",
+        help="Also serve on this port, e.g. 4318, the OTLP/HTTP default (else env "
+        "FULLCYCLE_OTLP_PORT, else only --port).",
+    ),
+    retention_logs: str | None = typer.Option(
+        None, "--retention-logs", help="Keep logs this long: 36h, 14d, 2w (default 14d)."
+    ),
+    retention_samples: str | None = typer.Option(
+        None, "--retention-samples", help="Keep metric samples this long (default 30d)."
+    ),
+    retention_spans: str | None = typer.Option(
+        None, "--retention-spans", help="Keep spans this long (default 7d)."
+    ),
+    retention_markers: str | None = typer.Option(
+        None, "--retention-markers", help="Keep deploy and incident markers (default 400d)."
+    ),
 ) -> None:
     """Run the fullcycle server in the foreground (Ctrl-C or SIGTERM stops it cleanly).
 
@@ -40,7 +59,23 @@ def up(
     from fullcycle.app import create_app
     from fullcycle.selfmonitoring.json_logs import configure_logging
 
-    settings = Settings.from_environment(data_dir=data_dir, host=host, port=port)
+    retention = {
+        "logs": retention_logs,
+        "samples": retention_samples,
+        "spans": retention_spans,
+        "markers": retention_markers,
+    }
+    try:
+        settings = Settings.from_environment(
+            data_dir=data_dir,
+            host=host,
+            port=port,
+            retention={table: text for table, text in retention.items() if text},
+            otlp_port=otlp_port,
+        )
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
     configure_logging(settings.log_level)
     app = create_app(settings, announce=True)
     config = uvicorn.Config(
@@ -55,12 +90,32 @@ def up(
     server = uvicorn.Server(config)
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, _stop_was_requested)
-    server.run()
+    server.run(sockets=_listening_sockets(settings))
     if not server.started:
         raise typer.Exit(STARTUP_FAILURE)
 
 
 STARTUP_FAILURE = 3  # uvicorn's status for a server that could not start
+
+
+def _listening_sockets(settings: Settings) -> list[socket.socket]:
+    """The main port, and the OTLP port when one is set: one app serves both."""
+    ports = [settings.port] + ([settings.otlp_port] if settings.otlp_port else [])
+    sockets = []
+    for port in ports:
+        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((settings.host, port))
+        except OSError as error:
+            listener.close()
+            typer.echo(f"error: cannot listen on {settings.host}:{port}: {error}", err=True)
+            raise typer.Exit(STARTUP_FAILURE) from error
+        listener.listen(2048)
+        listener.set_inheritable(True)
+        sockets.append(listener)
+    return sockets
 
 
 def _stop_was_requested(signum: int, frame: FrameType | None) -> None:

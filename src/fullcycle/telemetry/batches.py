@@ -1,0 +1,166 @@
+"""Rows on their way into the store, built column by column by the decoders.
+
+A decoder makes one batch per table it fills and calls `add(...)` once per record; the batch
+becomes an Arrow table (`to_arrow`) that the write-ahead log stores and the store inserts.
+Timestamps are integers: nanoseconds since the epoch for logs, spans and markers, milliseconds
+for metric samples (Prometheus' resolution).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pyarrow as pa
+
+from fullcycle.telemetry.tables import LOGS, MARKERS, SAMPLES, SPANS, Table
+
+Attributes = Mapping[str, str]
+
+
+class Batch:
+    """Columns of one table, appended to row by row."""
+
+    table: Table
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[object]] = {name: [] for name in self.table.column_names}
+
+    def __len__(self) -> int:
+        return len(self.columns[self.table.columns[0].name])
+
+    def to_arrow(self) -> pa.Table:
+        return pa.table(
+            {name: self.columns[name] for name in self.table.column_names},
+            schema=self.table.arrow_schema,
+        )
+
+    def _append(self, **values: object) -> None:
+        for name, value in values.items():
+            self.columns[name].append(value)
+
+
+def sorted_map(attributes: Attributes) -> list[tuple[str, str]]:
+    """Maps go to Arrow as sorted key/value pairs: the order makes a metric's series identity."""
+    return sorted(attributes.items())
+
+
+class LogBatch(Batch):
+    table = LOGS
+
+    def add(
+        self,
+        *,
+        timestamp_ns: int,
+        body: str,
+        service: str,
+        observed_timestamp_ns: int = 0,
+        environment: str = "",
+        host: str = "",
+        severity_text: str = "",
+        severity_number: int = 0,
+        trace_id: str = "",
+        span_id: str = "",
+        scope: str = "",
+        resource_attributes: Attributes | None = None,
+        attributes: Attributes | None = None,
+    ) -> None:
+        self._append(
+            timestamp=timestamp_ns,
+            observed_timestamp=observed_timestamp_ns or timestamp_ns,
+            service=service,
+            environment=environment,
+            host=host,
+            severity_text=severity_text,
+            severity_number=severity_number,
+            body=body,
+            trace_id=trace_id,
+            span_id=span_id,
+            scope=scope,
+            resource_attributes=sorted_map(resource_attributes or {}),
+            attributes=sorted_map(attributes or {}),
+        )
+
+
+class SampleBatch(Batch):
+    table = SAMPLES
+
+    def add(
+        self,
+        *,
+        metric: str,
+        labels: Attributes,
+        timestamp_ms: int,
+        value: float,
+        service: str = "",
+        type: str = "",
+        unit: str = "",
+    ) -> None:
+        self._append(
+            metric=metric,
+            type=type,
+            unit=unit,
+            service=service,
+            labels=sorted_map(labels),
+            timestamp=timestamp_ms,
+            value=value,
+        )
+
+
+class SpanBatch(Batch):
+    table = SPANS
+
+    def add(
+        self,
+        *,
+        trace_id: str,
+        span_id: str,
+        name: str,
+        service: str,
+        start_ns: int,
+        duration_ns: int,
+        parent_span_id: str = "",
+        kind: str = "",
+        status_code: str = "",
+        status_message: str = "",
+        resource_attributes: Attributes | None = None,
+        attributes: Attributes | None = None,
+    ) -> None:
+        self._append(
+            trace_id=trace_id,
+            span_id=span_id,
+            parent_span_id=parent_span_id,
+            name=name,
+            kind=kind,
+            service=service,
+            start=start_ns,
+            duration_ns=duration_ns,
+            status_code=status_code,
+            status_message=status_message,
+            resource_attributes=sorted_map(resource_attributes or {}),
+            attributes=sorted_map(attributes or {}),
+        )
+
+
+class MarkerBatch(Batch):
+    table = MARKERS
+
+    def add(
+        self,
+        *,
+        timestamp_ns: int,
+        kind: str,
+        service: str,
+        title: str,
+        environment: str = "",
+        reference: str = "",
+        attributes: Attributes | None = None,
+    ) -> None:
+        self._append(
+            timestamp=timestamp_ns,
+            kind=kind,
+            service=service,
+            environment=environment,
+            title=title,
+            reference=reference,
+            attributes=sorted_map(attributes or {}),
+        )

@@ -1,0 +1,161 @@
+"""Moving acknowledged records from the write-ahead log into ClickHouse, in large batches.
+
+The flusher reads from the checkpoint up to what the writer has made durable, groups the rows
+by table, inserts each table's rows in one insert (many small parts are what ruins a MergeTree),
+and then advances the checkpoint and deletes segments it no longer needs.
+
+Exactly-once into the store: before inserting, the range about to be inserted is written into
+the checkpoint as `pending_end`; every insert carries a deduplication token derived from that
+range and the table. After a crash the same range is inserted again with the same tokens and
+ClickHouse drops the blocks it already has.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from fullcycle.telemetry.connection import DATABASE, ClickHouse
+from fullcycle.telemetry.payloads import decode_batches
+from fullcycle.telemetry.wal import (
+    Checkpoint,
+    Position,
+    read_checkpoint,
+    read_records,
+    remove_segments_before,
+    write_checkpoint,
+)
+
+log = logging.getLogger("fullcycle.telemetry.flusher")
+
+
+@dataclass(frozen=True)
+class FlushBatch:
+    start: Position
+    end: Position
+    tables: dict[str, list[pa.Table]]
+
+
+class Flusher:
+    def __init__(
+        self,
+        directory: Path,
+        clickhouse: ClickHouse,
+        durable_position: Callable[[], Position],
+        interval_seconds: float,
+        max_batch_bytes: int,
+    ) -> None:
+        self.directory = directory
+        self.clickhouse = clickhouse
+        self.durable_position = durable_position
+        self.interval_seconds = interval_seconds
+        self.max_batch_bytes = max_batch_bytes
+        self.checkpoint = read_checkpoint(directory)
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.rows_flushed = 0
+
+    def recover(self) -> None:
+        """Finish the batch a previous process was inserting when it stopped."""
+        if self.checkpoint.pending_end is not None:
+            log.info("re-inserting an interrupted batch", extra={"range": self._range_text()})
+            self._insert_range(self.checkpoint.flushed, self.checkpoint.pending_end)
+            self.advance(self.checkpoint.pending_end)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="wal-flusher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self.interval_seconds)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # the store may be briefly unavailable: keep the log, retry later
+                log.exception("flushing the write-ahead log into the store failed; will retry")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def flush(self) -> int:
+        """Insert everything durable that is not in the store yet; returns the rows inserted."""
+        with self._lock:
+            inserted = 0
+            while (batch := self.next_batch()) is not None:
+                inserted += self.insert(batch)
+                self.advance(batch.end)
+            return inserted
+
+    def next_batch(self) -> FlushBatch | None:
+        """Read the next batch to insert and record its range as pending in the checkpoint."""
+        end = self.durable_position()
+        start = self.checkpoint.flushed
+        if end <= start:
+            return None
+        batch_end, tables = self._read(start, end)
+        self.checkpoint = Checkpoint(start, batch_end)
+        write_checkpoint(self.directory, self.checkpoint)
+        return FlushBatch(start, batch_end, tables)
+
+    def insert(self, batch: FlushBatch) -> int:
+        return self._insert(batch.tables, batch.start, batch.end)
+
+    def _read(self, start: Position, end: Position) -> tuple[Position, dict[str, list[pa.Table]]]:
+        """Read records from `start` until `end` or until about max_batch_bytes."""
+        tables: dict[str, list[pa.Table]] = defaultdict(list)
+        size, reached = 0, start
+        for position, payload in read_records(self.directory, start, end):
+            for name, table in decode_batches(payload):
+                tables[name].append(table)
+            size += len(payload)
+            reached = position
+            if size >= self.max_batch_bytes:
+                break
+        if reached == start:  # durable position is in a later segment: skip the empty tail
+            reached = end
+        return reached, tables
+
+    def _insert_range(self, start: Position, end: Position) -> None:
+        tables: dict[str, list[pa.Table]] = defaultdict(list)
+        for _, payload in read_records(self.directory, start, end):
+            for name, table in decode_batches(payload):
+                tables[name].append(table)
+        self._insert(tables, start, end)
+
+    def _insert(self, tables: dict[str, list[pa.Table]], start: Position, end: Position) -> int:
+        client = self.clickhouse.client()
+        rows = 0
+        for name, parts in sorted(tables.items()):
+            table = pa.concat_tables(parts)
+            token = f"{name}@{start}-{end}"
+            client.insert_arrow(
+                f"{DATABASE}.{name}", table, settings={"insert_deduplication_token": token}
+            )
+            rows += table.num_rows
+        self.rows_flushed += rows
+        return rows
+
+    def advance(self, position: Position) -> None:
+        """Everything before `position` is in the store: move the checkpoint, drop segments."""
+        self.checkpoint = Checkpoint(position)
+        write_checkpoint(self.directory, self.checkpoint)
+        remove_segments_before(self.directory, position.segment)
+
+    def _range_text(self) -> str:
+        return f"{self.checkpoint.flushed}-{self.checkpoint.pending_end}"
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.flush()

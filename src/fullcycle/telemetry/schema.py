@@ -1,0 +1,104 @@
+"""Creating the telemetry tables (and changing their retention) in either mode."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from clickhouse_connect.driver.client import Client
+
+from fullcycle.telemetry.connection import DATABASE
+from fullcycle.telemetry.tables import SAMPLES, TABLES, Table
+
+DURATION = re.compile(r"^(\d+)([hdw])$")
+HOURS_PER_UNIT = {"h": 1, "d": 24, "w": 24 * 7}
+
+
+def parse_retention(text: str) -> int:
+    """'14d', '36h', '2w' -> hours; raises ValueError naming the expected form."""
+    match = DURATION.match(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"retention {text!r}: expected a number and a unit, e.g. 36h, 14d, 2w")
+    return int(match.group(1)) * HOURS_PER_UNIT[match.group(2)]
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How many hours each table keeps its rows."""
+
+    logs: int = 14 * 24
+    samples: int = 30 * 24
+    spans: int = 7 * 24
+    markers: int = 400 * 24
+
+    def hours(self, table: str) -> int:
+        return int(getattr(self, table))
+
+
+def _columns(table: Table) -> str:
+    definitions = [
+        f"`{c.name}` {c.clickhouse_type}" + (f" CODEC({c.codec})" if c.codec else "")
+        for c in table.columns
+    ]
+    return ",\n  ".join([*definitions, *table.extra_definitions])
+
+
+def _ttl(table: Table, hours: int) -> str:
+    return f"TTL toDateTime(`{table.ttl_column}`) + INTERVAL {hours} HOUR DELETE"
+
+
+def create_table_sql(table: Table, hours: int, cluster: str | None) -> list[str]:
+    """The DDL for one table: a MergeTree, or on a cluster a Replicated table per shard named
+    `<table>_local` and a Distributed table named `<table>` over them."""
+    settings = f"SETTINGS {table.settings}" if table.settings else ""
+    if cluster is None:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {DATABASE}.{table.name} (\n  {_columns(table)}\n)"
+            f" ENGINE = MergeTree PARTITION BY {table.partition_by} ORDER BY {table.order_by}"
+            f" {_ttl(table, hours)} {settings}"
+        ]
+    local = f"{DATABASE}.{table.name}_local"
+    return [
+        f"CREATE TABLE IF NOT EXISTS {local} ON CLUSTER '{cluster}' (\n  {_columns(table)}\n)"
+        f" ENGINE = ReplicatedMergeTree PARTITION BY {table.partition_by}"
+        f" ORDER BY {table.order_by} {_ttl(table, hours)}",
+        f"CREATE TABLE IF NOT EXISTS {DATABASE}.{table.name} ON CLUSTER '{cluster}'"
+        f" AS {local} ENGINE = Distributed('{cluster}', {DATABASE}, {table.name}_local, rand())",
+    ]
+
+
+def series_sql(cluster: str | None) -> list[str]:
+    """A series table fed by a materialized view, so label look-ups do not scan samples."""
+    on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
+    engine = (
+        "ReplicatedReplacingMergeTree(last_seen)" if cluster else "ReplacingMergeTree(last_seen)"
+    )
+    source = f"{DATABASE}.{SAMPLES.name}_local" if cluster else f"{DATABASE}.{SAMPLES.name}"
+    return [
+        f"CREATE TABLE IF NOT EXISTS {DATABASE}.series{on_cluster} ("
+        " metric LowCardinality(String), fingerprint UInt64, service LowCardinality(String),"
+        " type LowCardinality(String), unit LowCardinality(String),"
+        " labels Map(LowCardinality(String), String), last_seen DateTime64(3, 'UTC'))"
+        f" ENGINE = {engine} ORDER BY (metric, fingerprint)",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {DATABASE}.series_feed{on_cluster}"  # noqa: S608
+        f" TO {DATABASE}.series AS SELECT metric, fingerprint, any(service) AS service,"
+        " any(type) AS type, any(unit) AS unit, any(labels) AS labels,"
+        f" max(timestamp) AS last_seen FROM {source} GROUP BY metric, fingerprint",
+    ]
+
+
+def ensure_schema(client: Client, retention: Retention, cluster: str | None = None) -> None:
+    """Create what is missing and apply the configured retention; safe on every start."""
+    on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
+    client.command(f"CREATE DATABASE IF NOT EXISTS {DATABASE}{on_cluster}")
+    for table in TABLES.values():
+        hours = retention.hours(table.name)
+        for statement in create_table_sql(table, hours, cluster):
+            client.command(statement)
+        target = f"{DATABASE}.{table.name}_local" if cluster else f"{DATABASE}.{table.name}"
+        client.command(
+            f"ALTER TABLE {target}{on_cluster} MODIFY {_ttl(table, hours)}",
+            settings={"materialize_ttl_after_modify": 0},
+        )
+    for statement in series_sql(cluster):
+        client.command(statement)

@@ -1,0 +1,104 @@
+"""The telemetry store: what the rest of fullcycle calls to write and read telemetry.
+
+Writes (`append`) are acknowledged once they are in the fsynced write-ahead log; a background
+flusher moves them into ClickHouse within about `flush_interval` seconds. Reads (`query`) run
+ClickHouse SQL with bound parameters against the same tables in either mode.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fullcycle.telemetry.batches import Batch
+from fullcycle.telemetry.connection import ClickHouse
+from fullcycle.telemetry.flusher import Flusher
+from fullcycle.telemetry.group_commit import GroupCommitWriter, Overloaded
+from fullcycle.telemetry.payloads import encode_batches
+from fullcycle.telemetry.schema import Retention, ensure_schema
+from fullcycle.telemetry.wal import Position, SegmentWriter
+
+log = logging.getLogger("fullcycle.telemetry")
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    data_dir: Path
+    clickhouse_url: str | None = None
+    cluster: str | None = None
+    retention: Retention = field(default_factory=Retention)
+    durable: bool = True
+    segment_bytes: int = 64 * 1024 * 1024
+    flush_interval_seconds: float = 0.5
+    flush_batch_bytes: int = 32 * 1024 * 1024
+    max_queued_bytes: int = 256 * 1024 * 1024
+    max_backlog_bytes: int = 2 * 1024 * 1024 * 1024
+
+
+class TelemetryStore:
+    def __init__(self, options: StoreOptions) -> None:
+        self.options = options
+        self.clickhouse = ClickHouse(options.clickhouse_url, options.data_dir / "telemetry")
+        wal_dir = options.data_dir / "wal"
+        self._writer = GroupCommitWriter(
+            SegmentWriter(wal_dir, options.segment_bytes),
+            durable=options.durable,
+            max_queued_bytes=options.max_queued_bytes,
+        )
+        self.flusher = Flusher(
+            wal_dir,
+            self.clickhouse,
+            lambda: self._writer.durable_position,
+            options.flush_interval_seconds,
+            options.flush_batch_bytes,
+        )
+
+    def open(self) -> None:
+        """Create or update the schema, finish an interrupted flush, start the threads."""
+        ensure_schema(self.clickhouse.client(), self.options.retention, self.options.cluster)
+        self.flusher.recover()
+        self.flusher.flush()
+        self._writer.start()
+        self.flusher.start()
+        log.info("telemetry store open", extra={"engine": self.clickhouse.description})
+
+    def close(self) -> None:
+        """Stop taking writes, store everything acknowledged, release the engine."""
+        self._writer.stop()
+        self.flusher.stop()
+        self.clickhouse.close()
+
+    @property
+    def backlog_bytes(self) -> int:
+        """Roughly how much acknowledged data waits in the log for the store."""
+        durable, flushed = self._writer.durable_position, self.flusher.checkpoint.flushed
+        segments = durable.segment - flushed.segment
+        return segments * self.options.segment_bytes + durable.offset - flushed.offset
+
+    async def append(self, batches: Sequence[Batch]) -> Position:
+        """Make `batches` durable; returns once they survive a crash of this process.
+
+        Raises Overloaded (for a 429/503 with Retry-After) when the log holds more than
+        `max_backlog_bytes` that the store has not taken yet: memory and disk stay bounded.
+        """
+        if self.backlog_bytes > self.options.max_backlog_bytes:
+            self.flusher.wake()
+            raise Overloaded(
+                "the telemetry store is behind; retry shortly", retry_after=5, status_code=503
+            )
+        payload = encode_batches(list(batches))
+        position = await self._writer.submit(payload)
+        return position
+
+    def flush(self) -> int:
+        """Insert all acknowledged rows into the store now (tests, shutdown, benchmarks)."""
+        return self.flusher.flush()
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Rows of a ClickHouse SQL query; values only ever travel as bound `{name:Type}`
+        parameters, never inside the SQL text."""
+        result = self.clickhouse.client().query(sql, parameters=dict(parameters or {}))
+        return [tuple(row) for row in result.result_rows]

@@ -1,0 +1,149 @@
+"""The telemetry tables: their columns once, from which the DDL and the Arrow schemas follow.
+
+Every table is a MergeTree ordered for the queries that will run on it (by service or metric,
+then time), with a TTL for retention. In cluster mode each table is a Replicated table on every
+shard plus a Distributed table over them under the same name (docs/scale-out.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+STRING_MAP = pa.map_(pa.string(), pa.string())
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    clickhouse_type: str
+    arrow_type: pa.DataType
+    codec: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    order_by: str
+    partition_by: str
+    ttl_column: str
+    extra_definitions: tuple[str, ...] = ()
+    settings: str = ""
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.arrow_type) for c in self.columns])
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.columns)
+
+
+def _ns(name: str) -> Column:
+    return Column(name, "DateTime64(9, 'UTC')", pa.timestamp("ns", tz="UTC"), "Delta, ZSTD(1)")
+
+
+def _text(name: str, low_cardinality: bool = False) -> Column:
+    kind = "LowCardinality(String)" if low_cardinality else "String"
+    return Column(name, kind, pa.string())
+
+
+def _map(name: str) -> Column:
+    return Column(name, "Map(LowCardinality(String), String)", STRING_MAP, "ZSTD(1)")
+
+
+# Re-inserting a write-ahead-log batch after a crash carries the same deduplication token; the
+# window makes ClickHouse drop such repeats on plain (non-replicated) MergeTree tables too.
+DEDUPLICATION = "non_replicated_deduplication_window = 10000"
+
+LOGS = Table(
+    name="logs",
+    columns=(
+        _ns("timestamp"),
+        _ns("observed_timestamp"),
+        _text("service", low_cardinality=True),
+        _text("environment", low_cardinality=True),
+        _text("host", low_cardinality=True),
+        _text("severity_text", low_cardinality=True),
+        Column("severity_number", "UInt8", pa.uint8()),
+        Column("body", "String", pa.string(), "ZSTD(1)"),
+        _text("trace_id"),
+        _text("span_id"),
+        _text("scope", low_cardinality=True),
+        _map("resource_attributes"),
+        _map("attributes"),
+    ),
+    order_by="(service, timestamp)",
+    partition_by="toDate(timestamp)",
+    ttl_column="timestamp",
+    extra_definitions=(
+        "INDEX body_text body TYPE text(tokenizer = splitByNonAlpha) GRANULARITY 1",
+        "INDEX trace_id_bloom trace_id TYPE bloom_filter(0.01) GRANULARITY 4",
+    ),
+    settings=DEDUPLICATION,
+)
+
+SAMPLES = Table(
+    name="samples",
+    columns=(
+        _text("metric", low_cardinality=True),
+        _text("type", low_cardinality=True),
+        _text("unit", low_cardinality=True),
+        _text("service", low_cardinality=True),
+        _map("labels"),
+        Column("timestamp", "DateTime64(3, 'UTC')", pa.timestamp("ms", tz="UTC"), "Delta, ZSTD(1)"),
+        Column("value", "Float64", pa.float64(), "Gorilla, ZSTD(1)"),
+    ),
+    order_by="(metric, fingerprint, timestamp)",
+    partition_by="toDate(timestamp)",
+    ttl_column="timestamp",
+    extra_definitions=(
+        # The series identity: computed by ClickHouse from the metric and its sorted labels.
+        "fingerprint UInt64 MATERIALIZED cityHash64(metric, toString(labels))",
+    ),
+    settings=DEDUPLICATION,
+)
+
+SPANS = Table(
+    name="spans",
+    columns=(
+        _text("trace_id"),
+        _text("span_id"),
+        _text("parent_span_id"),
+        _text("name", low_cardinality=True),
+        _text("kind", low_cardinality=True),
+        _text("service", low_cardinality=True),
+        _ns("start"),
+        Column("duration_ns", "UInt64", pa.uint64(), "T64, ZSTD(1)"),
+        _text("status_code", low_cardinality=True),
+        _text("status_message"),
+        _map("resource_attributes"),
+        _map("attributes"),
+    ),
+    order_by="(service, start)",
+    partition_by="toDate(start)",
+    ttl_column="start",
+    extra_definitions=("INDEX trace_id_bloom trace_id TYPE bloom_filter(0.01) GRANULARITY 4",),
+    settings=DEDUPLICATION,
+)
+
+MARKERS = Table(
+    name="markers",
+    columns=(
+        _ns("timestamp"),
+        _text("kind", low_cardinality=True),
+        _text("service", low_cardinality=True),
+        _text("environment", low_cardinality=True),
+        _text("title"),
+        _text("reference"),
+        _map("attributes"),
+    ),
+    order_by="(service, timestamp)",
+    partition_by="toYYYYMM(timestamp)",
+    ttl_column="timestamp",
+    settings=DEDUPLICATION,
+)
+
+TABLES: dict[str, Table] = {table.name: table for table in (LOGS, SAMPLES, SPANS, MARKERS)}

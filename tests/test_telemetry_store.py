@@ -1,0 +1,171 @@
+"""The telemetry store: rows written through the write-ahead log land in the tables, survive a
+restart, and nothing acknowledged is lost or duplicated when the process dies at any moment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fullcycle.telemetry.batches import LogBatch, MarkerBatch, SampleBatch, SpanBatch
+from fullcycle.telemetry.store import StoreOptions, TelemetryStore
+from fullcycle.telemetry.wal import segment_numbers, segment_path
+
+PROGRAMS = Path(__file__).parent / "telemetry_programs"
+NOW_NS = time.time_ns()  # rows older than the retention would be dropped on insert
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[TelemetryStore]:
+    opened = TelemetryStore(StoreOptions(data_dir=tmp_path))
+    opened.open()
+    yield opened
+    opened.close()
+
+
+def _logs(count: int, service: str = "shop", tag: str = "") -> LogBatch:
+    batch = LogBatch()
+    for number in range(count):
+        batch.add(
+            timestamp_ns=NOW_NS + number,
+            body=f"payment declined for order {number} {tag}".strip(),
+            service=service,
+            severity_text="ERROR",
+            severity_number=17,
+            trace_id="5b8efff798038103d269b633813fc60c",
+            attributes={"order_id": str(number), "http.status_code": "402"},
+            resource_attributes={"service.name": service, "host.name": "web-1"},
+        )
+    return batch
+
+
+def test_rows_of_every_table_are_stored_and_queryable(store: TelemetryStore) -> None:
+    samples = SampleBatch()
+    samples.add(
+        metric="http_requests_total",
+        labels={"route": "/pay", "job": "shop"},
+        timestamp_ms=NOW_NS // 1_000_000,
+        value=42.0,
+        service="shop",
+        type="counter",
+    )
+    spans = SpanBatch()
+    spans.add(
+        trace_id="5b8efff798038103d269b633813fc60c",
+        span_id="eee19b7ec3c1b174",
+        name="POST /pay",
+        service="shop",
+        start_ns=NOW_NS,
+        duration_ns=12_500_000,
+        kind="server",
+        status_code="error",
+    )
+    markers = MarkerBatch()
+    markers.add(timestamp_ns=NOW_NS, kind="deploy", service="shop", title="v42")
+    asyncio.run(store.append([_logs(3), samples, spans, markers]))
+    store.flush()
+
+    rows = store.query(
+        "SELECT body, severity_text, attributes['order_id'], resource_attributes['host.name']"
+        " FROM fullcycle.logs WHERE service = {service:String} ORDER BY timestamp",
+        {"service": "shop"},
+    )
+    assert rows[0] == ("payment declined for order 0", "ERROR", "0", "web-1")
+    assert len(rows) == 3
+    found = store.query(
+        "SELECT count() FROM fullcycle.logs WHERE hasToken(body, {word:String})",
+        {"word": "declined"},
+    )
+    assert found == [(3,)]
+    series = store.query("SELECT metric, labels, type FROM fullcycle.series FINAL")
+    assert series == [("http_requests_total", {"job": "shop", "route": "/pay"}, "counter")]
+    assert store.query("SELECT name, duration_ns, status_code FROM fullcycle.spans") == [
+        ("POST /pay", 12_500_000, "error")
+    ]
+    assert store.query("SELECT kind, title FROM fullcycle.markers") == [("deploy", "v42")]
+
+
+def test_acknowledged_rows_survive_a_restart_without_a_flush(tmp_path: Path) -> None:
+    first = TelemetryStore(StoreOptions(data_dir=tmp_path, flush_interval_seconds=3600))
+    first.open()
+    asyncio.run(first.append([_logs(500)]))
+    first.close()  # an orderly stop flushes; the next test covers the disorderly ones
+    second = TelemetryStore(StoreOptions(data_dir=tmp_path))
+    second.open()
+    try:
+        assert second.query("SELECT count() FROM fullcycle.logs") == [(500,)]
+    finally:
+        second.close()
+
+
+def test_a_torn_record_at_the_end_of_the_log_is_cut_off(tmp_path: Path) -> None:
+    first = TelemetryStore(StoreOptions(data_dir=tmp_path, flush_interval_seconds=3600))
+    first.open()
+    asyncio.run(first.append([_logs(10)]))
+    first.close()
+    wal = tmp_path / "wal"
+    with segment_path(wal, segment_numbers(wal)[-1]).open("ab") as segment:
+        segment.write(b"\x40\x00\x00\x00\x12\x34")  # a header promising more than follows
+    second = TelemetryStore(StoreOptions(data_dir=tmp_path))
+    second.open()
+    try:
+        asyncio.run(second.append([_logs(5, tag="after")]))
+        second.flush()
+        assert second.query("SELECT count() FROM fullcycle.logs") == [(15,)]
+    finally:
+        second.close()
+
+
+def _run_program(name: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(PROGRAMS / name), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
+
+
+def test_a_batch_inserted_just_before_a_crash_is_not_duplicated(tmp_path: Path) -> None:
+    program = _run_program("insert_then_die.py", str(tmp_path), "1000")
+    assert program.wait(timeout=60) == 0
+    restarted = TelemetryStore(StoreOptions(data_dir=tmp_path))
+    restarted.open()
+    try:
+        assert restarted.query("SELECT count() FROM fullcycle.logs") == [(1000,)]
+    finally:
+        restarted.close()
+
+
+@pytest.mark.parametrize("round_number", range(3))
+def test_kill_9_at_a_random_moment_loses_nothing_acknowledged(
+    tmp_path: Path, round_number: int
+) -> None:
+    program = _run_program("append_until_killed.py", str(tmp_path))
+    assert program.stdout is not None
+    assert program.stdout.readline().strip() == "ready"
+    time.sleep(random.Random(round_number).uniform(0.5, 2.0))
+    program.send_signal(signal.SIGKILL)
+    acknowledged = {line.strip() for line in program.stdout if line.strip()}
+    program.wait(timeout=30)
+    assert len(acknowledged) > 10, "the program should have written for a while"
+
+    restarted = TelemetryStore(StoreOptions(data_dir=tmp_path))
+    restarted.open()
+    try:
+        stored = dict(
+            restarted.query("SELECT attributes['batch'], count() FROM fullcycle.logs GROUP BY 1")
+        )
+    finally:
+        restarted.close()
+    missing = acknowledged - set(stored)
+    assert not missing, f"acknowledged but lost: {sorted(missing)[:5]}"
+    assert all(count == 200 for count in stored.values()), "a batch was stored twice or torn"
