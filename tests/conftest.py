@@ -146,9 +146,8 @@ class LiveServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.url = f"http://127.0.0.1:{settings.port}"
-        config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=settings.port, log_config=None
-        )
+        self.app = create_app(settings)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=settings.port, log_config=None)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -166,6 +165,14 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+    def stored(
+        self, sql: str, parameters: dict[str, object] | None = None
+    ) -> list[tuple[object, ...]]:
+        """Query the server's telemetry store after flushing what it has acknowledged."""
+        store = self.app.state.telemetry
+        store.flush()
+        return list(store.query(sql, parameters))
 
 
 @pytest.fixture

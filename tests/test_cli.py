@@ -267,6 +267,8 @@ def test_tokens_create_list_and_revoke(live_server: LiveServer) -> None:
     as_json = json.loads(ok("tokens", "create", "deploy-bot", "--scope", "deploy", "--json").stdout)
     assert as_json["scopes"] == ["deploy"]
     assert "deploy" in me(live_server, as_json["token"]).json()["scopes"]
+    limited = ok("tokens", "create", "otel", "--scope", "ingest", "--service", "Checkout", "--json")
+    assert json.loads(limited.stdout)["service"] == "checkout"
     refused = failed("tokens", "create", "root", "--scope", "admin")
     assert "cannot grant scopes they lack: admin" in refused.stderr
     assert "no token with id 99999" in failed("tokens", "revoke", "99999").stderr

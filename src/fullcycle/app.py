@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,17 +21,41 @@ from fullcycle.audit.routes import router as audit_router
 from fullcycle.auth.dependencies import Forbidden, NotAuthenticated, RequireRead
 from fullcycle.auth.routes import router as auth_router
 from fullcycle.catalog.routes import router as catalog_router
+from fullcycle.ingest.error_responses import install_error_handlers
+from fullcycle.ingest.pipeline import Ingest
+from fullcycle.ingest.rate_limit import RateLimiter
+from fullcycle.ingest.routes import router as ingest_router
+from fullcycle.ingest.services import KnownServices
 from fullcycle.selfmonitoring.metrics import RequestMetricsMiddleware, ServerMetrics
 from fullcycle.selfmonitoring.routes import router as health_router
 from fullcycle.settings import Settings
 from fullcycle.startup import banner, prepare
 from fullcycle.store.database import Database
+from fullcycle.telemetry.routes import router as telemetry_router
+from fullcycle.telemetry.store import StoreOptions, TelemetryStore
 from fullcycle.web.pages import router as pages_router
 from fullcycle.web.rendering import STATIC_DIR, render_error, templates_for
 
 
+def store_options(settings: Settings) -> StoreOptions:
+    return StoreOptions(
+        data_dir=settings.data_dir,
+        clickhouse_url=settings.clickhouse_url,
+        cluster=settings.clickhouse_cluster,
+        retention=settings.retention,
+        durable=settings.wal_fsync,
+        max_backlog_bytes=settings.ingest_max_backlog_bytes,
+        flush_interval_seconds=settings.flush_interval_seconds,
+    )
+
+
 def wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or request.url.path == "/metrics"
+    path = request.url.path
+    return (
+        path.startswith(("/api/", "/v1/", "/loki/"))
+        or path.endswith("/_bulk")
+        or path == "/metrics"
+    )
 
 
 async def not_authenticated(request: Request, error: Exception) -> Response:
@@ -112,14 +137,19 @@ class BodyTooLarge(Exception):
 def create_app(settings: Settings, announce: bool = False) -> FastAPI:
     """Build the app; its lifespan migrates the database and provisions the admin."""
     database = Database(settings.resolved_database_url)
+    store = TelemetryStore(store_options(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         report = prepare(settings, database)
+        await run_in_threadpool(store.open)
         if announce:
             print(banner(settings, report), file=sys.stdout, flush=True)
-        yield
-        database.dispose()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(store.close)
+            database.dispose()
 
     app = FastAPI(
         title="fullcycle",
@@ -133,11 +163,27 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
     app.state.database = database
     app.state.metrics = ServerMetrics()
     app.state.templates = templates_for(settings)
+    app.state.telemetry = store
+    app.state.ingest = Ingest(
+        store,
+        KnownServices(database),
+        settings.max_decompressed_bytes,
+        RateLimiter(settings.ingest_rate_limit),
+    )
     app.add_exception_handler(NotAuthenticated, not_authenticated)
     app.add_exception_handler(Forbidden, forbidden)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(IntegrityError, conflicting_write)
-    for router in (health_router, auth_router, audit_router, catalog_router, pages_router):
+    install_error_handlers(app)
+    routers = (
+        health_router,
+        auth_router,
+        audit_router,
+        catalog_router,
+        telemetry_router,
+        ingest_router,
+    )
+    for router in (*routers, pages_router):
         app.include_router(router)
     app.add_api_route(
         "/api/v1/openapi.json",

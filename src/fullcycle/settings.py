@@ -53,6 +53,9 @@ class Settings:
     retention: Retention = field(default_factory=Retention)
     wal_fsync: bool = True
     otlp_port: int | None = None
+    ingest_max_backlog_bytes: int = 2 * 1024 * 1024 * 1024
+    ingest_rate_limit: int = 0
+    flush_interval_seconds: float = 0.5
 
     @classmethod
     def from_environment(
@@ -89,6 +92,11 @@ class Settings:
             retention=_retention(retention or {}),
             wal_fsync=(_env("FULLCYCLE_WAL_FSYNC") or "true").lower() not in {"0", "false", "no"},
             otlp_port=int(otlp) if otlp else None,
+            ingest_max_backlog_bytes=int(
+                _env("FULLCYCLE_INGEST_MAX_BACKLOG_BYTES") or 2 * 1024 * 1024 * 1024
+            ),
+            ingest_rate_limit=int(_env("FULLCYCLE_INGEST_RATE_LIMIT") or 0),
+            flush_interval_seconds=float(_env("FULLCYCLE_FLUSH_INTERVAL_SECONDS") or 0.5),
         )
 
     @property

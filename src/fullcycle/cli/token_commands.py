@@ -68,12 +68,17 @@ def create_token(
     expires_in_days: int | None = typer.Option(
         None, "--expires-in-days", min=1, max=3650, help="Days until it expires (default: never)."
     ),
+    service: str | None = typer.Option(
+        None, "--service", help="Limit an ingest token to this catalog service's telemetry."
+    ),
     as_json: bool = output.JsonOption,
 ) -> None:
     """Create an API token for yourself and print its secret, which is shown only this once."""
     body: dict[str, object] = {"name": name, "scopes": scopes}
     if expires_in_days is not None:
         body["expires_in_days"] = expires_in_days
+    if service is not None:
+        body["service"] = service
     token = connect(ctx).post("/api/v1/tokens", body)
     if as_json:
         output.print_json(token)

@@ -14,14 +14,23 @@ from pathlib import Path
 from typing import Any
 
 from fullcycle.telemetry.batches import Batch
-from fullcycle.telemetry.connection import ClickHouse
+from fullcycle.telemetry.connection import DATABASE, ClickHouse
 from fullcycle.telemetry.flusher import Flusher
 from fullcycle.telemetry.group_commit import GroupCommitWriter, Overloaded
 from fullcycle.telemetry.payloads import encode_batches
 from fullcycle.telemetry.schema import Retention, ensure_schema
+from fullcycle.telemetry.tables import TABLES
 from fullcycle.telemetry.wal import Position, SegmentWriter
 
 log = logging.getLogger("fullcycle.telemetry")
+
+
+@dataclass(frozen=True)
+class TableStatistics:
+    name: str
+    rows: int
+    bytes_on_disk: int
+    retention_hours: int
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,26 @@ class TelemetryStore:
     def flush(self) -> int:
         """Insert all acknowledged rows into the store now (tests, shutdown, benchmarks)."""
         return self.flusher.flush()
+
+    def table_statistics(self) -> list[TableStatistics]:
+        """Rows, bytes on disk and retention of each telemetry table."""
+        sizes = {
+            name: (int(rows), int(size))
+            for name, rows, size in self.query(
+                "SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts"
+                " WHERE database = {database:String} AND active GROUP BY table",
+                {"database": DATABASE},
+            )
+        }
+        return [
+            TableStatistics(
+                name=name,
+                rows=sizes.get(name, (0, 0))[0],
+                bytes_on_disk=sizes.get(name, (0, 0))[1],
+                retention_hours=self.options.retention.hours(name),
+            )
+            for name in TABLES
+        ]
 
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Rows of a ClickHouse SQL query; values only ever travel as bound `{name:Type}`

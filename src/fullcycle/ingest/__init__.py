@@ -1,0 +1,1 @@
+"""Decoders for the telemetry ingest protocols: request bodies in, row batches out."""

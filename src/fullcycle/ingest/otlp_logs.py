@@ -1,0 +1,112 @@
+"""OTLP logs (`POST /v1/logs`) into rows of the logs table."""
+
+from __future__ import annotations
+
+import time
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+
+from fullcycle.ingest.decoded import Decoded
+from fullcycle.ingest.errors import DecodeError
+from fullcycle.ingest.otlp_common import (
+    MAX_TIMESTAMP_NS,
+    SPAN_ID_BYTES,
+    TRACE_ID_BYTES,
+    IdFields,
+    ResourceInfo,
+    any_value_text,
+    attribute_map,
+    check_timestamp,
+    hex_id,
+    parse_request,
+)
+from fullcycle.telemetry.batches import LogBatch
+
+LOG_ID_FIELDS = IdFields(
+    children={
+        "resourceLogs": IdFields(
+            children={
+                "scopeLogs": IdFields(children={"logRecords": IdFields(ids=("traceId", "spanId"))})
+            }
+        )
+    }
+)
+
+_SEVERITY_RANGES = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+# Severity text by number for records that send only the number: 1-4 TRACE ... 21-24 FATAL.
+_SEVERITY_TEXTS = ("", *(name for name in _SEVERITY_RANGES for _ in range(4)))
+MAX_SEVERITY_NUMBER = len(_SEVERITY_TEXTS) - 1
+
+
+def decode_logs(body: bytes, content_type: str, *, received_ns: int | None = None) -> Decoded:
+    """An ExportLogsServiceRequest (protobuf or OTLP JSON) as a LogBatch.
+
+    A record without a time takes its observed time, and without either the receive time
+    (`received_ns`, now by default), which also stands in for a missing observed time.
+    """
+    request = parse_request(body, content_type, ExportLogsServiceRequest, LOG_ID_FIELDS)
+    return logs_from_request(request, time.time_ns() if received_ns is None else received_ns)
+
+
+def logs_from_request(request: ExportLogsServiceRequest, received_ns: int) -> Decoded:
+    batch = LogBatch()
+    add = batch.add
+    severity_texts = _SEVERITY_TEXTS
+    for resource_index, resource_logs in enumerate(request.resource_logs):
+        resource = ResourceInfo.of(resource_logs.resource)
+        for scope_index, scope_logs in enumerate(resource_logs.scope_logs):
+            scope = scope_logs.scope.name
+            for record_index, record in enumerate(scope_logs.log_records):
+                time_ns = record.time_unix_nano
+                observed_ns = record.observed_time_unix_nano
+                severity_number = record.severity_number
+                trace = record.trace_id
+                span = record.span_id
+                if (
+                    time_ns > MAX_TIMESTAMP_NS
+                    or observed_ns > MAX_TIMESTAMP_NS
+                    or not 0 <= severity_number <= MAX_SEVERITY_NUMBER
+                    or len(trace) != TRACE_ID_BYTES
+                    or len(span) != SPAN_ID_BYTES
+                ):
+                    path = f"resourceLogs[{resource_index}].scopeLogs[{scope_index}]"
+                    trace_id, span_id = _checked_fields(
+                        record, f"{path}.logRecords[{record_index}]"
+                    )
+                else:
+                    trace_id = trace.hex() if trace.strip(b"\x00") else ""
+                    span_id = span.hex() if span.strip(b"\x00") else ""
+                body_value = record.body
+                body = body_value.string_value or any_value_text(body_value)
+                add(
+                    timestamp_ns=time_ns or observed_ns or received_ns,
+                    observed_timestamp_ns=observed_ns or received_ns,
+                    service=resource.service,
+                    environment=resource.environment,
+                    host=resource.host,
+                    severity_text=record.severity_text or severity_texts[severity_number],
+                    severity_number=severity_number,
+                    body=body,
+                    trace_id=trace_id,
+                    span_id=span_id,
+                    scope=scope,
+                    resource_attributes=resource.attributes,
+                    attributes=attribute_map(record.attributes),
+                )
+    return Decoded(batches=[batch], accepted=len(batch))
+
+
+def _checked_fields(record: LogRecord, path: str) -> tuple[str, str]:
+    """The record's ids once its out-of-the-ordinary fields are checked (absent ids are fine)."""
+    check_timestamp(record.time_unix_nano, f"{path}.timeUnixNano")
+    check_timestamp(record.observed_time_unix_nano, f"{path}.observedTimeUnixNano")
+    if not 0 <= record.severity_number <= MAX_SEVERITY_NUMBER:
+        raise DecodeError(
+            f"{path}.severityNumber: expected 0 to {MAX_SEVERITY_NUMBER}, "
+            f"got {record.severity_number}"
+        )
+    return (
+        hex_id(record.trace_id, TRACE_ID_BYTES, f"{path}.traceId"),
+        hex_id(record.span_id, SPAN_ID_BYTES, f"{path}.spanId"),
+    )

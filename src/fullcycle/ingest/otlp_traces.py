@@ -1,0 +1,130 @@
+"""OTLP traces (`POST /v1/traces`) into rows of the spans table.
+
+Span events and links are not stored. A span without a trace id or span id (absent or all zero,
+both invalid in OTLP) cannot be found again and is rejected (OTLP partial success); an id of the
+wrong length makes the whole request malformed.
+"""
+
+from __future__ import annotations
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from fullcycle.ingest.decoded import Decoded
+from fullcycle.ingest.otlp_common import (
+    MAX_TIMESTAMP_NS,
+    SPAN_ID_BYTES,
+    TRACE_ID_BYTES,
+    IdFields,
+    Rejections,
+    ResourceInfo,
+    attribute_map,
+    check_timestamp,
+    hex_id,
+    parse_request,
+)
+from fullcycle.telemetry.batches import SpanBatch
+
+_LINK_IDS = IdFields(ids=("traceId", "spanId"))
+
+SPAN_ID_FIELDS = IdFields(
+    children={
+        "resourceSpans": IdFields(
+            children={
+                "scopeSpans": IdFields(
+                    children={
+                        "spans": IdFields(
+                            ids=("traceId", "spanId", "parentSpanId"),
+                            children={"links": _LINK_IDS},
+                        )
+                    }
+                )
+            }
+        )
+    }
+)
+
+# By the enum's numbers; a number from a newer OTLP version reads as "unspecified" / "unset".
+_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
+_STATUS_CODES = ("unset", "ok", "error")
+
+
+def decode_traces(body: bytes, content_type: str) -> Decoded:
+    """An ExportTraceServiceRequest (protobuf or OTLP JSON) as a SpanBatch."""
+    request = parse_request(body, content_type, ExportTraceServiceRequest, SPAN_ID_FIELDS)
+    return spans_from_request(request)
+
+
+def spans_from_request(request: ExportTraceServiceRequest) -> Decoded:
+    batch = SpanBatch()
+    add = batch.add
+    rejections = Rejections()
+    for resource_index, resource_spans in enumerate(request.resource_spans):
+        resource = ResourceInfo.of(resource_spans.resource)
+        for scope_index, scope_spans in enumerate(resource_spans.scope_spans):
+            for span_index, span in enumerate(scope_spans.spans):
+                start_ns = span.start_time_unix_nano
+                ids = _well_formed_ids(span)
+                if ids is None or start_ns > MAX_TIMESTAMP_NS:
+                    path = (
+                        f"resourceSpans[{resource_index}].scopeSpans[{scope_index}]"
+                        f".spans[{span_index}]"
+                    )
+                    ids = _checked_ids(span, path)
+                    if not ids[0] or not ids[1]:
+                        missing = "traceId" if not ids[0] else "spanId"
+                        rejections.add(f"{path}.{missing}: a span needs a non-zero {missing}")
+                        continue
+                trace_id, span_id, parent_span_id = ids
+                kind = span.kind
+                status = span.status
+                code = status.code
+                add(
+                    trace_id=trace_id,
+                    span_id=span_id,
+                    parent_span_id=parent_span_id,
+                    name=span.name,
+                    service=resource.service,
+                    start_ns=start_ns,
+                    duration_ns=max(span.end_time_unix_nano - start_ns, 0),
+                    kind=_KINDS[kind] if 0 <= kind < len(_KINDS) else _KINDS[0],
+                    status_code=_STATUS_CODES[code] if 0 <= code < 3 else _STATUS_CODES[0],
+                    status_message=status.message,
+                    resource_attributes=resource.attributes,
+                    attributes=attribute_map(span.attributes),
+                )
+    return Decoded(
+        batches=[batch],
+        accepted=len(batch),
+        rejected=rejections.count,
+        message=rejections.message,
+    )
+
+
+def _well_formed_ids(span: Span) -> tuple[str, str, str] | None:
+    """The span's ids in hex, or None when one is absent, zero or not of its size."""
+    trace = span.trace_id
+    own = span.span_id
+    parent = span.parent_span_id
+    if (
+        len(trace) != TRACE_ID_BYTES
+        or len(own) != SPAN_ID_BYTES
+        or not trace.strip(b"\x00")
+        or not own.strip(b"\x00")
+    ):
+        return None
+    if not parent:
+        return trace.hex(), own.hex(), ""
+    if len(parent) != SPAN_ID_BYTES:
+        return None
+    return trace.hex(), own.hex(), parent.hex() if parent.strip(b"\x00") else ""
+
+
+def _checked_ids(span: Span, path: str) -> tuple[str, str, str]:
+    """The span's ids after checking them and its start time; "" for an absent or zero id."""
+    check_timestamp(span.start_time_unix_nano, f"{path}.startTimeUnixNano")
+    return (
+        hex_id(span.trace_id, TRACE_ID_BYTES, f"{path}.traceId"),
+        hex_id(span.span_id, SPAN_ID_BYTES, f"{path}.spanId"),
+        hex_id(span.parent_span_id, SPAN_ID_BYTES, f"{path}.parentSpanId"),
+    )

@@ -1,0 +1,68 @@
+"""The path every ingest request takes, whatever its protocol.
+
+read the body → decompress → decode (in a worker thread) → map services to the catalog →
+append to the telemetry store (durable) → answer. Each protocol's route supplies only its
+decoder and its response. Errors become 4xx answers through the handlers in `errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from fullcycle.auth.principal import Principal
+from fullcycle.ingest.compression import decompress
+from fullcycle.ingest.decoded import Decoded
+from fullcycle.ingest.rate_limit import RateLimiter
+from fullcycle.ingest.services import KnownServices, normalise_services
+from fullcycle.telemetry.store import TelemetryStore
+
+
+@dataclass
+class Ingest:
+    """What the ingest routes share; one per app, at `app.state.ingest`."""
+
+    store: TelemetryStore
+    known_services: KnownServices
+    max_decompressed_bytes: int
+    rate_limiter: RateLimiter
+
+    async def accept(
+        self,
+        request: Request,
+        principal: Principal,
+        decode: Callable[[bytes], Decoded],
+        source: str,
+        compressed_by_protocol: bool = False,
+    ) -> Decoded:
+        """Decode the request with `decode` and store it; returns once it is durable.
+
+        `compressed_by_protocol`: the format carries its own compression (remote_write and Loki
+        protobuf are always snappy), so Content-Encoding is not applied here.
+        """
+        body = await request.body()
+        if not compressed_by_protocol:
+            encoding = request.headers.get("content-encoding")
+            body = decompress(body, encoding, self.max_decompressed_bytes)
+        decoded = await run_in_threadpool(decode, body)
+        self.rate_limiter.take(_caller_key(principal), decoded.accepted)
+        allowed = principal.token.service if principal.token is not None else None
+        names = normalise_services(decoded.batches, allowed)
+        await run_in_threadpool(self.known_services.ensure, names, source)
+        if decoded.accepted:
+            await self.store.append(decoded.batches)
+        return decoded
+
+
+def _caller_key(principal: Principal) -> str:
+    if principal.token is not None:
+        return f"token:{principal.token.id}"
+    return f"user:{principal.user.id}"
+
+
+def ingest_of(request: Request) -> Ingest:
+    ingest: Ingest = request.app.state.ingest
+    return ingest

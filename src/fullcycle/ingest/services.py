@@ -1,0 +1,62 @@
+"""Mapping the service names in incoming telemetry to catalog services.
+
+Names are normalised to catalog names, services the catalog does not know yet are registered
+(unowned), and a token limited to one service may send only that service's telemetry.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from fullcycle.audit.log import record
+from fullcycle.catalog.discovery import catalog_name, existing_names, register_discovered
+from fullcycle.store.database import Database
+from fullcycle.telemetry.batches import Batch
+
+
+class ServiceNotAllowed(Exception):
+    """The token is limited to another service: 403."""
+
+
+class KnownServices:
+    """Catalog names seen recently, so that most requests need no database round trip."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._known: set[str] = set()
+        self._lock = threading.Lock()
+
+    def ensure(self, names: set[str], source: str) -> None:
+        """Register the names the catalog does not have (called from a worker thread)."""
+        with self._lock:
+            unknown = names - self._known
+        if not unknown:
+            return
+        with self.database.session() as db:
+            created = register_discovered(db, unknown, source)
+            for name in created:
+                record(db, None, "fullcycle", "service.discover", name, source=source)
+            found = existing_names(db, unknown)
+        with self._lock:
+            self._known |= found
+
+
+def normalise_services(batches: Sequence[Batch], allowed: str | None) -> set[str]:
+    """Rewrite each batch's service column to catalog names; returns the names present.
+
+    Raises ServiceNotAllowed when `allowed` is set and another service appears.
+    """
+    present: set[str] = set()
+    for batch in batches:
+        column = batch.columns["service"]
+        mapping = {raw: catalog_name(str(raw)) for raw in set(column)}
+        if any(raw != name for raw, name in mapping.items()):
+            batch.columns["service"] = [mapping[raw] for raw in column]
+        present |= set(mapping.values())
+    if allowed is not None and present - {allowed}:
+        others = ", ".join(sorted(present - {allowed}))
+        raise ServiceNotAllowed(
+            f"this token may only send telemetry for service {allowed!r}; the request has {others}"
+        )
+    return present

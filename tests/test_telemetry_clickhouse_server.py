@@ -1,0 +1,42 @@
+"""The same store calls against a real ClickHouse server, when one is available.
+
+Debian's ClickHouse (18.16) is too old for the schema, so this runs only where
+FULLCYCLE_TEST_CLICKHOUSE_URL points at a modern server, and is reported as skipped elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from fullcycle.telemetry.batches import LogBatch
+from fullcycle.telemetry.store import StoreOptions, TelemetryStore
+
+SERVER_URL = os.environ.get("FULLCYCLE_TEST_CLICKHOUSE_URL")
+
+pytestmark = pytest.mark.skipif(
+    not SERVER_URL,
+    reason="no ClickHouse server: set FULLCYCLE_TEST_CLICKHOUSE_URL to run the server-mode test",
+)
+
+
+def test_server_mode_stores_and_finds_logs(tmp_path: Path) -> None:
+    store = TelemetryStore(StoreOptions(data_dir=tmp_path, clickhouse_url=SERVER_URL))
+    store.open()
+    try:
+        store.clickhouse.client().command("TRUNCATE TABLE fullcycle.logs")
+        batch = LogBatch()
+        for number in range(100):
+            batch.add(timestamp_ns=time.time_ns(), body=f"card declined {number}", service="shop")
+        asyncio.run(store.append([batch]))
+        store.flush()
+        assert store.query(
+            "SELECT count() FROM fullcycle.logs WHERE hasToken(body, {word:String})",
+            {"word": "declined"},
+        ) == [(100,)]
+    finally:
+        store.close()
