@@ -102,11 +102,12 @@ def every_field_request(signal: str) -> dict[str, Any]:
             },
         ]
     }
+    exemplar = {"traceId": "c5b01d762ed01b7046438454d01f88aa", "spanId": "6cd63721e3bf0688"}
     point = {
         "attributes": [{"key": "route", "value": {"stringValue": "/"}}],
         "timeUnixNano": "1700000000000000000",
-        "exemplars": [{"traceId": "c5b01d762ed01b7046438454d01f88aa", "spanId": "6cd63721e3bf0688"}],
-    }  # fmt: skip
+        "exemplars": [exemplar],
+    }
     if signal == "logs":
         record = {
             "timeUnixNano": "1700000000000000000",
@@ -240,7 +241,7 @@ def containers(node: Any) -> list[dict[str, Any] | list[Any]]:
 def odd_value(rng: random.Random) -> Any:
     value = rng.choice(ODD_VALUES)
     if rng.random() < 0.1:
-        return [value] * rng.randint(1, 3)
+        return [copy.deepcopy(value) for _ in range(rng.randint(1, 3))]
     return copy.deepcopy(value)
 
 

@@ -25,7 +25,14 @@ from fullcycle.catalog.schemas import ServiceIn
 from fullcycle.catalog.scrape_targets import ScrapeTargetIn, create_target
 from fullcycle.catalog.service import create_service, get_service
 from fullcycle.ingest.exposition import parse_exposition
-from fullcycle.ingest.scraper import ACCEPT, Scraper, merge_labels, next_due
+from fullcycle.ingest.scraper import (
+    ACCEPT,
+    Scraper,
+    default_instance_id,
+    instance_label,
+    merge_labels,
+    next_due,
+)
 from fullcycle.store import migrate
 from fullcycle.store.database import Database
 from fullcycle.telemetry.store import StoreOptions, TelemetryStore
@@ -572,3 +579,11 @@ def test_clashing_labels_are_exported_like_prometheus_does() -> None:
         "exported_exported_job": "batch",
         "path": "/",
     }
+
+
+def test_instance_is_host_and_port_and_process_names_differ() -> None:
+    assert instance_label("http://10.0.0.5:9100/metrics") == "10.0.0.5:9100"
+    assert instance_label("https://orders.internal/metrics?x=1") == "orders.internal:443"
+    assert instance_label("http://[::1]/metrics") == "[::1]:80"
+    first, second = default_instance_id(), default_instance_id()
+    assert first != second and len(first) <= 100

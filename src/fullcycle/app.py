@@ -21,10 +21,12 @@ from fullcycle.audit.routes import router as audit_router
 from fullcycle.auth.dependencies import Forbidden, NotAuthenticated, RequireRead
 from fullcycle.auth.routes import router as auth_router
 from fullcycle.catalog.routes import router as catalog_router
+from fullcycle.catalog.scrape_routes import router as scrape_router
 from fullcycle.ingest.error_responses import install_error_handlers
 from fullcycle.ingest.pipeline import Ingest
 from fullcycle.ingest.rate_limit import RateLimiter
 from fullcycle.ingest.routes import router as ingest_router
+from fullcycle.ingest.scraper import Scraper, default_instance_id
 from fullcycle.ingest.services import KnownServices
 from fullcycle.selfmonitoring.metrics import RequestMetricsMiddleware, ServerMetrics
 from fullcycle.selfmonitoring.routes import router as health_router
@@ -138,16 +140,19 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
     """Build the app; its lifespan migrates the database and provisions the admin."""
     database = Database(settings.resolved_database_url)
     store = TelemetryStore(store_options(settings))
+    scraper = Scraper(database, store, default_instance_id())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         report = prepare(settings, database)
         await run_in_threadpool(store.open)
+        await scraper.start()
         if announce:
             print(banner(settings, report), file=sys.stdout, flush=True)
         try:
             yield
         finally:
+            await scraper.stop()
             await run_in_threadpool(store.close)
             database.dispose()
 
@@ -164,6 +169,7 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
     app.state.metrics = ServerMetrics()
     app.state.templates = templates_for(settings)
     app.state.telemetry = store
+    app.state.scraper = scraper
     app.state.ingest = Ingest(
         store,
         KnownServices(database),
@@ -180,6 +186,7 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
         auth_router,
         audit_router,
         catalog_router,
+        scrape_router,
         telemetry_router,
         ingest_router,
     )
