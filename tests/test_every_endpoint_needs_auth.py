@@ -15,6 +15,8 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from starlette.routing import BaseRoute
 
+from fullcycle.app import is_machine_path
+
 # Open by design: health checks, the login form, and password login for the CLI (its
 # credentials are in the body).
 OPEN = {
@@ -24,10 +26,6 @@ OPEN = {
     ("POST", "/login"),
     ("POST", "/api/v1/auth/login"),
 }
-
-
-# Machine endpoints answer 401; pages redirect a person to the login form.
-API_PREFIXES = ("/api/", "/v1/", "/loki/")
 
 
 def _api_routes(routes: Sequence[BaseRoute], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
@@ -56,7 +54,7 @@ def test_every_route_refuses_anonymous_callers(client: TestClient, app: FastAPI)
         if (method, path) in OPEN:
             continue
         response = client.request(method, path, follow_redirects=False)
-        if path.startswith(API_PREFIXES) or path.endswith("/_bulk") or path == "/metrics":
+        if is_machine_path(path):
             assert response.status_code == 401, f"{method} {path}: {response.status_code}"
         else:
             assert response.status_code == 303, f"{method} {path}: {response.status_code}"

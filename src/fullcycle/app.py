@@ -51,13 +51,17 @@ def store_options(settings: Settings) -> StoreOptions:
     )
 
 
-def wants_json(request: Request) -> bool:
-    path = request.url.path
+def is_machine_path(path: str) -> bool:
+    """Paths for programs (JSON errors, 401) rather than people (pages, login redirects)."""
     return (
         path.startswith(("/api/", "/v1/", "/loki/"))
         or path.endswith("/_bulk")
         or path == "/metrics"
     )
+
+
+def wants_json(request: Request) -> bool:
+    return is_machine_path(request.url.path)
 
 
 async def not_authenticated(request: Request, error: Exception) -> Response:

@@ -222,11 +222,24 @@ def _message_field(descriptor: Descriptor, key: str) -> FieldDescriptor | None:
 
 
 def _parses(node: Any, message_class: type[Message]) -> bool:
+    return _parse_error(node, message_class) is None
+
+
+def _parse_error(node: Any, message_class: type[Message]) -> str | None:
+    """Why `json_format` cannot parse `node` into `message_class`, or None if it can."""
     try:
         json_format.ParseDict(node, message_class(), ignore_unknown_fields=True)
-    except _JSON_FORMAT_ERRORS:
-        return False
-    return True
+    except json_format.ParseError as error:
+        return str(error)
+    except RecursionError:
+        return "nested too deeply"
+    except (ValueError, TypeError, AttributeError, OverflowError) as error:
+        return f"unexpected value ({error})"
+    return None
+
+
+# json_format's own note of where it was, which the path in front of the message replaces.
+_JSON_FORMAT_PATH = re.compile(r"\.? at \"?[A-Za-z]+(\.\S*)?\"?\.?$")
 
 
 def _describe_json_error(node: Any, descriptor: Descriptor, path: str) -> str:
@@ -235,20 +248,17 @@ def _describe_json_error(node: Any, descriptor: Descriptor, path: str) -> str:
         shown = shown if len(shown) <= 40 else f"{shown[:37]}..."
         return f"{path or descriptor.name}: expected an object ({descriptor.name}), got {shown}"
     message_class = GetMessageClass(descriptor)
-    try:
-        json_format.ParseDict(node, message_class(), ignore_unknown_fields=True)
-    except json_format.ParseError as error:
-        reason = str(error)
-    except RecursionError:
-        reason = "nested too deeply"
-    except (ValueError, TypeError, AttributeError, OverflowError) as error:
-        reason = f"unexpected value ({error})"
-    else:
-        reason = "unexpected value"
+    reason = _parse_error(node, message_class) or "unexpected value"
+    if not _FIELD_ERROR.match(reason):
+        # json_format names no field for members of a oneof (AnyValue's stringValue, ...).
+        for key, value in node.items():
+            if _parse_error({key: value}, message_class) is not None:
+                path = _join(path, key)
+                break
     while match := _FIELD_ERROR.match(reason):
         path = _join(path, match.group(1))
         reason = match.group(2)
-    reason = reason.removesuffix(".").split(f" at {descriptor.name}", 1)[0]
+    reason = _JSON_FORMAT_PATH.sub("", reason.removesuffix("."))
     return f"{path or descriptor.name}: {reason}"
 
 
