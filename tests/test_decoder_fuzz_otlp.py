@@ -191,10 +191,14 @@ def decode_json_to_protobuf(document: dict[str, Any], request_class: type[Messag
 
 
 def hex_to_base64(node: Any) -> None:
+    """Hex ids into base64 (invalid hex is left for the parser to refuse)."""
     if isinstance(node, dict):
         for key, value in node.items():
             if key in ("traceId", "spanId", "parentSpanId") and isinstance(value, str):
-                node[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                try:
+                    node[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                except ValueError:
+                    continue
             else:
                 hex_to_base64(value)
     elif isinstance(node, list):
@@ -287,6 +291,31 @@ def test_mutated_protobuf_bodies_decode_or_raise_decode_error(signal: str) -> No
     for _ in range(ROUNDS):
         body = mutate_bytes(rng, rng.choice(bodies))
         check_decodes_or_rejects(decoder, body, PROTOBUF)
+
+
+def protobuf_with_odd_values(rng: random.Random, signal: str) -> bytes | None:
+    """A well-formed protobuf request carrying odd values (huge times, short ids, ...)."""
+    _, request_class = SIGNALS[signal]
+    text = mutate_json(rng, rng.choice(seeds(signal)))
+    if b"\\ud800" in text:
+        return None  # protobuf strings cannot hold a lone surrogate
+    try:
+        return decode_json_to_protobuf(json.loads(text), request_class)
+    except (ValueError, TypeError, AttributeError, OverflowError, json_format.ParseError):
+        return None
+
+
+@pytest.mark.parametrize("signal", sorted(SIGNALS))
+def test_protobuf_bodies_with_odd_values_decode_or_raise_decode_error(signal: str) -> None:
+    decoder, _ = SIGNALS[signal]
+    rng = random.Random(f"odd-protobuf-{signal}")
+    tried = 0
+    for _ in range(ROUNDS):
+        body = protobuf_with_odd_values(rng, signal)
+        if body is not None:
+            tried += 1
+            check_decodes_or_rejects(decoder, body, PROTOBUF)
+    assert tried > ROUNDS // 10
 
 
 @pytest.mark.parametrize("signal", sorted(SIGNALS))

@@ -30,8 +30,6 @@ from fullcycle.settings import Settings
 from fullcycle.telemetry.schema import Retention
 from tests.conftest import ADMIN_TOKEN
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
 FIXTURES = Path(__file__).parent / "fixtures"
 OTLP = FIXTURES / "otlp"
 SHIPPERS = FIXTURES / "shippers"
@@ -66,14 +64,16 @@ RESOURCE_ATTRIBUTES = {
 }
 
 
-@pytest.fixture
-def admin(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
+@pytest.fixture(scope="module")
+def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One app (SQLite) for the module: these tests do not touch the catalog's logic."""
+    directory = tmp_path_factory.mktemp("captures")
     retention = Retention(
         logs=TEN_YEARS_IN_HOURS, samples=TEN_YEARS_IN_HOURS, spans=TEN_YEARS_IN_HOURS
     )
     settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
+        data_dir=directory / "data",
+        database_url=f"sqlite:///{directory / 'fullcycle.db'}",
         admin_token=ADMIN_TOKEN,
         port=0,
         retention=retention,
@@ -81,6 +81,16 @@ def admin(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as client:
         client.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
         yield client
+
+
+@pytest.fixture
+def admin(app_client: TestClient) -> TestClient:
+    """The module's app with empty telemetry tables."""
+    store = app_client.app.state.telemetry  # type: ignore[attr-defined]
+    store.flush()
+    for table in ("logs", "samples", "spans", "series"):
+        store.clickhouse.client().command(f"TRUNCATE TABLE fullcycle.{table}")
+    return app_client
 
 
 def stored(client: TestClient, sql: str, **parameters: object) -> list[tuple[Any, ...]]:

@@ -1002,11 +1002,15 @@ def test_a_token_over_its_rate_limit_gets_429_with_retry_after(
         retry_after = int(limited.headers["Retry-After"])
         assert 1 <= retry_after <= 2
         assert str(rate) in detail(limited)
-        otlp = admin.post(
-            "/v1/logs", content=otlp_logs("shop", "limited otlp"), headers={**JSON, **bearer(first)}
-        )
-        assert otlp.status_code == 429, otlp.text
-        assert int(otlp.headers["Retry-After"]) >= 1
+        otlp_bodies = {
+            "logs": otlp_logs("shop", "limited otlp"),
+            "metrics": otlp_gauge("shop", "limited_otlp", 1),
+            "traces": otlp_spans("shop", [span("limited otlp")]),
+        }
+        for signal, body in otlp_bodies.items():  # what OTLP exporters back off on
+            otlp = admin.post(f"/v1/{signal}", content=body, headers={**JSON, **bearer(first)})
+            assert otlp.status_code == 429, (signal, otlp.text)
+            assert int(otlp.headers["Retry-After"]) >= 1
 
         assert send(second, "other token", 5).json() == {"accepted": 5}, "limits are per token"
 

@@ -349,7 +349,7 @@ def decode(signal: str, body: bytes, content_type: str) -> list[dict[str, Any]]:
     decoder, _ = SIGNALS[signal]
     if signal == "traces":
         return only_rows(decode_traces(body, content_type))
-    return only_rows(decoder(body, content_type, received_ns=RECEIVED_NS))  # type: ignore[call-arg]
+    return only_rows(decoder(body, content_type, received_ns=RECEIVED_NS))
 
 
 @pytest.mark.parametrize("signal", sorted(SIGNALS))
@@ -397,13 +397,13 @@ def test_both_captures_give_the_same_rows_but_for_what_differs_between_runs(sign
     ],
 )
 def test_severity_text_comes_from_the_number_when_absent(number: int, text: str) -> None:
-    row = one_log(LogRecord(time_unix_nano=TIME_NS, severity_number=number))  # type: ignore[arg-type]
+    row = one_log(LogRecord(time_unix_nano=TIME_NS, severity_number=number))
 
     assert (row["severity_text"], row["severity_number"]) == (text, number)
 
 
 def test_severity_text_sent_is_kept_as_is() -> None:
-    row = one_log(LogRecord(severity_number=17, severity_text="Err"))  # type: ignore[arg-type]
+    row = one_log(LogRecord(severity_number=17, severity_text="Err"))
 
     assert (row["severity_text"], row["severity_number"]) == ("Err", 17)
 
@@ -624,8 +624,8 @@ def test_bad_json_log_record_is_named_with_its_field(record: dict[str, Any], mes
     [
         (LogRecord(time_unix_nano=2**63), rf"{LOG_RECORD_1}\.timeUnixNano: "),
         (LogRecord(observed_time_unix_nano=2**64 - 1), rf"{LOG_RECORD_1}\.observedTimeUnixNano: "),
-        (LogRecord(severity_number=25), rf"{LOG_RECORD_1}\.severityNumber: "),  # type: ignore[arg-type]
-        (LogRecord(severity_number=-3), rf"{LOG_RECORD_1}\.severityNumber: "),  # type: ignore[arg-type]
+        (LogRecord(severity_number=25), rf"{LOG_RECORD_1}\.severityNumber: "),
+        (LogRecord(severity_number=-3), rf"{LOG_RECORD_1}\.severityNumber: "),
         (LogRecord(trace_id=b"\x01" * 15), rf"{LOG_RECORD_1}\.traceId: .*got 15 bytes"),
         (LogRecord(span_id=b"\x01" * 16), rf"{LOG_RECORD_1}\.spanId: .*got 16 bytes"),
     ],
@@ -1076,7 +1076,7 @@ def test_span_kinds(kind: int, name: str) -> None:
     ],
 )
 def test_span_status(code: int, name: str) -> None:
-    status = Status(code=code, message="card declined")  # type: ignore[arg-type]
+    status = Status(code=code, message="card declined")
     [row] = only_rows(decode_traces(traces_request(span(status=status)), PROTOBUF))
 
     assert (row["status_code"], row["status_message"]) == (name, "card declined")
@@ -1191,7 +1191,7 @@ def test_protobuf_response_carries_partial_success(signal: str) -> None:
 
     assert not full.HasField("partial_success")
     assert getattr(partial.partial_success, field) == 3
-    assert partial.partial_success.error_message == "3 bad"  # type: ignore[attr-defined]
+    assert partial.partial_success.error_message == "3 bad"
 
 
 @pytest.mark.parametrize("signal", sorted(RESPONSES))

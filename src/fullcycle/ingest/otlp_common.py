@@ -10,6 +10,7 @@ names (lowerCamelCase) for both encodings, with the index of every repeated elem
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -141,12 +142,10 @@ _JSON_FORMAT_ERRORS = (
 )
 
 
-def _snake_case(name: str) -> str:
-    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
-
-
+@functools.cache
 def _spellings(name: str) -> tuple[str, ...]:
-    snake = _snake_case(name)
+    """A field's lowerCamelCase JSON name and its snake_case protobuf name, if different."""
+    snake = re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
     return (name, snake) if snake != name else (name,)
 
 

@@ -5,7 +5,8 @@ receiver, so that names and labels read the same as when the service is scraped:
 
 - metric names are sanitised to `[a-zA-Z_:][a-zA-Z0-9_:]*` (dots become underscores, a leading
   digit gets a `_` in front); label names to `[a-zA-Z_][a-zA-Z0-9_]*` (a leading digit gets
-  `key_`), and the values of attributes whose names collide after that are joined with `;`;
+  `key_`), and the values of attributes whose names collide after that are joined with `;` in
+  the order of the original names;
 - a monotonic cumulative Sum is a counter named `..._total`; a Gauge and a non-monotonic
   cumulative Sum are gauges;
 - a delta Sum keeps its increments as they are, with type `counter_delta`: nothing adds them up
@@ -282,8 +283,9 @@ class _Samples:
             self.accepted += 1
 
     def _labels(self, attributes: Iterable[KeyValue]) -> dict[str, str]:
+        """Point attributes as labels, then `job` and `instance` from the resource on top."""
         labels: dict[str, str] = {}
-        for key, value in attribute_map(attributes).items():
+        for key, value in sorted(attribute_map(attributes).items()):
             name = label_name(key)
             labels[name] = f"{labels[name]};{value}" if name in labels else value
         labels.update(self.resource_labels)

@@ -88,7 +88,7 @@ def spans_from_request(request: ExportTraceServiceRequest) -> Decoded:
                     start_ns=start_ns,
                     duration_ns=max(span.end_time_unix_nano - start_ns, 0),
                     kind=_KINDS[kind] if 0 <= kind < len(_KINDS) else _KINDS[0],
-                    status_code=_STATUS_CODES[code] if 0 <= code < 3 else _STATUS_CODES[0],
+                    status_code=_STATUS_CODES[code] if 0 <= code < len(_STATUS_CODES) else "unset",
                     status_message=status.message,
                     resource_attributes=resource.attributes,
                     attributes=attribute_map(span.attributes),

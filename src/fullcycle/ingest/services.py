@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+from sqlalchemy.exc import IntegrityError
+
 from fullcycle.audit.log import record
 from fullcycle.catalog.discovery import catalog_name, existing_names, register_discovered
 from fullcycle.store.database import Database
@@ -26,20 +28,35 @@ class KnownServices:
         self.database = database
         self._known: set[str] = set()
         self._lock = threading.Lock()
+        self._registering = threading.Lock()
 
     def ensure(self, names: set[str], source: str) -> None:
-        """Register the names the catalog does not have (called from a worker thread)."""
+        """Register the names the catalog does not have (called from worker threads).
+
+        Concurrent requests naming the same new service register it once: in this process
+        registration is serialised; another process registering it at the same moment makes
+        our insert fail on the unique name, and then the service simply exists.
+        """
         with self._lock:
             unknown = names - self._known
         if not unknown:
             return
-        with self.database.session() as db:
-            created = register_discovered(db, unknown, source)
-            for name in created:
-                record(db, None, "fullcycle", "service.discover", name, source=source)
-            found = existing_names(db, unknown)
+        with self._registering:
+            try:
+                found = self._register(unknown, source)
+            except IntegrityError:
+                with self.database.session() as db:
+                    found = existing_names(db, unknown)
         with self._lock:
             self._known |= found
+
+    def _register(self, names: set[str], source: str) -> set[str]:
+        with self.database.session() as db:
+            created = register_discovered(db, names, source)
+            for name in created:
+                record(db, None, "fullcycle", "service.discover", name, source=source)
+            db.flush()
+            return existing_names(db, names)
 
 
 def normalise_services(batches: Sequence[Batch], allowed: str | None) -> set[str]:

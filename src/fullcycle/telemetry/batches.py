@@ -39,11 +39,6 @@ class Batch:
             self.columns[name].append(value)
 
 
-def sorted_map(attributes: Attributes) -> list[tuple[str, str]]:
-    """Maps go to Arrow as sorted key/value pairs: the order makes a metric's series identity."""
-    return sorted(attributes.items())
-
-
 class LogBatch(Batch):
     table = LOGS
 
@@ -76,8 +71,8 @@ class LogBatch(Batch):
             trace_id=trace_id,
             span_id=span_id,
             scope=scope,
-            resource_attributes=sorted_map(resource_attributes or {}),
-            attributes=sorted_map(attributes or {}),
+            resource_attributes=resource_attributes or {},
+            attributes=attributes or {},
         )
 
 
@@ -100,7 +95,7 @@ class SampleBatch(Batch):
             type=type,
             unit=unit,
             service=service,
-            labels=sorted_map(labels),
+            labels=labels,
             timestamp=timestamp_ms,
             value=value,
         )
@@ -136,8 +131,8 @@ class SpanBatch(Batch):
             duration_ns=duration_ns,
             status_code=status_code,
             status_message=status_message,
-            resource_attributes=sorted_map(resource_attributes or {}),
-            attributes=sorted_map(attributes or {}),
+            resource_attributes=resource_attributes or {},
+            attributes=attributes or {},
         )
 
 
@@ -162,5 +157,5 @@ class MarkerBatch(Batch):
             environment=environment,
             title=title,
             reference=reference,
-            attributes=sorted_map(attributes or {}),
+            attributes=attributes or {},
         )

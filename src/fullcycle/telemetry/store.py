@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+
 from fullcycle.telemetry.batches import Batch
 from fullcycle.telemetry.connection import DATABASE, ClickHouse
 from fullcycle.telemetry.flusher import Flusher
@@ -98,7 +100,7 @@ class TelemetryStore:
             raise Overloaded(
                 "the telemetry store is behind; retry shortly", retry_after=5, status_code=503
             )
-        payload = encode_batches(list(batches))
+        payload = await run_in_threadpool(encode_batches, list(batches))
         position = await self._writer.submit(payload)
         return position
 

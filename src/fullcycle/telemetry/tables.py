@@ -100,8 +100,9 @@ SAMPLES = Table(
     partition_by="toDate(timestamp)",
     ttl_column="timestamp",
     extra_definitions=(
-        # The series identity: computed by ClickHouse from the metric and its sorted labels.
-        "fingerprint UInt64 MATERIALIZED cityHash64(metric, toString(labels))",
+        # The series identity, computed by ClickHouse from the metric and its labels in key
+        # order (so senders may list labels in any order).
+        "fingerprint UInt64 MATERIALIZED cityHash64(metric, toString(mapSort(labels)))",
     ),
     settings=DEDUPLICATION,
 )
