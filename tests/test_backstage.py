@@ -556,7 +556,26 @@ def test_import_needs_admin_and_export_needs_read(admin: TestClient) -> None:
 # --- export -------------------------------------------------------------------------------------
 
 
-def test_export_imports_back_to_the_same_catalog(admin: TestClient, tmp_path: Path) -> None:
+def test_export_imports_back_to_the_same_catalog(settings: Settings, tmp_path: Path) -> None:
+    # One process holds one embedded telemetry engine, so the two catalogs run one after the
+    # other rather than side by side.
+    with TestClient(create_app(settings)) as admin:
+        admin.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+        exported, original = _build_and_export_a_catalog(admin)
+    copy_settings = Settings(
+        data_dir=tmp_path / "copy",
+        database_url=f"sqlite:///{tmp_path / 'copy.db'}",
+        admin_token=ADMIN_TOKEN,
+        port=0,
+    )
+    with TestClient(create_app(copy_settings)) as copy:
+        copy.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+        import_ok(copy, exported)
+        assert catalog_state(copy) == original
+        assert copy.get("/api/v1/catalog/export").text == exported
+
+
+def _build_and_export_a_catalog(admin: TestClient) -> tuple[str, object]:
     import_ok(admin, fixture("shop-catalog.yaml"))
     import_ok(admin, fixture("unknown-dependency.yaml"))
     created = admin.post(
@@ -579,17 +598,7 @@ def test_export_imports_back_to_the_same_catalog(admin: TestClient, tmp_path: Pa
     assert again["created"] == again["updated"] == []
     assert len(again["unchanged"]) == entity_count
 
-    copy_settings = Settings(
-        data_dir=tmp_path / "copy",
-        database_url=f"sqlite:///{tmp_path / 'copy.db'}",
-        admin_token=ADMIN_TOKEN,
-        port=0,
-    )
-    with TestClient(create_app(copy_settings)) as copy:
-        copy.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
-        import_ok(copy, exported)
-        assert catalog_state(copy) == catalog_state(admin)
-        assert copy.get("/api/v1/catalog/export").text == exported
+    return exported, catalog_state(admin)
 
 
 def test_export_is_backstage_yaml(admin: TestClient) -> None:

@@ -255,7 +255,7 @@ def test_otel_sdk_metrics_become_prometheus_samples(admin: TestClient) -> None:
         ),
     ]
 
-    # Whatever the family is called (see the next test), its samples are these.
+    # The family's name is the next test's subject; here, its samples.
     bounds = ["0", "5", "10", "25", "50", "75", "100", "250", "500", "750", "1000", "2500"]
     bounds += ["5000", "7500", "10000", "+Inf"]
     cumulative = [0, 0, 0, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3]
@@ -276,12 +276,6 @@ def test_otel_sdk_metrics_become_prometheus_samples(admin: TestClient) -> None:
     assert [(row[0], row[2]) for row in counts] == [(JSON_INSTANCE, 3.0), (PROTOBUF_INSTANCE, 3.0)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: OTLP metric names get no unit suffix (unit 'ms' -> _milliseconds), unlike "
-    "Prometheus' OTLP receiver, which otlp_metrics.py says it follows (and which "
-    "tests/test_ingest_otel_sdk.py expects with unit 's' -> _seconds)",
-)
 def test_otel_sdk_metric_names_carry_the_unit_as_prometheus_names_them(admin: TestClient) -> None:
     post_otlp_capture(admin, "metrics", "json")
     names = {row[0] for row in stored(admin, "SELECT DISTINCT metric FROM fullcycle.samples")}

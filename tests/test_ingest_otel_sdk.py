@@ -83,7 +83,11 @@ def test_sdk_counters_and_histograms_become_prometheus_series(live_server: LiveS
     provider = MeterProvider(resource=RESOURCE, metric_readers=[reader])
     meter = provider.get_meter("checkout")
     orders = meter.create_counter("orders.placed", unit="1")
-    latency = meter.create_histogram("http.server.request.duration", unit="s")
+    latency = meter.create_histogram(
+        "http.server.request.duration",
+        unit="s",
+        explicit_bucket_boundaries_advisory=[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0],
+    )
     orders.add(3, {"payment.method": "card"})
     for seconds in (0.003, 0.02, 0.02, 0.7):
         latency.record(seconds, {"http.route": "/checkout"})

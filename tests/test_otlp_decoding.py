@@ -1,5 +1,10 @@
 """OTLP/HTTP decoding: requests the real OTel Python SDK sent, and requests built here with the
 OTLP protobuf classes, decode into the right rows; bad requests raise DecodeError saying where.
+
+tests/fixtures/otlp/ holds copies of the otlp_* captures in ../shared/fixtures/real-clients/
+(OpenTelemetry Python SDK 1.45.2; protobuf from opentelemetry-exporter-otlp-proto-http, JSON from
+opentelemetry-exporter-otlp-json-http 0.66b1), so that these tests run without the shared folder;
+a test checks that the copies are still the shared files where that folder is present.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from fullcycle.ingest.decoded import Decoded
-from fullcycle.ingest.errors import DecodeError
+from fullcycle.ingest.errors import DecodeError, UnsupportedContentType
 from fullcycle.ingest.otlp import (
     decode_logs,
     decode_metrics,
@@ -281,6 +286,7 @@ def test_captured_counter_and_histogram_become_prometheus_samples(
 
     assert (decoded.accepted, decoded.rejected, decoded.message) == (2, 0, "")
     series = {"route": "/checkout", "job": "peer-demo", "instance": run["instance"]}
+    histogram = "http_duration_milliseconds"
     bounds = ["0", "5", "10", "25", "50", "75", "100", "250", "500", "750", "1000", "2500"]
     bounds += ["5000", "7500", "10000", "+Inf"]
     cumulative = [0, 0, 0, 1, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3]
@@ -299,11 +305,11 @@ def test_captured_counter_and_histogram_become_prometheus_samples(
     assert only_rows(decoded) == [
         sample("http_requests_total", "counter", "1", 3.0),
         *(
-            sample("http_duration_bucket", "histogram", "ms", float(count), le=bound)
+            sample(f"{histogram}_bucket", "histogram", "ms", float(count), le=bound)
             for bound, count in zip(bounds, cumulative, strict=True)
         ),
-        sample("http_duration_sum", "histogram", "ms", 302.5),
-        sample("http_duration_count", "histogram", "ms", 3.0),
+        sample(f"{histogram}_sum", "histogram", "ms", 302.5),
+        sample(f"{histogram}_count", "histogram", "ms", 3.0),
     ]
 
 
@@ -576,7 +582,7 @@ def test_json_content_type_with_charset() -> None:
 
 @pytest.mark.parametrize("content_type", ["text/plain", "", "application/x-ndjson"])
 def test_unknown_content_type_is_named_in_the_error(content_type: str) -> None:
-    with pytest.raises(DecodeError, match=f"unsupported content type '{content_type}'"):
+    with pytest.raises(UnsupportedContentType, match=f"unsupported content type '{content_type}'"):
         decode_logs(b"{}", content_type)
 
 
@@ -732,7 +738,7 @@ def test_non_monotonic_sum_and_gauge_are_gauges() -> None:
 
     assert [(r["metric"], r["type"], r["value"], r["unit"]) for r in samples(up_down, gauge)] == [
         ("queue_size", "gauge", -3.0, ""),
-        ("cpu_utilization", "gauge", 0.25, "1"),
+        ("cpu_utilization_ratio", "gauge", 0.25, "1"),
     ]
 
 
@@ -786,13 +792,13 @@ def test_histogram_buckets_accumulate_up_to_inf() -> None:
         ("histogram", "s", "checkout", TIME_NS // 1_000_000)
     }
     assert by_series(rows_) == {
-        ("http_server_duration_bucket", (*SERIES[:2], ("le", "0.005"), SERIES[2])): 1.0,
-        ("http_server_duration_bucket", (*SERIES[:2], ("le", "0.1"), SERIES[2])): 5.0,
-        ("http_server_duration_bucket", (*SERIES[:2], ("le", "1"), SERIES[2])): 5.0,
-        ("http_server_duration_bucket", (*SERIES[:2], ("le", "2.5"), SERIES[2])): 8.0,
-        ("http_server_duration_bucket", (*SERIES[:2], ("le", "+Inf"), SERIES[2])): 10.0,
-        ("http_server_duration_sum", SERIES): 4.75,
-        ("http_server_duration_count", SERIES): 10.0,
+        ("http_server_duration_seconds_bucket", (*SERIES[:2], ("le", "0.005"), SERIES[2])): 1.0,
+        ("http_server_duration_seconds_bucket", (*SERIES[:2], ("le", "0.1"), SERIES[2])): 5.0,
+        ("http_server_duration_seconds_bucket", (*SERIES[:2], ("le", "1"), SERIES[2])): 5.0,
+        ("http_server_duration_seconds_bucket", (*SERIES[:2], ("le", "2.5"), SERIES[2])): 8.0,
+        ("http_server_duration_seconds_bucket", (*SERIES[:2], ("le", "+Inf"), SERIES[2])): 10.0,
+        ("http_server_duration_seconds_sum", SERIES): 4.75,
+        ("http_server_duration_seconds_count", SERIES): 10.0,
     }
 
 
@@ -829,8 +835,8 @@ def test_exponential_histogram_gives_sum_and_count() -> None:
     rows_ = samples(metric)
 
     assert by_series(rows_) == {
-        ("rpc_duration_sum", SERIES): 31.5,
-        ("rpc_duration_count", SERIES): 7.0,
+        ("rpc_duration_milliseconds_sum", SERIES): 31.5,
+        ("rpc_duration_milliseconds_count", SERIES): 7.0,
     }
     assert {(r["type"], r["unit"]) for r in rows_} == {("histogram", "ms")}
 
@@ -959,21 +965,62 @@ def test_point_without_time_takes_the_receive_time() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "sanitised"),
+    ("name", "unit", "kind", "prometheus"),
     [
-        ("http.server.duration", "http_server_duration"),
-        ("process.runtime.cpython.gc_count", "process_runtime_cpython_gc_count"),
-        ("ns:metric-name/x", "ns:metric_name_x"),
-        ("2xx.count", "_2xx_count"),
-        ("größe", "gr__e"),
+        ("http.server.duration", "", "", "http_server_duration"),
+        ("process.runtime.cpython.gc_count", "", "", "process_runtime_cpython_gc_count"),
+        ("ns:metric-name/x", "", "", "ns:metric_name_x"),
+        ("2xx.count", "", "", "_2xx_count"),
+        ("größe", "", "", "gr_e"),
+        ("__a..b__", "", "", "a_b"),
+        ("http.server.request.duration", "s", "", "http_server_request_duration_seconds"),
+        ("rpc.latency", "ms", "", "rpc_latency_milliseconds"),
+        ("disk.io", "By", "counter", "disk_io_bytes_total"),
+        ("disk.io", "By/s", "gauge", "disk_io_bytes_per_second"),
+        ("packets", "{packet}/s", "", "packets_per_second"),
+        ("requests", "{request}", "counter", "requests_total"),
+        ("memory.bytes", "By", "gauge", "memory_bytes"),
+        ("jobs.total.count", "1", "counter", "jobs_count_total"),
+        ("cpu.utilization", "1", "gauge", "cpu_utilization_ratio"),
+        ("cpu.utilization", "1", "", "cpu_utilization"),
+        ("load", "%", "gauge", "load_percent"),
+        ("temperature", "Cel", "gauge", "temperature_celsius"),
+        ("weird", "m@s", "gauge", "weird_m_s"),
+        ("...", "", "", ""),
     ],
 )
-def test_metric_names(name: str, sanitised: str) -> None:
-    assert metric_name(name) == sanitised
+def test_metric_names_are_those_prometheus_gives(
+    name: str, unit: str, kind: str, prometheus: str
+) -> None:
+    assert metric_name(name, unit, kind) == prometheus
 
 
-def test_label_name_has_no_colon() -> None:
-    assert label_name("a:b.c") == "a_b_c"
+def test_metric_without_a_usable_name_is_rejected() -> None:
+    decoded = decode_metrics(
+        metrics_request(Metric(name="...", gauge={"data_points": [point(as_int=1)]})), PROTOBUF
+    )
+
+    assert (decoded.accepted, decoded.rejected) == (0, 1)
+    assert decoded.message == (
+        "resourceMetrics[0].scopeMetrics[0].metrics[0].name: '...' has no letter or digit"
+    )
+
+
+@pytest.mark.parametrize(
+    ("attribute", "label"),
+    [
+        ("http.route", "http_route"),
+        ("a:b.c", "a_b_c"),
+        ("a..b__c", "a_b_c"),
+        ("1st", "key_1st"),
+        ("_private", "_private"),
+        ("__meta__", "__meta__"),
+        ("__", ""),
+        ("...", ""),
+    ],
+)
+def test_label_names_are_those_prometheus_gives(attribute: str, label: str) -> None:
+    assert label_name(attribute) == label
 
 
 @pytest.mark.parametrize(
@@ -1207,6 +1254,6 @@ def test_json_response_carries_partial_success(signal: str) -> None:
     }
 
 
-def test_response_for_unknown_content_type_is_a_decode_error() -> None:
-    with pytest.raises(DecodeError, match="unsupported content type 'text/xml'"):
+def test_response_for_unknown_content_type_is_unsupported() -> None:
+    with pytest.raises(UnsupportedContentType, match="unsupported content type 'text/xml'"):
         encode_export_response("logs", "text/xml", 0, "")

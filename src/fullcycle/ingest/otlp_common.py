@@ -25,7 +25,7 @@ from google.protobuf.message_factory import GetMessageClass
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from fullcycle.ingest.errors import DecodeError
+from fullcycle.ingest.errors import DecodeError, UnsupportedContentType
 
 PROTOBUF = "protobuf"
 JSON = "json"
@@ -43,16 +43,22 @@ MAX_TIMESTAMP_NS = 2**63 - 1
 
 TRACE_ID_BYTES = 16
 SPAN_ID_BYTES = 8
+# All-zero ids are invalid in OTLP: they mean "no id".
+ZERO_TRACE_ID = bytes(TRACE_ID_BYTES)
+ZERO_SPAN_ID = bytes(SPAN_ID_BYTES)
 
 RequestT = TypeVar("RequestT", bound=Message)
 
 
 def encoding_of(content_type: str) -> str:
-    """`PROTOBUF` or `JSON` for a Content-Type header; parameters such as charset are ignored."""
+    """`PROTOBUF` or `JSON` for a Content-Type header; parameters such as charset are ignored.
+
+    Raises UnsupportedContentType (a DecodeError the routes answer with 415) for any other type.
+    """
     media_type = content_type.split(";", 1)[0].strip().lower()
     encoding = _ENCODINGS.get(media_type)
     if encoding is None:
-        raise DecodeError(
+        raise UnsupportedContentType(
             f"unsupported content type {content_type!r}: OTLP/HTTP accepts "
             "application/x-protobuf and application/json"
         )
@@ -293,11 +299,12 @@ def attribute_map(key_values: Iterable[KeyValue]) -> dict[str, str]:
 
 
 def _put_value(result: dict[str, str], key: str, value: AnyValue) -> None:
-    if value.WhichOneof("value") == "kvlist_value":
+    kind = value.WhichOneof("value")
+    if kind == "kvlist_value":
         for inner in value.kvlist_value.values:
             _put_value(result, f"{key}.{inner.key}", inner.value)
     else:
-        result[key] = any_value_text(value)
+        result[key] = _text(value, kind)
 
 
 def any_value_text(value: AnyValue) -> str:
@@ -306,15 +313,18 @@ def any_value_text(value: AnyValue) -> str:
     bool -> "true"/"false", int -> "42", double -> shortest repr ("0.1", "1e+20", "nan"),
     bytes -> base64, arrays and kvlists -> compact JSON, no value -> "".
     """
-    kind = value.WhichOneof("value")
+    return _text(value, value.WhichOneof("value"))
+
+
+def _text(value: AnyValue, kind: str | None) -> str:
+    if kind == "int_value":
+        return str(value.int_value)
     if kind == "string_value":
         return value.string_value
     if kind is None:
         return ""
     if kind == "bool_value":
         return "true" if value.bool_value else "false"
-    if kind == "int_value":
-        return str(value.int_value)
     if kind == "double_value":
         return repr(value.double_value)
     if kind == "bytes_value":

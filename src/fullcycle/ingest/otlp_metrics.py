@@ -1,14 +1,19 @@
 """OTLP metrics (`POST /v1/metrics`) into Prometheus-style samples.
 
-The mapping follows the conventions of the OTel Prometheus exporter and Prometheus' own OTLP
-receiver, so that names and labels read the same as when the service is scraped:
+Names and labels are those Prometheus' own OTLP receiver gives (its default translation,
+"UnderscoreEscapingWithSuffixes", from github.com/prometheus/otlptranslator), so that a metric
+reads the same as when Prometheus receives it:
 
-- metric names are sanitised to `[a-zA-Z_:][a-zA-Z0-9_:]*` (dots become underscores, a leading
-  digit gets a `_` in front); label names to `[a-zA-Z_][a-zA-Z0-9_]*` (a leading digit gets
-  `key_`), and the values of attributes whose names collide after that are joined with `;` in
-  the order of the original names;
-- a monotonic cumulative Sum is a counter named `..._total`; a Gauge and a non-monotonic
-  cumulative Sum are gauges;
+- a metric name is split into words at every character outside `[a-zA-Z0-9:]` and the words are
+  joined with `_` (`http.server.request.duration` -> `http_server_request_duration`); the unit
+  is added as a word unless the name has it already (`s` -> `_seconds`, `ms` ->
+  `_milliseconds`, `By` -> `_bytes`, `By/s` -> `_bytes_per_second`, `{request}` -> nothing);
+  a monotonic Sum ends in `_total`, a Gauge of unit `1` in `_ratio`; a leading digit gets `_`;
+- a label name has every run of characters outside `[a-zA-Z0-9]` replaced by one `_`, and
+  `key_` in front of a leading digit; the values of attributes whose names collide after that
+  are joined with `;` in the order of the original names;
+- a monotonic cumulative Sum is type `counter`; a Gauge and a non-monotonic cumulative Sum are
+  `gauge`;
 - a delta Sum keeps its increments as they are, with type `counter_delta`: nothing adds them up
   here, a query sums them over its range (a monotonic one is still named `..._total`);
 - an explicit-bucket Histogram is `<name>_bucket{le="..."}` with cumulative counts (the last
@@ -20,8 +25,8 @@ receiver, so that names and labels read the same as when the service is scraped:
   `instance` label; other resource attributes are not copied to every series.
 
 A data point flagged NO_RECORDED_VALUE (a staleness marker) is skipped. A number data point
-without a value and a metric without data are rejected (OTLP partial success). `accepted`
-counts data points, not samples: a histogram point makes many samples.
+without a value, a metric without data and one whose name has no usable character are rejected
+(OTLP partial success). `accepted` counts data points, not samples: a histogram point makes many.
 """
 
 from __future__ import annotations
@@ -94,8 +99,10 @@ _NO_RECORDED_VALUE = DataPointFlags.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
 _DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
 _NS_PER_MS = 1_000_000
 
-_INVALID_METRIC_CHARACTERS = re.compile(r"[^a-zA-Z0-9_:]")
-_INVALID_LABEL_CHARACTERS = re.compile(r"[^a-zA-Z0-9_]")
+_INVALID_METRIC_CHARACTERS = re.compile(r"[^a-zA-Z0-9:]")
+_NON_METRIC_WORD = re.compile(r"[^a-zA-Z0-9:]+")
+_NON_LABEL_RUN = re.compile(r"[^a-zA-Z0-9]+")
+_UNDERSCORES = re.compile(r"__+")
 
 
 def decode_metrics(body: bytes, content_type: str, *, received_ns: int | None = None) -> Decoded:
@@ -135,18 +142,101 @@ def _resource_labels(resource: ResourceInfo) -> dict[str, str]:
     return labels
 
 
+# Prometheus' words for UCUM units (otlptranslator's unitMap and perUnitMap).
+_UNIT_WORDS = {
+    "d": "days",
+    "h": "hours",
+    "min": "minutes",
+    "s": "seconds",
+    "ms": "milliseconds",
+    "us": "microseconds",
+    "ns": "nanoseconds",
+    "By": "bytes",
+    "KiBy": "kibibytes",
+    "MiBy": "mebibytes",
+    "GiBy": "gibibytes",
+    "TiBy": "tibibytes",
+    "KBy": "kilobytes",
+    "MBy": "megabytes",
+    "GBy": "gigabytes",
+    "TBy": "terabytes",
+    "m": "meters",
+    "V": "volts",
+    "A": "amperes",
+    "J": "joules",
+    "W": "watts",
+    "g": "grams",
+    "Cel": "celsius",
+    "Hz": "hertz",
+    "1": "",
+    "%": "percent",
+}
+_PER_UNIT_WORDS = {
+    "s": "second",
+    "m": "minute",
+    "h": "hour",
+    "d": "day",
+    "w": "week",
+    "mo": "month",
+    "y": "year",
+}
+
+
 @functools.lru_cache(maxsize=4096)
-def metric_name(name: str) -> str:
-    """The Prometheus name of an OTel metric: `http.server.duration` -> `http_server_duration`."""
-    sanitised = _INVALID_METRIC_CHARACTERS.sub("_", name)
-    return f"_{sanitised}" if sanitised[:1].isdigit() else sanitised
+def metric_name(name: str, unit: str = "", kind: str = "") -> str:
+    """The Prometheus name of an OTel metric ("" when nothing of it is usable).
+
+    `kind` is COUNTER for a monotonic Sum (`_total`), GAUGE for a Gauge (`_ratio` with unit
+    `1`) and "" for the rest: `metric_name("http.server.duration", "s", "")` is
+    `http_server_duration_seconds`.
+    """
+    words = [word for word in _NON_METRIC_WORD.split(name) if word]
+    words += _unit_words(unit, words)
+    if kind == COUNTER:
+        words = [*(word for word in words if word != "total"), "total"]
+    if unit == "1" and kind == GAUGE:
+        words = [*(word for word in words if word != "ratio"), "ratio"]
+    joined = "_".join(words)
+    return f"_{joined}" if joined[:1].isdigit() else joined
+
+
+def _unit_words(unit: str, name_words: list[str]) -> list[str]:
+    """What a unit adds to a name: `By/s` -> bytes, per_second; nothing the name has already.
+
+    Annotations in braces (`{request}`) add nothing; unknown units are added as they are.
+    """
+    main, _, per = (part.strip() for part in unit.partition("/"))
+    main_word = "" if not main or "{" in main or "}" in main else _UNIT_WORDS.get(main, main)
+    per_word = "" if not per or "{" in per or "}" in per else _PER_UNIT_WORDS.get(per, per)
+    main_word = _clean_unit_word(main_word)
+    per_word = _clean_unit_word(f"per_{per_word}") if per_word else ""
+    if main_word in name_words:
+        main_word = ""
+    per_word = per_word.removesuffix("_") if per_word != "per_" else ""
+    if per_word in name_words:
+        per_word = ""
+    if per_word:
+        main_word = main_word.removesuffix("_")
+    return [word for word in (main_word, per_word) if word]
+
+
+def _clean_unit_word(word: str) -> str:
+    return _UNDERSCORES.sub("_", _INVALID_METRIC_CHARACTERS.sub("_", word)).removeprefix("_")
 
 
 @functools.lru_cache(maxsize=4096)
 def label_name(name: str) -> str:
-    """A Prometheus label name for an attribute key: `http.route` -> `http_route`."""
-    sanitised = _INVALID_LABEL_CHARACTERS.sub("_", name)
-    return f"key_{sanitised}" if sanitised[:1].isdigit() else sanitised
+    """A Prometheus label name for an attribute key: `http.route` -> `http_route` ("" if none).
+
+    `__name__`-style reserved names keep their double underscores.
+    """
+    if len(name) >= 4 and name.startswith("__") and name.endswith("__"):
+        sanitised = f"__{_NON_LABEL_RUN.sub('_', name[2:-2])}__"
+    else:
+        sanitised = _NON_LABEL_RUN.sub("_", name)
+        if sanitised[:1].isdigit():
+            sanitised = f"key_{sanitised}"
+    return sanitised if sanitised.strip("_") else ""
 
 
 @functools.lru_cache(maxsize=1024)
@@ -180,29 +270,23 @@ class _Samples:
         kind = metric.WhichOneof("data")
         if not metric.name:
             self.rejections.add(f"{path}.name: a metric needs a name")
+            return
+        if kind is None:
+            self.rejections.add(f"{path}: metric {metric.name!r} has no data")
+            return
+        name = metric_name(metric.name, metric.unit, _naming_kind(metric))
+        if not name:
+            self.rejections.add(f"{path}.name: {metric.name!r} has no letter or digit")
         elif kind == "gauge":
-            name = metric_name(metric.name)
             self._add_numbers(metric, metric.gauge, name, GAUGE, f"{path}.gauge")
         elif kind == "sum":
-            self._add_sum(metric, metric.sum, f"{path}.sum")
+            self._add_numbers(metric, metric.sum, name, _sum_type(metric.sum), f"{path}.sum")
         elif kind == "histogram":
-            self._add_histogram(metric, metric.histogram, f"{path}.histogram")
+            self._add_histogram(metric, metric.histogram, name, f"{path}.histogram")
         elif kind == "exponential_histogram":
-            self._add_exponential_histogram(metric, metric.exponential_histogram)
-        elif kind == "summary":
-            self._add_summary(metric, metric.summary)
+            self._add_exponential_histogram(metric, metric.exponential_histogram, name)
         else:
-            self.rejections.add(f"{path}: metric {metric.name!r} has no data")
-
-    def _add_sum(self, metric: Metric, data: Sum, path: str) -> None:
-        name = metric_name(metric.name)
-        if data.is_monotonic and not name.endswith("_total"):
-            name = f"{name}_total"
-        if data.aggregation_temporality == _DELTA:
-            sample_type = COUNTER_DELTA
-        else:
-            sample_type = COUNTER if data.is_monotonic else GAUGE
-        self._add_numbers(metric, data, name, sample_type, path)
+            self._add_summary(metric, metric.summary, name)
 
     def _add_numbers(
         self, metric: Metric, data: Gauge | Sum, name: str, sample_type: str, path: str
@@ -228,8 +312,7 @@ class _Samples:
             )
             self.accepted += 1
 
-    def _add_histogram(self, metric: Metric, data: Histogram, path: str) -> None:
-        name = metric_name(metric.name)
+    def _add_histogram(self, metric: Metric, data: Histogram, name: str, path: str) -> None:
         sample_type = HISTOGRAM_DELTA if data.aggregation_temporality == _DELTA else HISTOGRAM
         for index, point in enumerate(data.data_points):
             if point.flags & _NO_RECORDED_VALUE:
@@ -254,9 +337,10 @@ class _Samples:
             series.add(f"{name}_count", labels, point.count)
             self.accepted += 1
 
-    def _add_exponential_histogram(self, metric: Metric, data: ExponentialHistogram) -> None:
+    def _add_exponential_histogram(
+        self, metric: Metric, data: ExponentialHistogram, name: str
+    ) -> None:
         """Only `_sum` and `_count` of an exponential histogram: its buckets are not stored yet."""
-        name = metric_name(metric.name)
         sample_type = HISTOGRAM_DELTA if data.aggregation_temporality == _DELTA else HISTOGRAM
         for point in data.data_points:
             if point.flags & _NO_RECORDED_VALUE:
@@ -268,8 +352,7 @@ class _Samples:
             series.add(f"{name}_count", labels, point.count)
             self.accepted += 1
 
-    def _add_summary(self, metric: Metric, data: Summary) -> None:
-        name = metric_name(metric.name)
+    def _add_summary(self, metric: Metric, data: Summary, name: str) -> None:
         for point in data.data_points:
             if point.flags & _NO_RECORDED_VALUE:
                 continue
@@ -287,7 +370,8 @@ class _Samples:
         labels: dict[str, str] = {}
         for key, value in sorted(attribute_map(attributes).items()):
             name = label_name(key)
-            labels[name] = f"{labels[name]};{value}" if name in labels else value
+            if name:
+                labels[name] = f"{labels[name]};{value}" if name in labels else value
         labels.update(self.resource_labels)
         return labels
 
@@ -315,6 +399,20 @@ class _Series:
             type=self._type,
             unit=self._unit,
         )
+
+
+def _naming_kind(metric: Metric) -> str:
+    """What the metric is for naming: COUNTER (gets `_total`), GAUGE (`_ratio`) or neither ("")."""
+    kind = metric.WhichOneof("data")
+    if kind == "sum":
+        return COUNTER if metric.sum.is_monotonic else ""
+    return GAUGE if kind == "gauge" else ""
+
+
+def _sum_type(data: Sum) -> str:
+    if data.aggregation_temporality == _DELTA:
+        return COUNTER_DELTA
+    return COUNTER if data.is_monotonic else GAUGE
 
 
 def _number(point: NumberDataPoint) -> float | None:

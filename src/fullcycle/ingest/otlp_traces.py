@@ -15,6 +15,8 @@ from fullcycle.ingest.otlp_common import (
     MAX_TIMESTAMP_NS,
     SPAN_ID_BYTES,
     TRACE_ID_BYTES,
+    ZERO_SPAN_ID,
+    ZERO_TRACE_ID,
     IdFields,
     Rejections,
     ResourceInfo,
@@ -109,15 +111,15 @@ def _well_formed_ids(span: Span) -> tuple[str, str, str] | None:
     if (
         len(trace) != TRACE_ID_BYTES
         or len(own) != SPAN_ID_BYTES
-        or not trace.strip(b"\x00")
-        or not own.strip(b"\x00")
+        or trace == ZERO_TRACE_ID
+        or own == ZERO_SPAN_ID
     ):
         return None
     if not parent:
         return trace.hex(), own.hex(), ""
     if len(parent) != SPAN_ID_BYTES:
         return None
-    return trace.hex(), own.hex(), parent.hex() if parent.strip(b"\x00") else ""
+    return trace.hex(), own.hex(), parent.hex() if parent != ZERO_SPAN_ID else ""
 
 
 def _checked_ids(span: Span, path: str) -> tuple[str, str, str]:

@@ -6,7 +6,9 @@ Names are normalised to catalog names, services the catalog does not know yet ar
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
@@ -22,11 +24,16 @@ class ServiceNotAllowed(Exception):
 
 
 class KnownServices:
-    """Catalog names seen recently, so that most requests need no database round trip."""
+    """Catalog names confirmed recently, so that most requests need no database round trip.
 
-    def __init__(self, database: Database) -> None:
+    A confirmation holds for `ttl_seconds`: a service deleted from the catalog while its
+    telemetry keeps arriving is registered again within that time, in every process.
+    """
+
+    def __init__(self, database: Database, ttl_seconds: float = 30.0) -> None:
         self.database = database
-        self._known: set[str] = set()
+        self.ttl_seconds = ttl_seconds
+        self._confirmed: dict[str, float] = {}
         self._lock = threading.Lock()
         self._registering = threading.Lock()
 
@@ -37,8 +44,13 @@ class KnownServices:
         registration is serialised; another process registering it at the same moment makes
         our insert fail on the unique name, and then the service simply exists.
         """
+        now = time.monotonic()
         with self._lock:
-            unknown = names - self._known
+            unknown = {
+                name
+                for name in names
+                if now - self._confirmed.get(name, -math.inf) >= self.ttl_seconds
+            }
         if not unknown:
             return
         with self._registering:
@@ -48,7 +60,7 @@ class KnownServices:
                 with self.database.session() as db:
                     found = existing_names(db, unknown)
         with self._lock:
-            self._known |= found
+            self._confirmed.update(dict.fromkeys(found, now))
 
     def _register(self, names: set[str], source: str) -> set[str]:
         with self.database.session() as db:
