@@ -21,7 +21,10 @@ from typing import Any
 import cramjam
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from google.protobuf import json_format
+from google.rpc import status_pb2
 from httpx import Response
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -30,6 +33,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from fullcycle.app import create_app
+from fullcycle.ingest.otlp_status import OTLP_PATHS
 from fullcycle.settings import Settings
 from tests.conftest import ADMIN_TOKEN, LiveServer, token_for
 
@@ -237,6 +241,15 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 
 def detail(response: Response) -> str:
+    """The refusal's message: OTLP answers with a google.rpc.Status in the request's encoding,
+    every other endpoint with `{"detail": …}`."""
+    if response.request.url.path in OTLP_PATHS:
+        if response.headers["content-type"].startswith("application/json"):
+            status = json_format.Parse(response.text, status_pb2.Status())
+        else:
+            status = status_pb2.Status.FromString(response.content)
+        assert status.code != 0 and status.message, response.content
+        return str(status.message)
     body = response.json()
     assert isinstance(body, dict) and isinstance(body.get("detail"), str), response.text
     return str(body["detail"])

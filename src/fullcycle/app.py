@@ -23,6 +23,7 @@ from fullcycle.auth.routes import router as auth_router
 from fullcycle.catalog.routes import router as catalog_router
 from fullcycle.catalog.scrape_routes import router as scrape_router
 from fullcycle.ingest.error_responses import install_error_handlers
+from fullcycle.ingest.otlp_status import is_otlp, otlp_error
 from fullcycle.ingest.pipeline import Ingest
 from fullcycle.ingest.rate_limit import RateLimiter
 from fullcycle.ingest.routes import router as ingest_router
@@ -66,6 +67,8 @@ def wants_json(request: Request) -> bool:
 
 async def not_authenticated(request: Request, error: Exception) -> Response:
     assert isinstance(error, NotAuthenticated)
+    if is_otlp(request):
+        return otlp_error(request, 401, error.message, {"WWW-Authenticate": "Bearer"})
     if wants_json(request):
         return JSONResponse(
             {"detail": error.message}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
@@ -92,6 +95,8 @@ async def conflicting_write(request: Request, error: Exception) -> Response:
 
 async def forbidden(request: Request, error: Exception) -> Response:
     assert isinstance(error, Forbidden)
+    if is_otlp(request):
+        return otlp_error(request, 403, error.message)
     if wants_json(request):
         return JSONResponse({"detail": error.message}, status_code=403)
     return render_error(request, 403, error.message)

@@ -12,33 +12,40 @@ from fastapi.responses import JSONResponse, Response
 
 from fullcycle.ingest.compression import BodyTooLarge
 from fullcycle.ingest.errors import DecodeError, UnsupportedContentType
+from fullcycle.ingest.otlp_status import is_otlp, otlp_error
 from fullcycle.ingest.services import ServiceNotAllowed
 from fullcycle.telemetry.group_commit import Overloaded
 
 
+def refusal(
+    request: Request, status_code: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    """An ingest refusal: a Status for OTLP, `{"detail": …}` for every other protocol."""
+    if is_otlp(request):
+        return otlp_error(request, status_code, message, headers)
+    return JSONResponse({"detail": message}, status_code=status_code, headers=headers)
+
+
 async def _bad_body(request: Request, error: Exception) -> Response:
-    return JSONResponse({"detail": str(error)}, status_code=400)
+    return refusal(request, 400, str(error))
 
 
 async def _too_large(request: Request, error: Exception) -> Response:
-    return JSONResponse({"detail": str(error)}, status_code=413)
+    return refusal(request, 413, str(error))
 
 
 async def _unsupported(request: Request, error: Exception) -> Response:
-    return JSONResponse({"detail": str(error)}, status_code=415)
+    return refusal(request, 415, str(error))
 
 
 async def _not_allowed(request: Request, error: Exception) -> Response:
-    return JSONResponse({"detail": str(error)}, status_code=403)
+    return refusal(request, 403, str(error))
 
 
 async def _overloaded(request: Request, error: Exception) -> Response:
     assert isinstance(error, Overloaded)
-    return JSONResponse(
-        {"detail": str(error)},
-        status_code=error.status_code,
-        headers={"Retry-After": str(error.retry_after)},
-    )
+    retry = {"Retry-After": str(error.retry_after)}
+    return refusal(request, error.status_code, str(error), retry)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -48,9 +48,11 @@ class Ingest:
             encoding = request.headers.get("content-encoding")
             body = decompress(body, encoding, self.max_decompressed_bytes)
         decoded = await run_in_threadpool(decode, body)
-        self.rate_limiter.take(_caller_key(principal), decoded.accepted)
         allowed = principal.token.service if principal.token is not None else None
         names = normalise_services(decoded.batches, allowed)
+        # Refusals that are not the caller's rate do not use up its rate.
+        self.store.check_capacity()
+        self.rate_limiter.take(_caller_key(principal), decoded.accepted)
         await run_in_threadpool(self.known_services.ensure, names, source)
         if decoded.accepted:
             await self.store.append(decoded.batches)

@@ -95,14 +95,18 @@ class TelemetryStore:
         Raises Overloaded (for a 429/503 with Retry-After) when the log holds more than
         `max_backlog_bytes` that the store has not taken yet: memory and disk stay bounded.
         """
+        self.check_capacity()
+        payload = await run_in_threadpool(encode_batches, list(batches))
+        position = await self._writer.submit(payload)
+        return position
+
+    def check_capacity(self) -> None:
+        """Raise Overloaded (503) while the store is too far behind the log to take more."""
         if self.backlog_bytes > self.options.max_backlog_bytes:
             self.flusher.wake()
             raise Overloaded(
                 "the telemetry store is behind; retry shortly", retry_after=5, status_code=503
             )
-        payload = await run_in_threadpool(encode_batches, list(batches))
-        position = await self._writer.submit(payload)
-        return position
 
     def flush(self) -> int:
         """Insert all acknowledged rows into the store now (tests, shutdown, benchmarks)."""
