@@ -182,3 +182,20 @@ def test_db_upgrade_creates_a_fresh_data_dir(tmp_path: Path) -> None:
     assert (data_dir / "fullcycle.db").is_file()
     assert first.stdout.startswith("database at revision ")
     assert again.returncode == 0 and again.stdout == first.stdout
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_otlp_port_serves_the_same_app(tmp_path: Path, server_env: dict[str, str]) -> None:
+    otlp_port = free_port()
+    server = start(tmp_path / "data", {**server_env, "FULLCYCLE_OTLP_PORT": str(otlp_port)})
+    try:
+        exported = httpx.post(
+            f"http://127.0.0.1:{otlp_port}/v1/logs",
+            json={"resourceLogs": []},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        assert exported.status_code == 200, exported.text
+        assert httpx.get(f"http://127.0.0.1:{otlp_port}/healthz").json() == {"status": "ok"}
+    finally:
+        status, _ = server.terminate()
+    assert status == 0
