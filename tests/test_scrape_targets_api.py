@@ -5,45 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 from typing import Any
 
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from starlette.routing import BaseRoute
 
-from fullcycle.app import create_app
-from fullcycle.catalog import scrape_routes
 from fullcycle.ingest.scraper import Scraper
-from fullcycle.settings import Settings
 from tests.conftest import token_for
 from tests.test_scraper import MetricsServer, refused_url, shop_registry, text_only
 
 TARGETS = "/api/v1/services/orders/scrape-targets"
-TARGETS_PATH = "/api/v1/services/{name}/scrape-targets"
-
-
-def _serves_scrape_targets(routes: Sequence[BaseRoute], prefix: str = "") -> bool:
-    """Whether the app routes scrape targets (included routers are nested since FastAPI 0.160)."""
-    for route in routes:
-        if prefix + getattr(route, "path", "") == TARGETS_PATH:
-            return True
-        nested = getattr(route, "original_router", None)
-        if nested is not None:
-            nested_prefix = prefix + route.include_context.prefix  # type: ignore[attr-defined]
-            if _serves_scrape_targets(nested.routes, nested_prefix):
-                return True
-    return False
-
-
-@pytest.fixture
-def app(settings: Settings) -> FastAPI:
-    """The real app, with the scrape-target router added if app.py does not include it yet."""
-    application = create_app(settings)
-    if not _serves_scrape_targets(application.routes):
-        application.include_router(scrape_routes.router)
-    return application
 
 
 def create_orders(admin: TestClient, name: str = "orders") -> None:
@@ -332,3 +303,13 @@ def test_the_answers_show_the_scrape_status(admin: TestClient, app: FastAPI) -> 
     changed = admin.put(f"{TARGETS}/{bad['id']}", json={"url": f"{server.base}/other"})
     assert changed.json()["health"] == "unknown"  # a new URL starts over
     assert changed.json()["last_error"] == ""
+
+
+def test_the_service_page_lists_its_targets(admin: TestClient) -> None:
+    create_orders(admin)
+    add_target(admin, "http://127.0.0.1:9/metrics", interval_seconds=15)
+    page = admin.get("/services/orders")
+    assert page.status_code == 200
+    assert "http://127.0.0.1:9/metrics" in page.text
+    assert "15 s" in page.text
+    assert "unknown" in page.text

@@ -55,12 +55,13 @@ router = APIRouter(prefix="/api/v1", tags=["catalog"])
 YAML_CONTENT_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/plain"}
 
 
-def _rejected(error: CatalogError) -> HTTPException:
+def rejected(error: CatalogError) -> HTTPException:
+    """422 for invalid input, 409 for a conflict with what exists."""
     code = status.HTTP_409_CONFLICT if isinstance(error, CatalogConflict) else 422
     return HTTPException(code, str(error))
 
 
-def _service_or_404(db: Session, name: str) -> Service:
+def service_or_404(db: Session, name: str) -> Service:
     service = get_service(db, name)
     if service is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no service named {name!r}")
@@ -86,12 +87,12 @@ def list_services_route(
     try:
         return service_views(db, list_services(db, search, owner))
     except CatalogError as error:
-        raise _rejected(error) from error
+        raise rejected(error) from error
 
 
 @router.get("/services/{name}", response_model=ServiceOut, dependencies=[RequireRead])
 def get_service_route(name: str, db: Session = Depends(get_db)) -> ServiceOut:
-    return service_view(db, _service_or_404(db, name))
+    return service_view(db, service_or_404(db, name))
 
 
 @router.post("/services", response_model=ServiceOut, status_code=status.HTTP_201_CREATED)
@@ -104,7 +105,7 @@ def create_service_route(
     try:
         service = create_service(db, body)
     except CatalogError as error:
-        raise _rejected(error) from error
+        raise rejected(error) from error
     record(db, request, principal, "service.create", service.name)
     db.commit()
     return service_view(db, service)
@@ -119,11 +120,11 @@ def update_service_route(
     db: Session = Depends(get_db),
 ) -> ServiceOut:
     """Fields left out of the body keep their value; a different `name` renames the service."""
-    service = _service_or_404(db, name)
+    service = service_or_404(db, name)
     try:
         update_service(db, service, body)
     except CatalogError as error:
-        raise _rejected(error) from error
+        raise rejected(error) from error
     record(db, request, principal, "service.update", service.name, fields=_sent(body))
     db.commit()
     return service_view(db, service)
@@ -136,7 +137,7 @@ def delete_service_route(
     principal: Principal = RequireDeploy,
     db: Session = Depends(get_db),
 ) -> Response:
-    service = _service_or_404(db, name)
+    service = service_or_404(db, name)
     delete_service(db, service)
     record(db, request, principal, "service.delete", service.name)
     db.commit()
@@ -170,7 +171,7 @@ def create_team_route(
     try:
         team = create_team(db, body)
     except CatalogError as error:
-        raise _rejected(error) from error
+        raise rejected(error) from error
     record(db, request, principal, "team.create", team.name)
     db.commit()
     return team_view(db, team)
@@ -189,7 +190,7 @@ def update_team_route(
     try:
         update_team(db, team, body)
     except CatalogError as error:
-        raise _rejected(error) from error
+        raise rejected(error) from error
     record(db, request, principal, "team.update", team.name, fields=_sent(body))
     db.commit()
     return team_view(db, team)
@@ -206,7 +207,7 @@ def delete_team_route(
     try:
         delete_team(db, team)
     except CatalogError as error:
-        raise _rejected(error) from error
+        raise rejected(error) from error
     record(db, request, principal, "team.delete", team.name)
     db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -15,6 +15,7 @@ from fullcycle.audit.log import record
 from fullcycle.auth.dependencies import RequireDeploy, RequireRead, get_db
 from fullcycle.auth.principal import Principal
 from fullcycle.catalog.models import ScrapeTarget, Service
+from fullcycle.catalog.routes import rejected, service_or_404
 from fullcycle.catalog.scrape_targets import (
     ScrapeTargetIn,
     ScrapeTargetOut,
@@ -27,24 +28,12 @@ from fullcycle.catalog.scrape_targets import (
     target_views,
     update_target,
 )
-from fullcycle.catalog.service import CatalogConflict, CatalogError, get_service
+from fullcycle.catalog.service import CatalogError
 
 router = APIRouter(prefix="/api/v1", tags=["scraping"])
 
 TARGETS = "/services/{name}/scrape-targets"
 TARGET = "/services/{name}/scrape-targets/{target_id}"
-
-
-def _rejected(error: CatalogError) -> HTTPException:
-    code = status.HTTP_409_CONFLICT if isinstance(error, CatalogConflict) else 422
-    return HTTPException(code, str(error))
-
-
-def _service_or_404(db: Session, name: str) -> Service:
-    service = get_service(db, name)
-    if service is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no service named {name!r}")
-    return service
 
 
 def _target_or_404(db: Session, service: Service, target_id: int) -> ScrapeTarget:
@@ -59,13 +48,13 @@ def _target_or_404(db: Session, service: Service, target_id: int) -> ScrapeTarge
 
 @router.get(TARGETS, response_model=list[ScrapeTargetOut], dependencies=[RequireRead])
 def list_targets_route(name: str, db: Session = Depends(get_db)) -> list[ScrapeTargetOut]:
-    service = _service_or_404(db, name)
+    service = service_or_404(db, name)
     return target_views(list_targets(db, service), service.name)
 
 
 @router.get(TARGET, response_model=ScrapeTargetOut, dependencies=[RequireRead])
 def get_target_route(name: str, target_id: int, db: Session = Depends(get_db)) -> ScrapeTargetOut:
-    service = _service_or_404(db, name)
+    service = service_or_404(db, name)
     return target_view(_target_or_404(db, service, target_id), service.name)
 
 
@@ -78,11 +67,11 @@ def create_target_route(
     db: Session = Depends(get_db),
 ) -> ScrapeTargetOut:
     """Add a target; its first scrape runs within about a second."""
-    service = _service_or_404(db, name)
+    service = service_or_404(db, name)
     try:
         target = create_target(db, service, body)
     except CatalogError as error:
-        raise _rejected(error) from error
+        raise rejected(error) from error
     record(
         db, request, principal, "scrape_target.create", service.name, id=target.id, url=target.url
     )
@@ -100,12 +89,12 @@ def update_target_route(
     db: Session = Depends(get_db),
 ) -> ScrapeTargetOut:
     """Fields left out of the body keep their value."""
-    service = _service_or_404(db, name)
+    service = service_or_404(db, name)
     target = _target_or_404(db, service, target_id)
     try:
         changed = update_target(db, service, target, body)
     except CatalogError as error:
-        raise _rejected(error) from error
+        raise rejected(error) from error
     if changed:
         record(
             db,
@@ -129,7 +118,7 @@ def delete_target_route(
     principal: Principal = RequireDeploy,
     db: Session = Depends(get_db),
 ) -> Response:
-    service = _service_or_404(db, name)
+    service = service_or_404(db, name)
     target = _target_or_404(db, service, target_id)
     delete_target(db, target)
     record(

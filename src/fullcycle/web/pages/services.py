@@ -15,6 +15,7 @@ from fullcycle.auth.principal import Principal
 from fullcycle.auth.scopes import Scope
 from fullcycle.catalog.models import Service
 from fullcycle.catalog.schemas import ServiceIn
+from fullcycle.catalog.scrape_targets import list_targets, target_views
 from fullcycle.catalog.service import (
     CO_OWNERS,
     FIELD_ANNOTATIONS,
@@ -163,6 +164,7 @@ def service_page(
     context = {
         "nav": "catalog",
         "service": service_view(db, found),
+        "scrape_targets": target_views(list_targets(db, found), found.name),
         "may_deploy": principal.has(Scope.DEPLOY),
         "upcoming": UPCOMING_SECTIONS,
     }
