@@ -21,7 +21,7 @@ def bearer(token: str) -> dict[str, str]:
 
 def test_health_checks_need_no_auth(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ok", "database": "ok"}
+    assert client.get("/readyz").json() == {"status": "ok", "database": "ok", "telemetry": "ok"}
 
 
 def test_api_without_credentials_is_401(client: TestClient) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -20,18 +23,26 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
-def readyz(request: Request, db: Session = Depends(get_db)) -> Response:
-    """The process can serve requests: its database answers."""
+def _problem(check: Callable[[], object]) -> str:
+    """'ok', or the name of the error the check raised."""
     try:
-        db.execute(text("SELECT 1"))
+        check()
     except Exception as error:  # any driver error means "not ready", reported, not raised
-        return Response(
-            content=f'{{"status":"unavailable","database":"{type(error).__name__}"}}',
-            status_code=503,
-            media_type="application/json",
-        )
-    return Response(content='{"status":"ok","database":"ok"}', media_type="application/json")
+        return type(error).__name__
+    return "ok"
+
+
+@router.get("/readyz")
+def readyz(request: Request, db: Session = Depends(get_db)) -> JSONResponse:
+    """The process can serve requests: its control-plane database and telemetry store answer."""
+    checks = {
+        "database": _problem(lambda: db.execute(text("SELECT 1"))),
+        "telemetry": _problem(request.app.state.telemetry.ping),
+    }
+    ready = all(result == "ok" for result in checks.values())
+    return JSONResponse(
+        {"status": "ok" if ready else "unavailable", **checks}, status_code=200 if ready else 503
+    )
 
 
 async def _metrics_auth(request: Request) -> None:

@@ -100,6 +100,10 @@ class TelemetryStore:
         position = await self._writer.submit(payload)
         return position
 
+    def ping(self) -> None:
+        """Raises if the ClickHouse engine does not answer."""
+        self.clickhouse.client().command("SELECT 1")
+
     def check_capacity(self) -> None:
         """Raise Overloaded (503) while the store is too far behind the log to take more."""
         if self.backlog_bytes > self.options.max_backlog_bytes:
