@@ -128,6 +128,35 @@ def test_token_created_on_the_page_is_shown_once_and_works_until_revoked(
     assert {"token.create", "token.revoke"} <= set(audit_actions(client))
 
 
+def test_an_ingest_token_limited_to_one_service_from_the_page(client: TestClient) -> None:
+    logged_in(client, "jdoe")
+    page = client.get("/tokens")
+    bad = client.post(
+        "/tokens",
+        data={
+            "name": "otel",
+            "scopes": ["ingest"],
+            "service": "no spaces",
+            "csrf_token": csrf_of(page),
+        },
+    )
+    assert bad.status_code == 422
+    assert "A service name" in bad.text
+    created = client.post(
+        "/tokens",
+        data={
+            "name": "otel",
+            "scopes": ["ingest"],
+            "service": "Checkout",
+            "csrf_token": csrf_of(page),
+        },
+    )
+    assert created.status_code == 200
+    tokens = client.get("/api/v1/tokens").json()
+    assert [(token["name"], token["service"]) for token in tokens] == [("otel", "checkout")]
+    assert "only checkout" in client.get("/tokens").text
+
+
 def test_token_form_offers_only_scopes_the_user_holds(client: TestClient) -> None:
     logged_in(client, "viewer", can_deploy=False)
     page = client.get("/tokens")

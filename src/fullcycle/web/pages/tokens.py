@@ -14,6 +14,7 @@ from fullcycle.auth.models import ApiToken
 from fullcycle.auth.principal import Principal
 from fullcycle.auth.scopes import Scope
 from fullcycle.auth.tokens import create_token, revoke, tokens_of
+from fullcycle.catalog.refs import valid_name
 from fullcycle.store.database import utcnow
 from fullcycle.web.pages.flash import page, redirect
 from fullcycle.web.rendering import render_error
@@ -44,7 +45,8 @@ def _tokens_page(
             "grantable": grantable(principal),
             "now": utcnow(),
             "errors": errors or {},
-            "form": form or {"name": "", "scopes": [Scope.READ.value], "expires_in_days": "90"},
+            "form": form
+            or {"name": "", "scopes": [Scope.READ.value], "expires_in_days": "90", "service": ""},
         },
         status_code,
     )
@@ -60,9 +62,11 @@ def tokens_page(
 
 
 def _token_form_errors(
-    name: str, scopes: list[str], expires_in_days: str, allowed: list[Scope]
+    name: str, scopes: list[str], expires_in_days: str, allowed: list[Scope], service: str
 ) -> dict[str, str]:
     errors = {}
+    if service.strip() and not valid_name(service.strip()):
+        errors["service"] = "A service name: letters, digits, '.', '_' or '-'."
     if not name.strip():
         errors["name"] = "Give the token a name that says where it is used, e.g. 'ci-deploy'."
     elif len(name.strip()) > 200:
@@ -87,22 +91,27 @@ def create_token_from_form(
     name: str = Form(""),
     scopes: list[str] = Form([]),
     expires_in_days: str = Form(""),
+    service: str = Form(""),
     principal: Principal = Depends(current_principal),
     db: Session = Depends(get_db),
 ) -> Response:
     allowed = grantable(principal)
-    errors = _token_form_errors(name, scopes, expires_in_days, allowed)
+    errors = _token_form_errors(name, scopes, expires_in_days, allowed, service)
     if errors:
         form: dict[str, object] = {
             "name": name,
             "scopes": scopes,
             "expires_in_days": expires_in_days,
+            "service": service,
         }
         return _tokens_page(request, principal, db, errors, form, status_code=422)
     days = expires_in_days.strip()
     expires = utcnow() + timedelta(days=int(days)) if days else None
     chosen = [scope for scope in allowed if scope.value in scopes]
-    token, secret = create_token(db, principal.user, name.strip(), chosen, expires)
+    limited_to = service.strip().lower() or None
+    token, secret = create_token(
+        db, principal.user, name.strip(), chosen, expires, service=limited_to
+    )
     record(db, request, principal, "token.create", token.name, scopes=token.scopes, via="web")
     db.commit()
     response = page(
