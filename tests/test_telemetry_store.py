@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from fullcycle.telemetry.batches import LogBatch, MarkerBatch, SampleBatch, SpanBatch
-from fullcycle.telemetry.store import StoreOptions, TelemetryStore
+from fullcycle.telemetry.store import DataDirInUse, StoreOptions, TelemetryStore
 from fullcycle.telemetry.wal import segment_numbers, segment_path
 
 PROGRAMS = Path(__file__).parent / "telemetry_programs"
@@ -169,3 +169,12 @@ def test_kill_9_at_a_random_moment_loses_nothing_acknowledged(
     missing = acknowledged - set(stored)
     assert not missing, f"acknowledged but lost: {sorted(missing)[:5]}"
     assert all(count == 200 for count in stored.values()), "a batch was stored twice or torn"
+
+
+def test_a_second_store_on_the_same_data_dir_is_refused(store: TelemetryStore) -> None:
+    second = TelemetryStore(StoreOptions(data_dir=store.options.data_dir))
+    with pytest.raises(DataDirInUse, match="another fullcycle process is using the data dir"):
+        second.open()
+    asyncio.run(store.append([_logs(3)]))  # the first store is unharmed
+    store.flush()
+    assert store.query("SELECT count() FROM fullcycle.logs") == [(3,)]

@@ -7,11 +7,12 @@ ClickHouse SQL with bound parameters against the same tables in either mode.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from starlette.concurrency import run_in_threadpool
 
@@ -49,26 +50,45 @@ class StoreOptions:
     max_backlog_bytes: int = 2 * 1024 * 1024 * 1024
 
 
+class DataDirInUse(RuntimeError):
+    """Another process has this data dir's write-ahead log open."""
+
+
 class TelemetryStore:
     def __init__(self, options: StoreOptions) -> None:
         self.options = options
         self.clickhouse = ClickHouse(options.clickhouse_url, options.data_dir / "telemetry")
-        wal_dir = options.data_dir / "wal"
-        self._writer = GroupCommitWriter(
-            SegmentWriter(wal_dir, options.segment_bytes),
-            durable=options.durable,
-            max_queued_bytes=options.max_queued_bytes,
-        )
-        self.flusher = Flusher(
-            wal_dir,
-            self.clickhouse,
-            lambda: self._writer.durable_position,
-            options.flush_interval_seconds,
-            options.flush_batch_bytes,
-        )
+        self._wal_dir = options.data_dir / "wal"
+        self._lock_file: IO[bytes] | None = None
+
+    def _lock_wal(self) -> None:
+        """One process per write-ahead log: a second one must not touch its segments."""
+        self._wal_dir.mkdir(parents=True, exist_ok=True)
+        handle = (self._wal_dir / "lock").open("ab")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            handle.close()
+            raise DataDirInUse(
+                f"another fullcycle process is using the data dir {self.options.data_dir}"
+            ) from error
+        self._lock_file = handle
 
     def open(self) -> None:
-        """Create or update the schema, finish an interrupted flush, start the threads."""
+        """Lock the log, create or update the schema, finish an interrupted flush, start."""
+        self._lock_wal()
+        self._writer = GroupCommitWriter(
+            SegmentWriter(self._wal_dir, self.options.segment_bytes),
+            durable=self.options.durable,
+            max_queued_bytes=self.options.max_queued_bytes,
+        )
+        self.flusher = Flusher(
+            self._wal_dir,
+            self.clickhouse,
+            lambda: self._writer.durable_position,
+            self.options.flush_interval_seconds,
+            self.options.flush_batch_bytes,
+        )
         ensure_schema(self.clickhouse.client(), self.options.retention, self.options.cluster)
         self.flusher.recover()
         self.flusher.flush()
@@ -81,6 +101,9 @@ class TelemetryStore:
         self._writer.stop()
         self.flusher.stop()
         self.clickhouse.close()
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing the file releases the lock
+            self._lock_file = None
 
     @property
     def backlog_bytes(self) -> int:
