@@ -4,6 +4,7 @@ the real telemetry store and the real control-plane database (SQLite and Postgre
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -102,14 +103,13 @@ class MetricsServer:
                     status, content_type, body = 404, "text/plain", b"not found\n"
                 else:
                     status, content_type, body = route(headers)
-                try:
+                # The scraper may have given up (timeout) and closed the connection.
+                with contextlib.suppress(OSError):
                     self.send_response(status)
                     self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(body)
-                except OSError:
-                    pass  # the scraper gave up (timeout) and closed the connection
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

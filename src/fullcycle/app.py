@@ -22,6 +22,7 @@ from fullcycle.auth.dependencies import Forbidden, NotAuthenticated, RequireRead
 from fullcycle.auth.routes import router as auth_router
 from fullcycle.catalog.routes import router as catalog_router
 from fullcycle.catalog.scrape_routes import router as scrape_router
+from fullcycle.catalog.service import CatalogConflict, CatalogError
 from fullcycle.ingest.error_responses import install_error_handlers
 from fullcycle.ingest.otlp_status import is_otlp, otlp_error
 from fullcycle.ingest.pipeline import Ingest
@@ -83,6 +84,14 @@ async def http_error(request: Request, error: Exception) -> Response:
     if wants_json(request):
         return await http_exception_handler(request, error)
     return render_error(request, error.status_code, str(error.detail))
+
+
+async def catalog_refusal(request: Request, error: Exception) -> Response:
+    """Invalid catalog input: 422, or 409 when it conflicts with what exists."""
+    status_code = 409 if isinstance(error, CatalogConflict) else 422
+    if wants_json(request):
+        return JSONResponse({"detail": str(error)}, status_code=status_code)
+    return render_error(request, status_code, str(error))
 
 
 async def conflicting_write(request: Request, error: Exception) -> Response:
@@ -189,6 +198,7 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
     app.add_exception_handler(Forbidden, forbidden)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(IntegrityError, conflicting_write)
+    app.add_exception_handler(CatalogError, catalog_refusal)
     install_error_handlers(app)
     routers = (
         health_router,

@@ -1,5 +1,6 @@
 """The catalog API under /api/v1: services, teams, systems, APIs, Backstage import/export.
 
+Invalid input raises CatalogError, which the app answers with 422 (409 for a conflict).
 Reading needs `read`; services are written with `deploy` (developers describe their own
 services); teams, and the Backstage import that also writes systems, APIs and users, need `admin`.
 """
@@ -28,8 +29,6 @@ from fullcycle.catalog.schemas import (
     TeamOut,
 )
 from fullcycle.catalog.service import (
-    CatalogConflict,
-    CatalogError,
     api_views,
     create_service,
     create_team,
@@ -55,12 +54,6 @@ router = APIRouter(prefix="/api/v1", tags=["catalog"])
 YAML_CONTENT_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/plain"}
 
 
-def rejected(error: CatalogError) -> HTTPException:
-    """422 for invalid input, 409 for a conflict with what exists."""
-    code = status.HTTP_409_CONFLICT if isinstance(error, CatalogConflict) else 422
-    return HTTPException(code, str(error))
-
-
 def service_or_404(db: Session, name: str) -> Service:
     service = get_service(db, name)
     if service is None:
@@ -84,10 +77,7 @@ def list_services_route(
 ) -> list[ServiceOut]:
     """Services by name; `search` matches name, title, description and tags, `owner` is a team
     name or an owner reference such as `user:jdoe`."""
-    try:
-        return service_views(db, list_services(db, search, owner))
-    except CatalogError as error:
-        raise rejected(error) from error
+    return service_views(db, list_services(db, search, owner))
 
 
 @router.get("/services/{name}", response_model=ServiceOut, dependencies=[RequireRead])
@@ -102,10 +92,7 @@ def create_service_route(
     principal: Principal = RequireDeploy,
     db: Session = Depends(get_db),
 ) -> ServiceOut:
-    try:
-        service = create_service(db, body)
-    except CatalogError as error:
-        raise rejected(error) from error
+    service = create_service(db, body)
     record(db, request, principal, "service.create", service.name)
     db.commit()
     return service_view(db, service)
@@ -121,10 +108,7 @@ def update_service_route(
 ) -> ServiceOut:
     """Fields left out of the body keep their value; a different `name` renames the service."""
     service = service_or_404(db, name)
-    try:
-        update_service(db, service, body)
-    except CatalogError as error:
-        raise rejected(error) from error
+    update_service(db, service, body)
     record(db, request, principal, "service.update", service.name, fields=_sent(body))
     db.commit()
     return service_view(db, service)
@@ -168,10 +152,7 @@ def create_team_route(
     principal: Principal = RequireAdmin,
     db: Session = Depends(get_db),
 ) -> TeamOut:
-    try:
-        team = create_team(db, body)
-    except CatalogError as error:
-        raise rejected(error) from error
+    team = create_team(db, body)
     record(db, request, principal, "team.create", team.name)
     db.commit()
     return team_view(db, team)
@@ -187,10 +168,7 @@ def update_team_route(
 ) -> TeamOut:
     """Fields left out of the body keep their value."""
     team = _team_or_404(db, name)
-    try:
-        update_team(db, team, body)
-    except CatalogError as error:
-        raise rejected(error) from error
+    update_team(db, team, body)
     record(db, request, principal, "team.update", team.name, fields=_sent(body))
     db.commit()
     return team_view(db, team)
@@ -204,10 +182,7 @@ def delete_team_route(
     db: Session = Depends(get_db),
 ) -> Response:
     team = _team_or_404(db, name)
-    try:
-        delete_team(db, team)
-    except CatalogError as error:
-        raise rejected(error) from error
+    delete_team(db, team)
     record(db, request, principal, "team.delete", team.name)
     db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

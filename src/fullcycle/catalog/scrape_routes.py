@@ -15,7 +15,7 @@ from fullcycle.audit.log import record
 from fullcycle.auth.dependencies import RequireDeploy, RequireRead, get_db
 from fullcycle.auth.principal import Principal
 from fullcycle.catalog.models import ScrapeTarget, Service
-from fullcycle.catalog.routes import rejected, service_or_404
+from fullcycle.catalog.routes import service_or_404
 from fullcycle.catalog.scrape_targets import (
     ScrapeTargetIn,
     ScrapeTargetOut,
@@ -28,7 +28,6 @@ from fullcycle.catalog.scrape_targets import (
     target_views,
     update_target,
 )
-from fullcycle.catalog.service import CatalogError
 
 router = APIRouter(prefix="/api/v1", tags=["scraping"])
 
@@ -68,10 +67,7 @@ def create_target_route(
 ) -> ScrapeTargetOut:
     """Add a target; its first scrape runs within about a second."""
     service = service_or_404(db, name)
-    try:
-        target = create_target(db, service, body)
-    except CatalogError as error:
-        raise rejected(error) from error
+    target = create_target(db, service, body)
     record(
         db, request, principal, "scrape_target.create", service.name, id=target.id, url=target.url
     )
@@ -91,10 +87,7 @@ def update_target_route(
     """Fields left out of the body keep their value."""
     service = service_or_404(db, name)
     target = _target_or_404(db, service, target_id)
-    try:
-        changed = update_target(db, service, target, body)
-    except CatalogError as error:
-        raise rejected(error) from error
+    changed = update_target(db, service, target, body)
     if changed:
         record(
             db,

@@ -117,6 +117,26 @@ def _form_page(
     return page(request, "services/form.html", context, status_code)
 
 
+async def _save_from_form(
+    request: Request, principal: Principal, db: Session, editing: Service | None
+) -> Response:
+    """Create (editing is None) or update a service from the submitted form; on bad input
+    re-render the form with the problems and change nothing."""
+    values = await submitted_service_form(request)
+    try:
+        data = service_input(values)
+        service = create_service(db, data) if editing is None else update_service(db, editing, data)
+    except ValidationError as error:
+        return _form_page(request, values, editing, field_errors(error), 422)
+    except CatalogError as error:
+        db.rollback()
+        return _form_page(request, values, editing, *catalog_problem(error))
+    action, done = ("create", "added to the catalog") if editing is None else ("update", "saved")
+    record(db, request, principal, f"service.{action}", service.name, via="web")
+    db.commit()
+    return redirect(f"/services/{service.name}", f"Service '{service.name}' {done}.")
+
+
 def _service_or_404(db: Session, name: str) -> Service:
     """The service, or a 404 that the app renders as the error page."""
     found = get_service(db, name)
@@ -140,17 +160,7 @@ async def create_service_from_form(
     db: Session = Depends(get_db),
 ) -> Response:
     require_deploy(principal, "Adding a service")
-    values = await submitted_service_form(request)
-    try:
-        service = create_service(db, service_input(values))
-    except ValidationError as error:
-        return _form_page(request, values, None, field_errors(error), 422)
-    except CatalogError as error:
-        db.rollback()
-        return _form_page(request, values, None, *catalog_problem(error))
-    record(db, request, principal, "service.create", service.name, via="web")
-    db.commit()
-    return redirect(f"/services/{service.name}", f"Service '{service.name}' added to the catalog.")
+    return await _save_from_form(request, principal, db, None)
 
 
 @router.get("/services/{name}")
@@ -191,18 +201,7 @@ async def update_service_from_form(
     db: Session = Depends(get_db),
 ) -> Response:
     require_deploy(principal, "Editing a service")
-    found = _service_or_404(db, name)
-    values = await submitted_service_form(request)
-    try:
-        service = update_service(db, found, service_input(values))
-    except ValidationError as error:
-        return _form_page(request, values, found, field_errors(error), 422)
-    except CatalogError as error:
-        db.rollback()
-        return _form_page(request, values, found, *catalog_problem(error))
-    record(db, request, principal, "service.update", service.name, via="web")
-    db.commit()
-    return redirect(f"/services/{service.name}", f"Service '{service.name}' saved.")
+    return await _save_from_form(request, principal, db, _service_or_404(db, name))
 
 
 @router.get("/services/{name}/delete")

@@ -76,6 +76,26 @@ def _form_page(
     return page(request, "teams/form.html", context, status_code)
 
 
+async def _save_from_form(
+    request: Request, principal: Principal, db: Session, editing: Team | None
+) -> Response:
+    """Create (editing is None) or update a team from the submitted form; on bad input
+    re-render the form with the problems and change nothing."""
+    values = await submitted_team_form(request)
+    try:
+        data = team_input(values)
+        team = create_team(db, data) if editing is None else update_team(db, editing, data)
+    except ValidationError as error:
+        return _form_page(request, values, editing, field_errors(error), 422)
+    except CatalogError as error:
+        db.rollback()
+        return _form_page(request, values, editing, *catalog_problem(error))
+    action, done = ("create", "created") if editing is None else ("update", "saved")
+    record(db, request, principal, f"team.{action}", team.name, via="web")
+    db.commit()
+    return redirect(f"/teams/{team.name}", f"Team '{team.name}' {done}.")
+
+
 def _team_or_404(db: Session, name: str) -> Team:
     """The team, or a 404 that the app renders as the error page."""
     found = get_team(db, name)
@@ -111,17 +131,7 @@ async def create_team_from_form(
     db: Session = Depends(get_db),
 ) -> Response:
     require_admin(principal, "Creating a team")
-    values = await submitted_team_form(request)
-    try:
-        team = create_team(db, team_input(values))
-    except ValidationError as error:
-        return _form_page(request, values, None, field_errors(error), 422)
-    except CatalogError as error:
-        db.rollback()
-        return _form_page(request, values, None, *catalog_problem(error))
-    record(db, request, principal, "team.create", team.name, via="web")
-    db.commit()
-    return redirect(f"/teams/{team.name}", f"Team '{team.name}' created.")
+    return await _save_from_form(request, principal, db, None)
 
 
 @router.get("/teams/{name}")
@@ -160,18 +170,7 @@ async def update_team_from_form(
     db: Session = Depends(get_db),
 ) -> Response:
     require_admin(principal, "Editing a team")
-    found = _team_or_404(db, name)
-    values = await submitted_team_form(request)
-    try:
-        team = update_team(db, found, team_input(values))
-    except ValidationError as error:
-        return _form_page(request, values, found, field_errors(error), 422)
-    except CatalogError as error:
-        db.rollback()
-        return _form_page(request, values, found, *catalog_problem(error))
-    record(db, request, principal, "team.update", team.name, via="web")
-    db.commit()
-    return redirect(f"/teams/{team.name}", f"Team '{team.name}' saved.")
+    return await _save_from_form(request, principal, db, _team_or_404(db, name))
 
 
 @router.get("/teams/{name}/delete")
