@@ -60,18 +60,49 @@ def free_port() -> int:
         return port
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process, all its threads included (from /proc/<pid>/stat)."""
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its children (fullcycle's ingest decoding workers), those alive now."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return [pid, *children]
+
+
+def _own_cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
-def rss_kib(pid: int) -> int:
+def _own_rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def _sum_over_tree(pid: int, measure: Callable[[int], float]) -> float:
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            total += measure(member)
+        except OSError:
+            if member == pid:
+                raise
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children, all threads included (/proc)."""
+    return _sum_over_tree(pid, _own_cpu_seconds)
+
+
+def rss_kib(pid: int) -> int:
+    """VmRSS of a process and its children."""
+    return int(_sum_over_tree(pid, _own_rss_kib))
 
 
 class RssSampler:

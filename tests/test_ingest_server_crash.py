@@ -165,6 +165,24 @@ def stored_counts(data_dir: Path) -> Counter[str]:
     return Counter({str(rid): int(count) for rid, count in rows})
 
 
+def child_processes(pid: int) -> set[int]:
+    """The direct children of `pid` (the ingest decoding workers)."""
+    children: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children |= {int(child) for child in (task / "children").read_text().split()}
+    return children
+
+
+def assert_processes_end(pids: set[int], within_seconds: float) -> None:
+    deadline = time.monotonic() + within_seconds
+    while time.monotonic() < deadline:
+        alive = {pid for pid in pids if Path(f"/proc/{pid}").exists()}
+        if not alive:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"worker processes {sorted(alive)} outlived the killed server")
+
+
 def test_kill_9_while_clients_stream_loses_and_duplicates_nothing_acknowledged(
     tmp_path: Path,
 ) -> None:
@@ -197,6 +215,7 @@ def test_kill_9_while_clients_stream_loses_and_duplicates_nothing_acknowledged(
             time.monotonic() < deadline and ledger.acknowledged_requests < ACKNOWLEDGED_BEFORE_KILL
         ):
             time.sleep(0.02)
+        workers = child_processes(server.process.pid)
         server.kill()  # SIGKILL with requests in flight
     finally:
         stop.set()
@@ -204,6 +223,8 @@ def test_kill_9_while_clients_stream_loses_and_duplicates_nothing_acknowledged(
             thread.join(timeout=30)
         server.kill()
 
+    assert workers, "the server should decode in worker processes"
+    assert_processes_end(workers, within_seconds=10)
     assert not ledger.refused, ledger.refused[:3]
     assert ledger.acknowledged_requests >= 10, "the clients should have streamed for a while"
     assert len(ledger.sent) > len(ledger.acknowledged), "the kill should hit requests in flight"

@@ -23,6 +23,7 @@ from fullcycle.auth.routes import router as auth_router
 from fullcycle.catalog.routes import router as catalog_router
 from fullcycle.catalog.scrape_routes import router as scrape_router
 from fullcycle.catalog.service import CatalogConflict, CatalogError
+from fullcycle.ingest.decode_pool import DecodePool
 from fullcycle.ingest.error_responses import install_error_handlers
 from fullcycle.ingest.otlp_status import is_otlp, otlp_error
 from fullcycle.ingest.pipeline import Ingest
@@ -159,6 +160,7 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
     database = Database(settings.resolved_database_url)
     store = TelemetryStore(store_options(settings))
     scraper = Scraper(database, store, default_instance_id())
+    decode_pool = DecodePool(settings.ingest_workers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -171,6 +173,7 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
             yield
         finally:
             await scraper.stop()
+            await run_in_threadpool(decode_pool.shutdown)
             await run_in_threadpool(store.close)
             database.dispose()
 
@@ -193,6 +196,7 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
         KnownServices(database),
         settings.max_decompressed_bytes,
         RateLimiter(settings.ingest_rate_limit),
+        decode_pool,
     )
     app.add_exception_handler(NotAuthenticated, not_authenticated)
     app.add_exception_handler(Forbidden, forbidden)

@@ -21,6 +21,11 @@ def _env(name: str) -> str | None:
     return value if value else None
 
 
+def default_ingest_workers() -> int:
+    """One decoding process per core, at most four: the server process needs a share too."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
 def _retention(flags: dict[str, str]) -> Retention:
     """Retention per table from flags (`logs` -> '14d'), else FULLCYCLE_RETENTION_<TABLE>."""
     hours: dict[str, int] = {}
@@ -56,6 +61,7 @@ class Settings:
     ingest_max_backlog_bytes: int = 2 * 1024 * 1024 * 1024
     ingest_rate_limit: int = 0
     flush_interval_seconds: float = 0.5
+    ingest_workers: int = field(default_factory=default_ingest_workers)
 
     @classmethod
     def from_environment(
@@ -97,6 +103,7 @@ class Settings:
             ),
             ingest_rate_limit=int(_env("FULLCYCLE_INGEST_RATE_LIMIT") or 0),
             flush_interval_seconds=float(_env("FULLCYCLE_FLUSH_INTERVAL_SECONDS") or 0.5),
+            ingest_workers=int(_env("FULLCYCLE_INGEST_WORKERS") or default_ingest_workers()),
         )
 
     @property

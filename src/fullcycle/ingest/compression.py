@@ -32,6 +32,11 @@ class BodyTooLarge(Exception):
     def __init__(self, limit: int, encoding: str) -> None:
         super().__init__(f"the {encoding} request body unpacks to more than {limit} bytes")
         self.limit = limit
+        self.encoding = encoding
+
+    def __reduce__(self) -> tuple[type[BodyTooLarge], tuple[int, str]]:
+        """Pickled by its arguments, so that it crosses from an ingest worker process."""
+        return (BodyTooLarge, (self.limit, self.encoding))
 
 
 def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:

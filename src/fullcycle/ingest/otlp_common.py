@@ -286,23 +286,30 @@ def check_timestamp(value: int, path: str) -> int:
 
 
 def attribute_map(key_values: Iterable[KeyValue]) -> dict[str, str]:
-    """Attributes as strings: kvlists flattened with dotted keys, arrays as JSON text."""
+    """Attributes as strings: kvlists flattened with dotted keys, arrays as JSON text.
+
+    Hot path of every decoder: strings and integers, nearly all attributes, are taken inline.
+    """
     result: dict[str, str] = {}
     for key_value in key_values:
         value = key_value.value
         text = value.string_value
         if text:
             result[key_value.key] = text
+            continue
+        kind = value.WhichOneof("value")
+        if kind == "int_value":
+            result[key_value.key] = str(value.int_value)
         else:
-            _put_value(result, key_value.key, value)
+            _put_value(result, key_value.key, value, kind)
     return result
 
 
-def _put_value(result: dict[str, str], key: str, value: AnyValue) -> None:
-    kind = value.WhichOneof("value")
+def _put_value(result: dict[str, str], key: str, value: AnyValue, kind: str | None) -> None:
     if kind == "kvlist_value":
         for inner in value.kvlist_value.values:
-            _put_value(result, f"{key}.{inner.key}", inner.value)
+            inner_value = inner.value
+            _put_value(result, f"{key}.{inner.key}", inner_value, inner_value.WhichOneof("value"))
     else:
         result[key] = _text(value, kind)
 

@@ -59,7 +59,22 @@ def logs_from_request(request: ExportLogsServiceRequest, received_ns: int) -> De
     to name what is wrong.
     """
     batch = LogBatch()
-    add = batch.add
+    # One bound `append` per column (LogBatch.add's keywords cost a fifth of this loop).
+    (
+        timestamps,
+        observed_timestamps,
+        services,
+        environments,
+        hosts,
+        severity_texts_column,
+        severity_numbers,
+        bodies,
+        trace_ids,
+        span_ids,
+        scopes,
+        resource_attributes,
+        attributes,
+    ) = batch.column_appenders()
     severity_texts = _SEVERITY_TEXTS
     for resource_index, resource_logs in enumerate(request.resource_logs):
         resource = ResourceInfo.of(resource_logs.resource)
@@ -87,22 +102,19 @@ def logs_from_request(request: ExportLogsServiceRequest, received_ns: int) -> De
                     trace_id = trace.hex() if trace != ZERO_TRACE_ID else ""
                     span_id = span.hex() if span != ZERO_SPAN_ID else ""
                 body_value = record.body
-                body = body_value.string_value or any_value_text(body_value)
-                add(
-                    timestamp_ns=time_ns or observed_ns or received_ns,
-                    observed_timestamp_ns=observed_ns or received_ns,
-                    service=resource.service,
-                    environment=resource.environment,
-                    host=resource.host,
-                    severity_text=record.severity_text or severity_texts[severity_number],
-                    severity_number=severity_number,
-                    body=body,
-                    trace_id=trace_id,
-                    span_id=span_id,
-                    scope=scope,
-                    resource_attributes=resource.attributes,
-                    attributes=attribute_map(record.attributes),
-                )
+                timestamps(time_ns or observed_ns or received_ns)
+                observed_timestamps(observed_ns or received_ns)
+                services(resource.service)
+                environments(resource.environment)
+                hosts(resource.host)
+                severity_texts_column(record.severity_text or severity_texts[severity_number])
+                severity_numbers(severity_number)
+                bodies(body_value.string_value or any_value_text(body_value))
+                trace_ids(trace_id)
+                span_ids(span_id)
+                scopes(scope)
+                resource_attributes(resource.attributes)
+                attributes(attribute_map(record.attributes))
     return Decoded(batches=[batch], accepted=len(batch))
 
 

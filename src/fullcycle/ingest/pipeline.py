@@ -1,6 +1,7 @@
 """The path every ingest request takes, whatever its protocol.
 
-read the body → decompress → decode (in a worker thread) → map services to the catalog →
+read the body → in a worker process: decompress, decode, map services to catalog names and
+encode the write-ahead-log record (decode_pool.py) → register new services in the catalog →
 append to the telemetry store (durable) → answer. Each protocol's route supplies only its
 decoder and its response. Errors become 4xx answers through the handlers in `errors`.
 """
@@ -14,10 +15,10 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from fullcycle.auth.principal import Principal
-from fullcycle.ingest.compression import decompress
+from fullcycle.ingest.decode_pool import Body, DecodePool
 from fullcycle.ingest.decoded import Decoded
 from fullcycle.ingest.rate_limit import RateLimiter
-from fullcycle.ingest.services import KnownServices, normalise_services
+from fullcycle.ingest.services import KnownServices
 from fullcycle.telemetry.store import TelemetryStore
 
 
@@ -29,6 +30,7 @@ class Ingest:
     known_services: KnownServices
     max_decompressed_bytes: int
     rate_limiter: RateLimiter
+    decode_pool: DecodePool
 
     async def accept(
         self,
@@ -43,19 +45,18 @@ class Ingest:
         `compressed_by_protocol`: the format carries its own compression (remote_write and Loki
         protobuf are always snappy), so Content-Encoding is not applied here.
         """
-        body = await request.body()
-        if not compressed_by_protocol:
-            encoding = request.headers.get("content-encoding")
-            body = decompress(body, encoding, self.max_decompressed_bytes)
-        decoded = await run_in_threadpool(decode, body)
+        data = await request.body()
+        encoding = None if compressed_by_protocol else request.headers.get("content-encoding", "")
+        body = Body(data, encoding, self.max_decompressed_bytes)
         allowed = principal.token.service if principal.token is not None else None
-        names = normalise_services(decoded.batches, allowed)
+        prepared = await self.decode_pool.prepare(decode, body, allowed)
+        decoded = prepared.decoded
         # Refusals that are not the caller's rate do not use up its rate.
         self.store.check_capacity()
         self.rate_limiter.take(_caller_key(principal), decoded.accepted)
-        await run_in_threadpool(self.known_services.ensure, names, source)
+        await run_in_threadpool(self.known_services.ensure, prepared.services, source)
         if decoded.accepted:
-            await self.store.append(decoded.batches)
+            await self.store.append_encoded(prepared.payload)
         return decoded
 
 

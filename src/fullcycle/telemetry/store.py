@@ -118,10 +118,14 @@ class TelemetryStore:
         Raises Overloaded (for a 429/503 with Retry-After) when the log holds more than
         `max_backlog_bytes` that the store has not taken yet: memory and disk stay bounded.
         """
-        self.check_capacity()
         payload = await run_in_threadpool(encode_batches, list(batches))
-        position = await self._writer.submit(payload)
-        return position
+        return await self.append_encoded(payload)
+
+    async def append_encoded(self, payload: bytes) -> Position:
+        """`append` for batches already encoded with `payloads.encode_batches` (by an ingest
+        worker process)."""
+        self.check_capacity()
+        return await self._writer.submit(payload)
 
     def ping(self) -> None:
         """Raises if the ClickHouse engine does not answer."""

@@ -1,0 +1,128 @@
+"""Decoding ingest requests in worker processes, so that ingest uses every core.
+
+Decoding a request and encoding its rows as Arrow is Python work on every record; in the server
+process it would share one GIL with HTTP, the write-ahead log and the flusher. Worker processes
+take a request's body and hand back the finished write-ahead-log record, so the server process
+only moves bytes. The workers are started with `spawn` (never `fork`: the server process runs
+threads and an embedded ClickHouse engine), lazily, on the first request.
+
+A decoder's refusals (DecodeError, BodyTooLarge, ServiceNotAllowed) travel back from the worker
+as the same exceptions. A worker that dies (out of memory, killed) breaks the pool: that request
+is answered 503 with Retry-After and the pool is started anew for the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+
+from fullcycle.ingest.compression import decompress
+from fullcycle.ingest.decoded import Decoded
+from fullcycle.ingest.services import normalise_services
+from fullcycle.telemetry.group_commit import Overloaded
+from fullcycle.telemetry.payloads import encode_batches
+
+
+@dataclass
+class PreparedWrite:
+    """A decoded request ready for the write-ahead log: `decoded` without its batches (they are
+    in `payload`), and the catalog names of the services it carries."""
+
+    decoded: Decoded
+    services: set[str]
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Body:
+    """A request body and how to undo its Content-Encoding (None: the format compresses
+    itself, as remote_write and Loki protobuf do)."""
+
+    data: bytes
+    content_encoding: str | None
+    max_decompressed_bytes: int
+
+
+def prepare_write(
+    decode: Callable[[bytes], Decoded], body: Body, allowed_service: str | None
+) -> PreparedWrite:
+    """decompress → decode → map services to catalog names → encode the WAL record."""
+    data = body.data
+    if body.content_encoding is not None:
+        data = decompress(data, body.content_encoding, body.max_decompressed_bytes)
+    decoded = decode(data)
+    services = normalise_services(decoded.batches, allowed_service)
+    payload = encode_batches(decoded.batches)
+    decoded.batches = []
+    return PreparedWrite(decoded, services, payload)
+
+
+def exit_with_parent(parent_pid: int) -> None:
+    """Run in each worker: a watcher thread ends the worker once the server process is gone
+    (killed with -9, a worker would otherwise live on, blocked on its empty queue)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+@dataclass
+class DecodePool:
+    """`workers` processes (0: a thread of the server process) running `prepare_write`."""
+
+    workers: int
+    _executor: Executor | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def prepare(
+        self, decode: Callable[[bytes], Decoded], body: Body, allowed_service: str | None
+    ) -> PreparedWrite:
+        executor = self._current()
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                executor, prepare_write, decode, body, allowed_service
+            )
+        except BrokenProcessPool as error:
+            self._replace(executor)
+            raise Overloaded(
+                "a decoding worker stopped; retry shortly", retry_after=1, status_code=503
+            ) from error
+
+    def _current(self) -> Executor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = self._new_executor()
+            return self._executor
+
+    def _new_executor(self) -> Executor:
+        if self.workers == 0:
+            return ThreadPoolExecutor(max_workers=4, thread_name_prefix="ingest-decode")
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=exit_with_parent,
+            initargs=(os.getpid(),),
+        )
+
+    def _replace(self, broken: Executor) -> None:
+        with self._lock:
+            if self._executor is broken:
+                self._executor = None
+        broken.shutdown(wait=False, cancel_futures=True)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
