@@ -4,16 +4,19 @@ logs, metrics (counters and histograms) and traces that land in the store field 
 from __future__ import annotations
 
 import logging
+import math
 
 import httpx
 import pytest
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -77,6 +80,33 @@ def test_sdk_logs_with_trace_context_are_stored(live_server: LiveServer) -> None
     assert spans == [("POST /checkout", "internal", "checkout", trace_id)]
 
 
+def test_sdk_span_events_and_links_are_stored(live_server: LiveServer) -> None:
+    provider = TracerProvider(resource=RESOURCE)
+    provider.add_span_processor(
+        SimpleSpanProcessor(OTLPSpanExporter(f"{live_server.url}/v1/traces", headers=_headers()))
+    )
+    tracer = provider.get_tracer("checkout")
+    with tracer.start_as_current_span("enqueue order") as producer:
+        producer_context = producer.get_span_context()
+    link = trace.Link(producer_context, {"messaging.operation": "receive"})
+    with tracer.start_as_current_span("process order", links=[link]) as consumer:
+        consumer.add_event("payment.retried", {"attempt": 2})
+    provider.shutdown()
+
+    [(events, links)] = live_server.stored(
+        "SELECT events, links FROM fullcycle.spans WHERE name = 'process order'"
+    )
+    [event] = events
+    assert (event["name"], event["attributes"]) == ("payment.retried", {"attempt": "2"})
+    assert links == [
+        {
+            "trace_id": format(producer_context.trace_id, "032x"),
+            "span_id": format(producer_context.span_id, "016x"),
+            "attributes": {"messaging.operation": "receive"},
+        }
+    ]
+
+
 def test_sdk_counters_and_histograms_become_prometheus_series(live_server: LiveServer) -> None:
     exporter = OTLPMetricExporter(f"{live_server.url}/v1/metrics", headers=_headers())
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
@@ -112,6 +142,34 @@ def test_sdk_counters_and_histograms_become_prometheus_series(live_server: LiveS
         " WHERE metric = 'http_server_request_duration_seconds_count'"
     )
     assert total == [(4.0,)]
+
+
+def test_sdk_exponential_histogram_becomes_cumulative_buckets(live_server: LiveServer) -> None:
+    exporter = OTLPMetricExporter(
+        f"{live_server.url}/v1/metrics",
+        headers=_headers(),
+        preferred_aggregation={Histogram: ExponentialBucketHistogramAggregation()},
+    )
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    provider = MeterProvider(resource=RESOURCE, metric_readers=[reader])
+    payload = provider.get_meter("checkout").create_histogram("payload.size", unit="By")
+    for size in (100, 100, 1_000, 10_000):
+        payload.record(size)
+    provider.shutdown()
+
+    buckets = live_server.stored(
+        "SELECT toFloat64(labels['le']) AS le, value FROM fullcycle.samples"
+        " WHERE metric = 'payload_size_bytes_bucket' ORDER BY le"
+    )
+    counts = [count for _, count in buckets]
+    assert counts == sorted(counts), "cumulative counts never decrease"
+    assert buckets[-1] == (math.inf, 4.0), "the +Inf bucket holds every observation"
+    # With buckets 2^(1/8) apart, each observation lies in the first bucket whose bound is >= it.
+    first_at_least = {
+        size: next(c for le, c in buckets if le >= size) for size in (100, 1_000, 10_000)
+    }
+    assert first_at_least == {100: 2.0, 1_000: 3.0, 10_000: 4.0}
+    assert all(le < 10_000 * 2 ** (1 / 8) for le, _ in buckets[:-2])
 
 
 def test_unknown_service_is_registered_unowned(live_server: LiveServer) -> None:

@@ -84,16 +84,12 @@ def captured(name: str) -> bytes:
 
 
 def rows(batch: Batch) -> list[dict[str, Any]]:
-    """The batch's rows as dicts, maps as dicts."""
+    """The batch's rows as dicts."""
     names = list(batch.columns)
-    result = []
-    for values in zip(*(batch.columns[name] for name in names), strict=True):
-        row = dict(zip(names, values, strict=True))
-        for name, value in row.items():
-            if isinstance(value, list):
-                row[name] = dict(value)
-        result.append(row)
-    return result
+    return [
+        dict(zip(names, values, strict=True))
+        for values in zip(*(batch.columns[name] for name in names), strict=True)
+    ]
 
 
 def only_rows(decoded: Decoded) -> list[dict[str, Any]]:
@@ -340,6 +336,8 @@ def test_captured_span_lands_in_every_column(
             "status_message": "",
             "resource_attributes": {**CAPTURED_RESOURCE, "service.instance.id": run["instance"]},
             "attributes": {"http.method": "GET"},
+            "events": [],
+            "links": [],
         }
     ]
 
@@ -820,25 +818,68 @@ def test_delta_histogram_is_histogram_delta() -> None:
     assert {row["type"] for row in samples(metric)} == {"histogram_delta"}
 
 
-def test_exponential_histogram_gives_sum_and_count() -> None:
+def test_exponential_histogram_gives_cumulative_buckets_sum_and_count() -> None:
+    # Scale 1: base sqrt(2); positive offset 2 -> buckets (2, 2.83] and (2.83, 4];
+    # negative offset 0 -> [-1.41, -1); zero bucket threshold 0.001.
     metric = Metric(
         name="rpc.duration",
         unit="ms",
         exponential_histogram={
             "aggregation_temporality": CUMULATIVE,
             "data_points": [
-                point(count=7, sum=31.5, scale=2, zero_count=1, positive={"bucket_counts": [2, 4]})
+                point(
+                    count=10,
+                    sum=31.5,
+                    scale=1,
+                    zero_count=1,
+                    zero_threshold=0.001,
+                    positive={"offset": 2, "bucket_counts": [2, 4]},
+                    negative={"offset": 0, "bucket_counts": [3]},
+                )
             ],
         },
     )
 
     rows_ = samples(metric)
 
+    def bucket(le: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return ("rpc_duration_milliseconds_bucket", (*SERIES[:2], ("le", le), SERIES[2]))
+
     assert by_series(rows_) == {
+        bucket("-1"): 3.0,
+        bucket("0.001"): 4.0,
+        bucket("2.8284271247461903"): 6.0,
+        bucket("4"): 10.0,
+        bucket("+Inf"): 10.0,
         ("rpc_duration_milliseconds_sum", SERIES): 31.5,
-        ("rpc_duration_milliseconds_count", SERIES): 7.0,
+        ("rpc_duration_milliseconds_count", SERIES): 10.0,
     }
     assert {(r["type"], r["unit"]) for r in rows_} == {("histogram", "ms")}
+
+
+def test_fine_exponential_histogram_is_merged_down_to_scale_3() -> None:
+    # Scale 5 indexes 32..39 all fall into scale-3 indexes 8 and 9: (2, 2.18] and (2.18, 2.38].
+    metric = Metric(
+        name="latency",
+        exponential_histogram={
+            "aggregation_temporality": CUMULATIVE,
+            "data_points": [
+                point(count=8, scale=5, positive={"offset": 32, "bucket_counts": [1] * 8})
+            ],
+        },
+    )
+
+    buckets = {
+        dict(labels)["le"]: value
+        for (name, labels), value in by_series(samples(metric)).items()
+        if name == "latency_bucket"
+    }
+
+    assert buckets == {
+        "2.1810154653305154": 4.0,
+        "2.378414230005442": 8.0,
+        "+Inf": 8.0,
+    }
 
 
 def test_summary_gives_quantiles_sum_and_count() -> None:
@@ -1151,7 +1192,48 @@ def test_span_columns() -> None:
         "status_message": "",
         "resource_attributes": {"service.name": "cart", "k8s.pod.name": "cart-1"},
         "attributes": {"http.status_code": "500"},
+        "events": [],
+        "links": [],
     }
+
+
+def test_span_events_and_links_are_kept_with_their_span() -> None:
+    linked_trace, linked_span = bytes.fromhex("ab" * 16), bytes.fromhex("cd" * 8)
+    request = traces_request(
+        span(
+            events=[
+                {
+                    "time_unix_nano": TIME_NS + 500,
+                    "name": "exception",
+                    "attributes": key_values(exception__type="TimeoutError"),
+                }
+            ],
+            links=[
+                {
+                    "trace_id": linked_trace,
+                    "span_id": linked_span,
+                    "attributes": key_values(messaging__operation="receive"),
+                }
+            ],
+        )
+    )
+
+    [row] = only_rows(decode_traces(request, PROTOBUF))
+
+    assert row["events"] == [
+        {
+            "timestamp": TIME_NS + 500,
+            "name": "exception",
+            "attributes": {"exception.type": "TimeoutError"},
+        }
+    ]
+    assert row["links"] == [
+        {
+            "trace_id": linked_trace.hex(),
+            "span_id": linked_span.hex(),
+            "attributes": {"messaging.operation": "receive"},
+        }
+    ]
 
 
 def test_span_ending_before_it_starts_has_zero_duration() -> None:
@@ -1184,6 +1266,14 @@ def test_spans_without_ids_are_rejected() -> None:
         ({"trace_id": b"\x01" * 8}, r"spans\[0\]\.traceId: expected a 16-byte id .*got 8 bytes"),
         ({"parent_span_id": b"\x01" * 4}, r"spans\[0\]\.parentSpanId: .*got 4 bytes"),
         ({"start_time_unix_nano": 2**63}, r"spans\[0\]\.startTimeUnixNano: "),
+        (
+            {"links": [{"trace_id": b"\x01" * 16, "span_id": b"\x02" * 3}]},
+            r"spans\[0\]\.links\[0\]\.spanId: expected a 8-byte id .*got 3 bytes",
+        ),
+        (
+            {"events": [{"time_unix_nano": 2**63, "name": "late"}]},
+            r"spans\[0\]\.events\[0\]\.timeUnixNano: .* beyond the year 2262",
+        ),
     ],
 )
 def test_bad_span_fields_are_named(fields: dict[str, Any], message: str) -> None:
@@ -1218,6 +1308,7 @@ def test_traces_json_with_hex_link_ids_and_kind_names() -> None:
     [row] = only_rows(decode_traces(json.dumps(document).encode(), JSON))
 
     assert (row["kind"], row["status_code"], row["duration_ns"]) == ("consumer", "error", 10)
+    assert row["links"] == [{"trace_id": "ab" * 16, "span_id": "cd" * 8, "attributes": {}}]
 
 
 # --- responses --------------------------------------------------------------------------------

@@ -178,3 +178,32 @@ def test_a_second_store_on_the_same_data_dir_is_refused(store: TelemetryStore) -
     asyncio.run(store.append([_logs(3)]))  # the first store is unharmed
     store.flush()
     assert store.query("SELECT count() FROM fullcycle.logs") == [(3,)]
+
+
+def test_a_table_made_by_an_earlier_version_gains_the_new_columns(tmp_path: Path) -> None:
+    earlier = TelemetryStore(StoreOptions(data_dir=tmp_path))
+    earlier.open()
+    for column in ("events", "links"):  # spans had neither before they were stored
+        earlier.query(f"ALTER TABLE fullcycle.spans DROP COLUMN {column}")
+    earlier.close()
+
+    store = TelemetryStore(StoreOptions(data_dir=tmp_path))
+    store.open()
+    try:
+        spans = SpanBatch()
+        spans.add(
+            trace_id="5b8efff798038103d269b633813fc60c",
+            span_id="eee19b7ec3c1b174",
+            name="POST /checkout",
+            service="shop",
+            start_ns=NOW_NS,
+            duration_ns=1_000,
+            events=[{"timestamp": NOW_NS + 10, "name": "retry", "attributes": {"n": "2"}}],
+        )
+        asyncio.run(store.append([spans]))
+        store.flush()
+        [(events, links)] = store.query("SELECT events, links FROM fullcycle.spans")
+    finally:
+        store.close()
+    assert [(event["name"], event["attributes"]) for event in events] == [("retry", {"n": "2"})]
+    assert links == []

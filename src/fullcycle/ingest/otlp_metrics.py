@@ -19,6 +19,11 @@ reads the same as when Prometheus receives it:
 - an explicit-bucket Histogram is `<name>_bucket{le="..."}` with cumulative counts (the last
   bucket is `le="+Inf"`), `<name>_sum` and `<name>_count`, type `histogram` (delta ones
   `histogram_delta`, with per-interval counts);
+- an ExponentialHistogram becomes the same classic form: each bucket's upper bound is its
+  `le` (the zero bucket's is its threshold), counts made cumulative over negative, zero and
+  positive buckets, empty buckets inside the populated range included; points finer than scale
+  3 (bounds 2^(1/8) ≈ 9 % apart) are merged down to scale 3, so that the set of `le` labels
+  stays small and stable while the SDK rescales;
 - a Summary is `<name>{quantile="..."}`, `<name>_sum` and `<name>_count`, type `summary`;
 - the resource's `service.name` goes to the `service` column and, as Prometheus does, becomes the
   `job` label (`service.namespace/service.name` with a namespace) and `service.instance.id` the
@@ -46,6 +51,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     AggregationTemporality,
     DataPointFlags,
     ExponentialHistogram,
+    ExponentialHistogramDataPoint,
     Gauge,
     Histogram,
     Metric,
@@ -340,13 +346,17 @@ class _Samples:
     def _add_exponential_histogram(
         self, metric: Metric, data: ExponentialHistogram, name: str
     ) -> None:
-        """Only `_sum` and `_count` of an exponential histogram: its buckets are not stored yet."""
+        """Exponential buckets as classic cumulative `_bucket{le}` series (at most scale
+        EXPONENTIAL_SCALE), with `_sum` and `_count`: the form every query already reads."""
         sample_type = HISTOGRAM_DELTA if data.aggregation_temporality == _DELTA else HISTOGRAM
         for point in data.data_points:
             if point.flags & _NO_RECORDED_VALUE:
                 continue
             labels = self._labels(point.attributes)
             series = _Series(self, metric, sample_type, point.time_unix_nano)
+            for bound, cumulative in exponential_buckets(point):
+                series.add(f"{name}_bucket", {**labels, "le": prometheus_float(bound)}, cumulative)
+            series.add(f"{name}_bucket", {**labels, "le": "+Inf"}, point.count)
             if point.HasField("sum"):
                 series.add(f"{name}_sum", labels, point.sum)
             series.add(f"{name}_count", labels, point.count)
@@ -399,6 +409,56 @@ class _Series:
             type=self._type,
             unit=self._unit,
         )
+
+
+EXPONENTIAL_SCALE = 3
+
+
+def exponential_buckets(point: ExponentialHistogramDataPoint) -> list[tuple[float, int]]:
+    """(upper bound, cumulative count) of an exponential histogram point, in ascending bounds.
+
+    At scale s a bucket of index i holds values in (base^i, base^(i+1)] with base = 2^(2^-s),
+    negative buckets the mirror image; merging down to a coarser scale maps i to i >> (s - t).
+    """
+    scale = min(point.scale, EXPONENTIAL_SCALE)
+    shift = point.scale - scale
+    buckets_per_doubling = 2**scale
+    negative = _merged_counts(point.negative.offset, point.negative.bucket_counts, shift)
+    positive = _merged_counts(point.positive.offset, point.positive.bucket_counts, shift)
+    bounds: list[tuple[float, int]] = [
+        (-_power_of_two(index, buckets_per_doubling), count)
+        for index, count in sorted(negative.items(), reverse=True)
+    ]
+    if point.zero_count or negative:
+        bounds.append((point.zero_threshold, point.zero_count))
+    bounds += [
+        (_power_of_two(index + 1, buckets_per_doubling), count)
+        for index, count in sorted(positive.items())
+    ]
+    cumulative = 0
+    result: list[tuple[float, int]] = []
+    for bound, count in bounds:
+        cumulative += count
+        result.append((bound, cumulative))
+    return result
+
+
+def _power_of_two(index: int, buckets_per_doubling: int) -> float:
+    """base^index = 2^(index / 2^scale), exact at whole powers of two."""
+    return float(2.0 ** (index / buckets_per_doubling))
+
+
+def _merged_counts(offset: int, counts: Iterable[int], shift: int) -> dict[int, int]:
+    """Bucket counts by index at the coarser scale, every index from the first to the last
+    populated one present (empty buckets keep the set of bounds stable)."""
+    merged: dict[int, int] = {}
+    for position, count in enumerate(counts):
+        index = (offset + position) >> shift
+        merged[index] = merged.get(index, 0) + count
+    populated = [index for index, count in merged.items() if count]
+    if not populated:
+        return {}
+    return {index: merged.get(index, 0) for index in range(min(populated), max(populated) + 1)}
 
 
 def _naming_kind(metric: Metric) -> str:

@@ -1,6 +1,7 @@
 """OTLP traces (`POST /v1/traces`) into rows of the spans table.
 
-Span events and links are not stored. A span without a trace id or span id (absent or all zero,
+Span events (time, name, attributes) and links (trace id, span id, attributes) are stored with
+their span. A span without a trace id or span id (absent or all zero,
 both invalid in OTLP) cannot be found again and is rejected (OTLP partial success); an id of the
 wrong length makes the whole request malformed.
 """
@@ -25,7 +26,7 @@ from fullcycle.ingest.otlp_common import (
     hex_id,
     parse_request,
 )
-from fullcycle.telemetry.batches import SpanBatch
+from fullcycle.telemetry.batches import SpanBatch, SpanEvent, SpanLink
 
 _LINK_IDS = IdFields(ids=("traceId", "spanId"))
 
@@ -68,10 +69,7 @@ def spans_from_request(request: ExportTraceServiceRequest) -> Decoded:
                 start_ns = span.start_time_unix_nano
                 ids = _well_formed_ids(span)
                 if ids is None or start_ns > MAX_TIMESTAMP_NS:
-                    path = (
-                        f"resourceSpans[{resource_index}].scopeSpans[{scope_index}]"
-                        f".spans[{span_index}]"
-                    )
+                    path = _path(resource_index, scope_index, span_index)
                     ids = _checked_ids(span, path)
                     if not ids[0] or not ids[1]:
                         missing = "traceId" if not ids[0] else "spanId"
@@ -94,6 +92,12 @@ def spans_from_request(request: ExportTraceServiceRequest) -> Decoded:
                     status_message=status.message,
                     resource_attributes=resource.attributes,
                     attributes=attribute_map(span.attributes),
+                    events=_events(span, _path(resource_index, scope_index, span_index))
+                    if span.events
+                    else None,
+                    links=_links(span, _path(resource_index, scope_index, span_index))
+                    if span.links
+                    else None,
                 )
     return Decoded(
         batches=[batch],
@@ -101,6 +105,38 @@ def spans_from_request(request: ExportTraceServiceRequest) -> Decoded:
         rejected=rejections.count,
         message=rejections.message,
     )
+
+
+def _path(resource_index: int, scope_index: int, span_index: int) -> str:
+    return f"resourceSpans[{resource_index}].scopeSpans[{scope_index}].spans[{span_index}]"
+
+
+def _events(span: Span, path: str) -> list[SpanEvent]:
+    return [
+        {
+            "timestamp": check_timestamp(
+                event.time_unix_nano, f"{path}.events[{index}].timeUnixNano"
+            ),
+            "name": event.name,
+            "attributes": attribute_map(event.attributes),
+        }
+        for index, event in enumerate(span.events)
+    ]
+
+
+def _links(span: Span, path: str) -> list[SpanLink]:
+    """The span's links; a link id of the wrong length makes the request malformed."""
+    links: list[SpanLink] = []
+    for index, link in enumerate(span.links):
+        link_path = f"{path}.links[{index}]"
+        links.append(
+            {
+                "trace_id": hex_id(link.trace_id, TRACE_ID_BYTES, f"{link_path}.traceId"),
+                "span_id": hex_id(link.span_id, SPAN_ID_BYTES, f"{link_path}.spanId"),
+                "attributes": attribute_map(link.attributes),
+            }
+        )
+    return links
 
 
 def _well_formed_ids(span: Span) -> tuple[str, str, str] | None:

@@ -9,12 +9,25 @@ for metric samples (Prometheus' resolution).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TypedDict
 
 import pyarrow as pa
 
 from fullcycle.telemetry.tables import LOGS, MARKERS, SAMPLES, SPANS, Table
 
 Attributes = Mapping[str, str]
+
+
+class SpanEvent(TypedDict):
+    timestamp: int
+    name: str
+    attributes: Attributes
+
+
+class SpanLink(TypedDict):
+    trace_id: str
+    span_id: str
+    attributes: Attributes
 
 
 class Batch:
@@ -125,6 +138,8 @@ class SpanBatch(Batch):
         status_message: str = "",
         resource_attributes: Attributes | None = None,
         attributes: Attributes | None = None,
+        events: list[SpanEvent] | None = None,
+        links: list[SpanLink] | None = None,
     ) -> None:
         self._append(
             trace_id=trace_id,
@@ -139,6 +154,8 @@ class SpanBatch(Batch):
             status_message=status_message,
             resource_attributes=resource_attributes or {},
             attributes=attributes or {},
+            events=events or [],
+            links=links or [],
         )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from clickhouse_connect.driver.client import Client
 
 from fullcycle.telemetry.connection import DATABASE
-from fullcycle.telemetry.tables import SAMPLES, TABLES, Table
+from fullcycle.telemetry.tables import SAMPLES, TABLES, Column, Table
 
 DURATION = re.compile(r"^(\d+)([hdw])$")
 HOURS_PER_UNIT = {"h": 1, "d": 24, "w": 24 * 7}
@@ -35,11 +35,13 @@ class Retention:
         return int(getattr(self, table))
 
 
+def _column_definition(column: Column) -> str:
+    codec = f" CODEC({column.codec})" if column.codec else ""
+    return f"`{column.name}` {column.clickhouse_type}{codec}"
+
+
 def _columns(table: Table) -> str:
-    definitions = [
-        f"`{c.name}` {c.clickhouse_type}" + (f" CODEC({c.codec})" if c.codec else "")
-        for c in table.columns
-    ]
+    definitions = [_column_definition(column) for column in table.columns]
     return ",\n  ".join([*definitions, *table.extra_definitions])
 
 
@@ -87,6 +89,19 @@ def series_sql(cluster: str | None) -> list[str]:
     ]
 
 
+def added_columns_sql(table: Table, cluster: str | None) -> list[str]:
+    """ALTERs that add columns newer than a table made by an earlier version (no-ops when they
+    exist), on the shard tables first and then on the Distributed one."""
+    names = [f"{table.name}_local", table.name] if cluster else [table.name]
+    on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
+    return [
+        f"ALTER TABLE {DATABASE}.{name}{on_cluster} ADD COLUMN IF NOT EXISTS"
+        f" {_column_definition(column)}"
+        for name in names
+        for column in table.columns
+    ]
+
+
 def ensure_schema(client: Client, retention: Retention, cluster: str | None = None) -> None:
     """Create what is missing and apply the configured retention; safe on every start."""
     on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
@@ -96,6 +111,8 @@ def ensure_schema(client: Client, retention: Retention, cluster: str | None = No
         for statement in create_table_sql(table, hours, cluster):
             client.command(statement)
         target = f"{DATABASE}.{table.name}_local" if cluster else f"{DATABASE}.{table.name}"
+        for statement in added_columns_sql(table, cluster):
+            client.command(statement)
         client.command(
             f"ALTER TABLE {target}{on_cluster} MODIFY {_ttl(table, hours)}",
             settings={"materialize_ttl_after_modify": 0},

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 STRING_MAP = pa.map_(pa.string(), pa.string())
+_MAP_TYPE = "Map(LowCardinality(String), String)"
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,14 @@ def _text(name: str, low_cardinality: bool = False) -> Column:
 
 
 def _map(name: str) -> Column:
-    return Column(name, "Map(LowCardinality(String), String)", STRING_MAP, "ZSTD(1)")
+    return Column(name, _MAP_TYPE, STRING_MAP, "ZSTD(1)")
+
+
+def _list_of_records(name: str, fields: tuple[tuple[str, str, pa.DataType], ...]) -> Column:
+    """An Array of named Tuples in ClickHouse, a list of structs in Arrow (span events, links)."""
+    clickhouse = ", ".join(f"{field} {kind}" for field, kind, _ in fields)
+    arrow = pa.list_(pa.struct([(field, arrow_type) for field, _, arrow_type in fields]))
+    return Column(name, f"Array(Tuple({clickhouse}))", arrow, "ZSTD(1)")
 
 
 # Re-inserting a write-ahead-log batch after a crash carries the same deduplication token; the
@@ -122,6 +130,22 @@ SPANS = Table(
         _text("status_message"),
         _map("resource_attributes"),
         _map("attributes"),
+        _list_of_records(
+            "events",
+            (
+                ("timestamp", "DateTime64(9, 'UTC')", pa.timestamp("ns", tz="UTC")),
+                ("name", "String", pa.string()),
+                ("attributes", _MAP_TYPE, STRING_MAP),
+            ),
+        ),
+        _list_of_records(
+            "links",
+            (
+                ("trace_id", "String", pa.string()),
+                ("span_id", "String", pa.string()),
+                ("attributes", _MAP_TYPE, STRING_MAP),
+            ),
+        ),
     ),
     order_by="(service, start)",
     partition_by="toDate(start)",
