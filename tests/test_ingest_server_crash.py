@@ -44,7 +44,7 @@ def server_environment() -> dict[str, str]:
 
 
 class Server:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, environment: dict[str, str] | None = None) -> None:
         self.url = f"http://127.0.0.1:{free_port()}"
         self.log = (data_dir.parent / f"server-{time.monotonic_ns()}.log").open("w")
         self.process = subprocess.Popen(
@@ -58,7 +58,7 @@ class Server:
                 "--port",
                 self.url.rsplit(":", 1)[1],
             ],
-            env=server_environment(),
+            env={**server_environment(), **(environment or {})},
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )

@@ -20,6 +20,7 @@ from fullcycle import __version__
 from fullcycle.audit.routes import router as audit_router
 from fullcycle.auth.dependencies import Forbidden, NotAuthenticated, RequireRead
 from fullcycle.auth.routes import router as auth_router
+from fullcycle.background import BackgroundWork
 from fullcycle.catalog.routes import router as catalog_router
 from fullcycle.catalog.scrape_routes import router as scrape_router
 from fullcycle.catalog.service import CatalogConflict, CatalogError
@@ -29,7 +30,6 @@ from fullcycle.ingest.otlp_status import is_otlp, otlp_error
 from fullcycle.ingest.pipeline import Ingest
 from fullcycle.ingest.rate_limit import RateLimiter
 from fullcycle.ingest.routes import router as ingest_router
-from fullcycle.ingest.scraper import Scraper, default_instance_id
 from fullcycle.ingest.services import KnownServices
 from fullcycle.selfmonitoring.metrics import RequestMetricsMiddleware, ServerMetrics
 from fullcycle.selfmonitoring.routes import router as health_router
@@ -159,20 +159,21 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
     """Build the app; its lifespan migrates the database and provisions the admin."""
     database = Database(settings.resolved_database_url)
     store = TelemetryStore(store_options(settings))
-    scraper = Scraper(database, store, default_instance_id())
+    background = BackgroundWork.create(database, store)
     decode_pool = DecodePool(settings.ingest_workers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         report = prepare(settings, database)
         await run_in_threadpool(store.open)
-        await scraper.start()
+        if settings.background_work:
+            await background.start()
         if announce:
             print(banner(settings, report), file=sys.stdout, flush=True)
         try:
             yield
         finally:
-            await scraper.stop()
+            await background.stop()
             await run_in_threadpool(decode_pool.shutdown)
             await run_in_threadpool(store.close)
             database.dispose()
@@ -190,7 +191,7 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
     app.state.metrics = ServerMetrics()
     app.state.templates = templates_for(settings)
     app.state.telemetry = store
-    app.state.scraper = scraper
+    app.state.background = background
     app.state.ingest = Ingest(
         store,
         KnownServices(database),

@@ -62,6 +62,7 @@ class Settings:
     ingest_rate_limit: int = 0
     flush_interval_seconds: float = 0.5
     ingest_workers: int = field(default_factory=default_ingest_workers)
+    background_work: bool = True
 
     @classmethod
     def from_environment(
@@ -104,6 +105,8 @@ class Settings:
             ingest_rate_limit=int(_env("FULLCYCLE_INGEST_RATE_LIMIT") or 0),
             flush_interval_seconds=float(_env("FULLCYCLE_FLUSH_INTERVAL_SECONDS") or 0.5),
             ingest_workers=int(_env("FULLCYCLE_INGEST_WORKERS") or default_ingest_workers()),
+            background_work=(_env("FULLCYCLE_BACKGROUND_WORK") or "true").lower()
+            not in {"0", "false", "no"},
         )
 
     @property

@@ -16,6 +16,7 @@ from fullcycle.cli import (
     team_commands,
     token_commands,
     user_commands,
+    worker_command,
 )
 from fullcycle.cli.client import CliError, GlobalOptions
 
@@ -91,3 +92,4 @@ user_commands.register(app)
 token_commands.register(app)
 audit_commands.register(app)
 server_commands.register(app)
+worker_command.register(app)

@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 
 from fullcycle.auth.dependencies import RequireIngest
 from fullcycle.auth.principal import Principal
-from fullcycle.ingest import elastic_bulk, loki, ndjson_logs, otlp, remote_write
+from fullcycle.ingest import elastic_bulk, loki, ndjson_logs, otlp, remote_write, table_batches
+from fullcycle.ingest.errors import UnsupportedContentType
 from fullcycle.ingest.pipeline import ingest_of
 
 router = APIRouter(tags=["ingest"])
@@ -88,6 +89,22 @@ async def ndjson_ingest(request: Request, principal: Principal = RequireIngest) 
     """One JSON object per line: timestamp, service, level, message, any other fields."""
     decoded = await ingest_of(request).accept(
         request, principal, ndjson_logs.decode_ndjson_logs, source="ndjson"
+    )
+    return JSONResponse({"accepted": decoded.accepted})
+
+
+@router.post("/api/v1/ingest/batches")
+async def table_batches_ingest(
+    request: Request, principal: Principal = RequireIngest
+) -> JSONResponse:
+    """Rows of the telemetry tables in fullcycle's own Arrow format (what `fullcycle worker`
+    sends: its scrapes, deploy markers); docs/ingest.md."""
+    if _content_type(request) != table_batches.CONTENT_TYPE:
+        raise UnsupportedContentType(
+            f"expected Content-Type {table_batches.CONTENT_TYPE}, got {_content_type(request)!r}"
+        )
+    decoded = await ingest_of(request).accept(
+        request, principal, table_batches.decode_table_batches, source="worker"
     )
     return JSONResponse({"accepted": decoded.accepted})
 

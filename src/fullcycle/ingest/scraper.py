@@ -39,7 +39,7 @@ from fullcycle.catalog.models import ScrapeTarget, Service
 from fullcycle.ingest.exposition import ScrapedSample, parse_exposition
 from fullcycle.store.database import Database, utcnow
 from fullcycle.telemetry.batches import SampleBatch
-from fullcycle.telemetry.store import TelemetryStore
+from fullcycle.telemetry.sink import TelemetrySink
 
 log = logging.getLogger("fullcycle.scraper")
 
@@ -138,7 +138,7 @@ class Scraper:
     def __init__(
         self,
         database: Database,
-        store: TelemetryStore,
+        store: TelemetrySink,
         instance_id: str,
         *,
         max_in_flight: int = 64,

@@ -182,3 +182,8 @@ class MarkerBatch(Batch):
             reference=reference,
             attributes=attributes or {},
         )
+
+
+BATCH_TYPES: dict[str, type[Batch]] = {
+    batch.table.name: batch for batch in (LogBatch, SampleBatch, SpanBatch, MarkerBatch)
+}
