@@ -3,7 +3,8 @@
 Every format gets a few thousand bodies from a fixed seed: mutations of real captures and of
 hand-made bodies (bytes flipped, cut, repeated, spliced; for protobuf the message is mutated
 before snappy, so that the mutations reach the protobuf and label parsers; for JSON, values
-are also swapped for values of other types) and plain random bytes. A body that decodes must
+are also swapped for values of other types) and plain random bytes; fullcycle's own table
+batches (what `fullcycle worker` sends) are fuzzed the same way. A body that decodes must
 give batches that convert to Arrow, because that is what the store does with them next.
 BodyTooLarge is the other exception a decoder may raise by design (413, not 400): it is allowed
 for the bodies whose snappy header claims more than the limit.
@@ -28,6 +29,9 @@ from fullcycle.ingest.loki import decode_loki_push, parse_label_string
 from fullcycle.ingest.ndjson_logs import decode_ndjson_logs
 from fullcycle.ingest.prometheus_proto import PushRequest, WriteRequest
 from fullcycle.ingest.remote_write import decode_remote_write
+from fullcycle.ingest.table_batches import decode_table_batches
+from fullcycle.telemetry.batches import LogBatch, SpanBatch
+from fullcycle.telemetry.payloads import encode_batches
 
 FIXTURES = Path(__file__).parent / "fixtures" / "shippers"
 SEED = 20261126
@@ -275,3 +279,25 @@ def test_label_strings(seed: int) -> None:
         except DecodeError:
             continue
         assert all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())
+
+
+def test_table_batches() -> None:
+    rng = random.Random(SEED + 5)
+    logs = LogBatch()
+    logs.add(timestamp_ns=1_795_000_000_000_000_000, body="order 7 shipped", service="orders")
+    spans = SpanBatch()
+    spans.add(
+        trace_id="ab" * 16,
+        span_id="cd" * 8,
+        name="GET /",
+        service="orders",
+        start_ns=1_795_000_000_000_000_000,
+        duration_ns=5,
+        events=[{"timestamp": 1_795_000_000_000_000_001, "name": "e", "attributes": {}}],
+    )
+    bodies = [encode_batches([logs]), encode_batches([logs, spans])]
+
+    def mutated(rng: random.Random) -> bytes:
+        return _mutate(rng.choice(bodies), rng, bodies)
+
+    _fuzz(decode_table_batches, bodies, rng, [mutated])

@@ -24,7 +24,7 @@ CONTENT_TYPE = BATCHES_CONTENT_TYPE
 def decode_table_batches(body: bytes) -> Decoded:
     try:
         tables = decode_batches(body)
-    except (pa.ArrowException, struct.error, UnicodeDecodeError, ValueError) as error:
+    except (pa.ArrowException, OSError, struct.error, UnicodeDecodeError, ValueError) as error:
         raise DecodeError(f"not a fullcycle batch body: {error}") from error
     batches = [_batch(index, name, table) for index, (name, table) in enumerate(tables)]
     accepted = sum(len(batch) for batch in batches)
@@ -38,6 +38,10 @@ def _batch(index: int, name: str, table: pa.Table) -> Batch:
     expected = TABLES[name].arrow_schema
     if not table.schema.equals(expected):
         raise DecodeError(f"batch {index} ({name}): {_schema_difference(table.schema, expected)}")
+    try:
+        table.validate(full=True)  # offsets and lengths inside their buffers
+    except pa.ArrowException as error:
+        raise DecodeError(f"batch {index} ({name}): {error}") from error
     batch = BATCH_TYPES[name]()
     # Times as integers, as the decoders write them (Python datetimes would lose nanoseconds).
     as_integers = table.cast(pa.schema([_integer_times(field) for field in expected]))
