@@ -101,16 +101,16 @@ def _add_series(
         labels = {name: value for name, value in labels.items() if value}
     service = _service(labels)
     kind, unit = _family_of(metric, families) if families else ("", "")
-    for sample in series.samples:
-        batch.add(
-            metric=metric,
-            labels=labels,
-            timestamp_ms=sample.timestamp,
-            value=sample.value,
-            service=service,
-            type=kind,
-            unit=unit,
-        )
+    samples = series.samples
+    batch.add_series(
+        metric=metric,
+        labels=labels,
+        timestamps_ms=[sample.timestamp for sample in samples],
+        values=[sample.value for sample in samples],
+        service=service,
+        type=kind,
+        unit=unit,
+    )
 
 
 def _label_problem(label_count: int, labels: dict[str, str], metric: str) -> str:

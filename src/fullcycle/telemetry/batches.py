@@ -120,6 +120,29 @@ class SampleBatch(Batch):
         )
 
 
+    def add_series(
+        self,
+        *,
+        metric: str,
+        labels: Attributes,
+        timestamps_ms: list[int],
+        values: list[float],
+        service: str = "",
+        type: str = "",
+        unit: str = "",
+    ) -> None:
+        """Many samples of one series at once: each column grows by one list operation."""
+        count = len(timestamps_ms)
+        columns = self.columns
+        columns["metric"] += [metric] * count
+        columns["type"] += [type] * count
+        columns["unit"] += [unit] * count
+        columns["service"] += [service] * count
+        columns["labels"] += [labels] * count
+        columns["timestamp"] += timestamps_ms
+        columns["value"] += values
+
+
 class SpanBatch(Batch):
     table = SPANS
 
