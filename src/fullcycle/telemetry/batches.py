@@ -119,7 +119,6 @@ class SampleBatch(Batch):
             value=value,
         )
 
-
     def add_series(
         self,
         *,
