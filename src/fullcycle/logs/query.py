@@ -420,3 +420,18 @@ class _Parser:
                 f"regular expression at column {opening + 1} is nested too deeply", opening + 1
             ) from None
         return pattern
+
+
+BARE_VALUE = re.compile(r"[^\s()\"\\*\[{<>]+")
+
+
+def field_filter(field: str, value: str) -> str | None:
+    """Query text matching `field` exactly equal to `value` (for clickable facets), or None
+    when the field's name cannot be written in the language."""
+    name = FIELD_NAME.match(field + ":")
+    if name is None or name.group(0) != field:
+        return None
+    if value and BARE_VALUE.fullmatch(value):
+        return f"{field}:{value}"
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{field}:"{escaped}"' if value else None
