@@ -31,6 +31,7 @@ from fullcycle.ingest.pipeline import Ingest
 from fullcycle.ingest.rate_limit import RateLimiter
 from fullcycle.ingest.routes import router as ingest_router
 from fullcycle.ingest.services import KnownServices
+from fullcycle.logs.routes import router as logs_router
 from fullcycle.selfmonitoring.metrics import RequestMetricsMiddleware, ServerMetrics
 from fullcycle.selfmonitoring.routes import router as health_router
 from fullcycle.settings import Settings
@@ -213,6 +214,7 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
         scrape_router,
         telemetry_router,
         ingest_router,
+        logs_router,
     )
     for router in (*routers, pages_router):
         app.include_router(router)

@@ -11,6 +11,7 @@ from fullcycle import __version__
 from fullcycle.cli import (
     audit_commands,
     auth_commands,
+    log_commands,
     server_commands,
     service_commands,
     team_commands,
@@ -21,7 +22,7 @@ from fullcycle.cli import (
 from fullcycle.cli.client import CliError, GlobalOptions
 
 # The order of the sections in `fullcycle --help`; each module names its commands' section.
-HELP_PANELS = ("Catalog", "Access", "Log in", "Run a server (on this machine)")
+HELP_PANELS = ("Catalog", "Telemetry", "Access", "Log in", "Run a server (on this machine)")
 
 
 class FullcycleGroup(TyperGroup):
@@ -91,5 +92,6 @@ team_commands.register(app)
 user_commands.register(app)
 token_commands.register(app)
 audit_commands.register(app)
+log_commands.register(app)
 server_commands.register(app)
 worker_command.register(app)

@@ -38,6 +38,7 @@ from fullcycle.web.pages.forms import (
     split_list,
     split_words,
 )
+from fullcycle.web.pages.logs import service_logs
 
 router = APIRouter()
 TEXT_FIELDS = (
@@ -57,7 +58,6 @@ FORM_FIELD_KEYS = {*FIELD_ANNOTATIONS.values(), CO_OWNERS}
 # What the service page will show once the later parts of fullcycle exist.
 UPCOMING_SECTIONS = (
     ("Dashboard", "requests, errors, latency, CPU, memory and instances, with deploys marked."),
-    ("Logs", "this service's logs: search, facets, a histogram and live tail."),
     ("Deploys", "who deployed which version when, the pipeline's gates, and rollback."),
     ("Alerts", "the alert rules for this service, what is firing now and who is paged."),
     ("Incidents", "open and past incidents with their timelines and postmortems."),
@@ -177,6 +177,7 @@ def service_page(
         "scrape_targets": target_views(list_targets(db, found), found.name),
         "may_deploy": principal.has(Scope.DEPLOY),
         "upcoming": UPCOMING_SECTIONS,
+        "logs": service_logs(request.app.state.telemetry, found.name),
     }
     return page(request, "services/detail.html", context)
 

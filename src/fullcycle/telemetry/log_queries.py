@@ -1,0 +1,465 @@
+"""The SQL of the log explorer: a parsed log query (fullcycle.logs.query) rendered to a
+parameterised ClickHouse condition, and the named reads built on it.
+
+User text never becomes SQL syntax: every value and every attribute key travels as a bound
+`{pN:Type}` parameter; the SQL text is assembled only from the fixed fragments below.
+
+Body matching and the text index (`body_text`, tokenizer splitByNonAlpha, case-sensitive):
+- a term that is one token without letters (`500`, `4711`) is `hasToken`, answered by the
+  index exactly (case cannot matter);
+- a term with letters is `hasTokenCaseInsensitive` (the index holds tokens as written, so it
+  cannot answer a case-insensitive question without missing `TIMEOUT` for `timeout`);
+- a term that is several tokens (`user-42`, `10.0.0.1`) and a quoted phrase are a
+  case-insensitive substring search, with `hasToken` on their letter-free inner tokens as an
+  exact pre-filter the index can answer;
+- wildcards are ILIKE, regular expressions `match` (RE2).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from fullcycle.logs.levels import LEVEL_ORDER, LEVEL_RANGES, UNKNOWN_LEVEL, level_named
+from fullcycle.logs.query import (
+    And,
+    FieldCompare,
+    FieldEquals,
+    FieldExists,
+    FieldPhrase,
+    FieldRange,
+    MatchAll,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Query,
+    Regex,
+    Term,
+    Word,
+)
+from fullcycle.telemetry.connection import DATABASE
+from fullcycle.telemetry.store import TelemetryStore
+
+TABLE = f"{DATABASE}.logs"
+BUILT_IN_COLUMNS = {
+    "service": "service",
+    "host": "host",
+    "env": "environment",
+    "environment": "environment",
+    "trace_id": "trace_id",
+    "span_id": "span_id",
+    "scope": "scope",
+}
+LEVEL_FIELDS = ("level", "severity")
+BODY_FIELDS = ("body", "message", "msg")
+# splitByNonAlpha: every ASCII character that is not a letter or digit separates tokens.
+TOKEN_SEPARATORS = re.compile(r"[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]+")
+HAS_LETTER = re.compile(r"[^\W\d_]")
+NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+# A line's identity: its timestamp plus this hash (lines can share a timestamp).
+ROW_KEY = "cityHash64(service, host, body, trace_id, span_id, observed_timestamp)"
+LEVEL_EXPRESSION = (
+    "multiIf("
+    + ", ".join(
+        f"severity_number BETWEEN {low} AND {high}, '{name}'"
+        for name, (low, high) in LEVEL_RANGES.items()
+    )
+    + f", '{UNKNOWN_LEVEL}')"
+)
+LINE_COLUMNS = (
+    f"toUnixTimestamp64Nano(timestamp), {ROW_KEY}, service, environment, host, severity_text,"
+    f" severity_number, {LEVEL_EXPRESSION}, body, trace_id, span_id, scope, attributes,"
+    " resource_attributes"
+)
+
+
+@dataclass(frozen=True)
+class Window:
+    """[start, end) in nanoseconds since the epoch."""
+
+    start_ns: int
+    end_ns: int
+
+
+@dataclass(frozen=True)
+class LogLine:
+    timestamp_ns: int
+    key: int
+    service: str
+    environment: str
+    host: str
+    severity_text: str
+    severity_number: int
+    level: str
+    body: str
+    trace_id: str
+    span_id: str
+    scope: str
+    attributes: dict[str, str]
+    resource_attributes: dict[str, str]
+
+    @property
+    def line_id(self) -> str:
+        return f"{self.timestamp_ns}-{self.key}"
+
+
+FieldNode = FieldEquals | FieldPhrase | FieldExists | FieldCompare | FieldRange
+
+
+@dataclass
+class Condition:
+    """A WHERE clause under construction: SQL text plus the parameters it binds."""
+
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def bind(self, value: Any, clickhouse_type: str) -> str:
+        name = f"p{len(self.parameters)}"
+        self.parameters[name] = value
+        return f"{{{name}:{clickhouse_type}}}"
+
+
+def compile_query(query: Query, window: Window) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause (without `WHERE`) selecting the query's lines in the window."""
+    condition = Condition()
+    start = condition.bind(window.start_ns, "Int64")
+    end = condition.bind(window.end_ns, "Int64")
+    time_range = (
+        f"timestamp >= fromUnixTimestamp64Nano({start}, 'UTC')"
+        f" AND timestamp < fromUnixTimestamp64Nano({end}, 'UTC')"
+    )
+    matches = _Compiler(condition).node(query.root)
+    return f"{time_range} AND ({matches})", condition.parameters
+
+
+class _Compiler:
+    def __init__(self, condition: Condition) -> None:
+        self.condition = condition
+
+    def bind(self, value: Any, clickhouse_type: str = "String") -> str:
+        return self.condition.bind(value, clickhouse_type)
+
+    def node(self, node: Node) -> str:
+        if isinstance(node, MatchAll):
+            return "1"
+        if isinstance(node, And):
+            return "(" + " AND ".join(self.node(child) for child in node.children) + ")"
+        if isinstance(node, Or):
+            return "(" + " OR ".join(self.node(child) for child in node.children) + ")"
+        if isinstance(node, Not):
+            return f"NOT ({self.node(node.child)})"
+        if isinstance(node, Term):
+            return self.body_word(node.word)
+        if isinstance(node, Phrase):
+            return self.body_phrase(node.text)
+        if isinstance(node, Regex):
+            return f"match(body, {self.bind(node.pattern)})"
+        return self.field(node)
+
+    # --- the body ----------------------------------------------------------------------------
+
+    def body_word(self, word: Word) -> str:
+        if word.wildcards:
+            return f"body ILIKE {self.bind(like_pattern(word, anchored=False))}"
+        tokens = tokens_of(word.text)
+        if len(tokens) == 1 and tokens[0] == word.text:
+            if HAS_LETTER.search(word.text):
+                return f"hasTokenCaseInsensitive(body, {self.bind(word.text)})"
+            return f"hasToken(body, {self.bind(word.text)})"
+        return self.body_phrase(word.text)
+
+    def body_phrase(self, text: str) -> str:
+        substring = f"positionCaseInsensitiveUTF8(body, {self.bind(text)}) > 0"
+        exact_tokens = [token for token in tokens_of(text)[1:-1] if not HAS_LETTER.search(token)]
+        if not exact_tokens:
+            return substring
+        return f"(hasAllTokens(body, {self.bind(exact_tokens, 'Array(String)')}) AND {substring})"
+
+    # --- fields ------------------------------------------------------------------------------
+
+    def field(self, node: FieldNode) -> str:
+        name = node.field
+        if name.lower() in LEVEL_FIELDS:
+            return self.level(node)
+        if name.lower() in BODY_FIELDS:
+            return self.body_field(node)
+        column = BUILT_IN_COLUMNS.get(name.lower())
+        if column is not None:
+            return self.value_match(column, node, exists=f"{column} != ''")
+        key = self.bind(name)
+        value = f"if(mapContains(attributes, {key}), attributes[{key}], resource_attributes[{key}])"
+        exists = f"(mapContains(attributes, {key}) OR mapContains(resource_attributes, {key}))"
+        match = self.value_match(value, node, exists=exists)
+        return match if isinstance(node, FieldExists) else f"({exists} AND {match})"
+
+    def value_match(
+        self,
+        expression: str,
+        node: FieldNode,
+        exists: str,
+    ) -> str:
+        if isinstance(node, FieldExists):
+            return exists
+        if isinstance(node, FieldPhrase):
+            return f"{expression} = {self.bind(node.value)}"
+        if isinstance(node, FieldEquals):
+            if node.value.wildcards:
+                return f"{expression} LIKE {self.bind(like_pattern(node.value, anchored=True))}"
+            return f"{expression} = {self.bind(node.value.text)}"
+        if isinstance(node, FieldCompare):
+            return self.compare(expression, node.operator, node.value)
+        bounds = []
+        if node.low != "*":
+            bounds.append(self.compare(expression, ">=" if node.include_low else ">", node.low))
+        if node.high != "*":
+            bounds.append(self.compare(expression, "<=" if node.include_high else "<", node.high))
+        return "(" + " AND ".join(bounds) + ")" if bounds else exists
+
+    def compare(self, expression: str, operator: str, value: str) -> str:
+        """Numbers compare as numbers (a value that is no number never matches), text as text."""
+        if NUMBER.fullmatch(value):
+            number = self.bind(float(value), "Float64")
+            return f"toFloat64OrNull({expression}) {operator} {number}"
+        return f"{expression} {operator} {self.bind(value)}"
+
+    def body_field(self, node: FieldNode) -> str:
+        if isinstance(node, FieldEquals):
+            return self.body_word(node.value)
+        if isinstance(node, FieldPhrase):
+            return self.body_phrase(node.value)
+        return self.value_match("body", node, exists="body != ''")
+
+    def level(self, node: FieldNode) -> str:
+        """Level names (`error`, `WARNING`) match their severity range, and lines whose level
+        had no number by its text; `level:>=warn` compares severities."""
+        if isinstance(node, FieldExists):
+            return "(severity_number > 0 OR severity_text != '')"
+        if isinstance(node, FieldEquals | FieldPhrase):
+            text = node.value.text if isinstance(node, FieldEquals) else node.value
+            return self.level_equals(text)
+        if isinstance(node, FieldCompare):
+            return self.level_compare(node.operator, node.value)
+        bounds = []
+        if node.low != "*":
+            bounds.append(self.level_compare(">=" if node.include_low else ">", node.low))
+        if node.high != "*":
+            bounds.append(self.level_compare("<=" if node.include_high else "<", node.high))
+        return "(" + " AND ".join(bounds) + ")" if bounds else "1"
+
+    def level_equals(self, text: str) -> str:
+        by_text = f"lower(severity_text) = {self.bind(text.lower())}"
+        name = level_named(text)
+        if name is None:
+            return by_text
+        low, high = LEVEL_RANGES[name]
+        low_bound, high_bound = self.bind(low, "UInt8"), self.bind(high, "UInt8")
+        by_number = f"severity_number BETWEEN {low_bound} AND {high_bound}"
+        return f"({by_number} OR (severity_number = 0 AND {by_text}))"
+
+    def level_compare(self, operator: str, value: str) -> str:
+        name = level_named(value)
+        if name is not None:
+            low, high = LEVEL_RANGES[name]
+            bound = low if operator in (">=", "<") else high
+        elif value.isdigit() and len(value) <= 3:
+            bound = int(value)
+        else:
+            return "0"  # no such level: nothing is above or below it
+        return f"severity_number {operator} {self.bind(min(bound, 255), 'UInt8')}"
+
+
+def tokens_of(text: str) -> list[str]:
+    """The tokens the body's text index makes of `text`."""
+    return [token for token in TOKEN_SEPARATORS.split(text) if token]
+
+
+def like_pattern(word: Word, *, anchored: bool) -> str:
+    r"""A LIKE pattern: the literal parts escaped (`%`, `_`, `\`), wildcards as `%`."""
+    escaped = [re.sub(r"([\\%_])", r"\\\1", part) for part in word.parts()]
+    pattern = "%".join(escaped)
+    return pattern if anchored else f"%{pattern}%"
+
+
+# --- the named reads -------------------------------------------------------------------------
+
+
+def count_matches(store: TelemetryStore, query: Query, window: Window) -> int:
+    """How many lines in the window match (exact)."""
+    where, parameters = compile_query(query, window)
+    rows = store.query(f"SELECT count() FROM {TABLE} WHERE {where}", parameters)  # noqa: S608
+    return int(rows[0][0])
+
+
+def newest_lines(
+    store: TelemetryStore,
+    query: Query,
+    window: Window,
+    limit: int,
+    before: tuple[int, int] | None = None,
+) -> list[LogLine]:
+    """The newest `limit` matching lines, newest first; `before` (timestamp ns, key) continues
+    after the last line of a previous page."""
+    where, parameters = compile_query(query, window)
+    if before is not None:
+        condition = Condition(parameters)
+        timestamp = condition.bind(before[0], "Int64")
+        key = condition.bind(before[1], "UInt64")
+        where += f" AND (toUnixTimestamp64Nano(timestamp), {ROW_KEY}) < ({timestamp}, {key})"
+    parameters["limit"] = limit
+    rows = store.query(
+        f"SELECT {LINE_COLUMNS} FROM {TABLE} WHERE {where}"  # noqa: S608
+        f" ORDER BY timestamp DESC, {ROW_KEY} DESC LIMIT {{limit:UInt32}}",
+        parameters,
+    )
+    return [_line(row) for row in rows]
+
+
+def tail_lines(
+    store: TelemetryStore, query: Query, window: Window, limit: int
+) -> tuple[list[LogLine], int]:
+    """For live tail: the newest `limit` matching lines of the window, oldest first, and how
+    many matched in all (the difference is what a tail drops to keep up)."""
+    where, parameters = compile_query(query, window)
+    parameters["limit"] = limit
+    rows = store.query(
+        f"SELECT {LINE_COLUMNS}, count() OVER () FROM {TABLE} WHERE {where}"  # noqa: S608
+        f" ORDER BY timestamp DESC, {ROW_KEY} DESC LIMIT {{limit:UInt32}}",
+        parameters,
+    )
+    total = int(rows[0][-1]) if rows else 0
+    return [_line(row[:-1]) for row in reversed(rows)], total
+
+
+def line_by_id(store: TelemetryStore, timestamp_ns: int, key: int) -> LogLine | None:
+    condition = Condition()
+    timestamp = condition.bind(timestamp_ns, "Int64")
+    row_key = condition.bind(key, "UInt64")
+    rows = store.query(
+        f"SELECT {LINE_COLUMNS} FROM {TABLE}"  # noqa: S608
+        f" WHERE timestamp = fromUnixTimestamp64Nano({timestamp}, 'UTC') AND {ROW_KEY} = {row_key}"
+        " LIMIT 1",
+        condition.parameters,
+    )
+    return _line(rows[0]) if rows else None
+
+
+def neighbours(store: TelemetryStore, line: LogLine, count: int, window_ns: int) -> list[LogLine]:
+    """Up to `count` lines before and `count` after `line` from the same service and host
+    (within `window_ns` of it), oldest first, the line itself included."""
+    condition = Condition()
+    service = condition.bind(line.service, "String")
+    host = condition.bind(line.host, "String")
+    at = condition.bind(line.timestamp_ns, "Int64")
+    key = condition.bind(line.key, "UInt64")
+    earliest = condition.bind(line.timestamp_ns - window_ns, "Int64")
+    latest = condition.bind(line.timestamp_ns + window_ns, "Int64")
+    limit = condition.bind(count, "UInt32")
+    same_source = (
+        f"service = {service} AND host = {host}"
+        f" AND timestamp >= fromUnixTimestamp64Nano({earliest}, 'UTC')"
+        f" AND timestamp <= fromUnixTimestamp64Nano({latest}, 'UTC')"
+    )
+    position = f"(toUnixTimestamp64Nano(timestamp), {ROW_KEY})"
+    before = store.query(
+        f"SELECT {LINE_COLUMNS} FROM {TABLE} WHERE {same_source}"  # noqa: S608
+        f" AND {position} < ({at}, {key}) ORDER BY timestamp DESC, {ROW_KEY} DESC LIMIT {limit}",
+        condition.parameters,
+    )
+    after = store.query(
+        f"SELECT {LINE_COLUMNS} FROM {TABLE} WHERE {same_source}"  # noqa: S608
+        f" AND {position} > ({at}, {key}) ORDER BY timestamp, {ROW_KEY} LIMIT {limit}",
+        condition.parameters,
+    )
+    return [*(_line(row) for row in reversed(before)), line, *(_line(row) for row in after)]
+
+
+def histogram(
+    store: TelemetryStore, query: Query, window: Window, step_seconds: int
+) -> list[tuple[int, str, int]]:
+    """(bucket start ns, level, count) for every non-empty bucket of `step_seconds`."""
+    where, parameters = compile_query(query, window)
+    parameters["step"] = step_seconds
+    rows = store.query(
+        "SELECT toUnixTimestamp64Nano(toDateTime64(toStartOfInterval(timestamp,"  # noqa: S608
+        f" toIntervalSecond({{step:UInt32}})), 9, 'UTC')) AS bucket, {LEVEL_EXPRESSION} AS level,"
+        f" count() FROM {TABLE} WHERE {where} GROUP BY bucket, level ORDER BY bucket",
+        parameters,
+    )
+    return [(int(bucket), str(level), int(count)) for bucket, level, count in rows]
+
+
+@dataclass(frozen=True)
+class Facet:
+    field: str
+    values: list[tuple[str, int]]
+
+
+def facets(
+    store: TelemetryStore, query: Query, window: Window, values_per_facet: int, attributes: int
+) -> list[Facet]:
+    """Counts of the commonest values of service, level, host and of the `attributes` commonest
+    attribute keys, among the matching lines."""
+    where, parameters = compile_query(query, window)
+    parameters["top"] = values_per_facet
+    parameters["keys"] = attributes
+    built_in = store.query(
+        "SELECT name, value, count() AS c FROM ("  # noqa: S608
+        f" SELECT ['service', 'level', 'host'] AS names, [service, {LEVEL_EXPRESSION}, host]"
+        f" AS values FROM {TABLE} WHERE {where})"
+        " ARRAY JOIN names AS name, values AS value WHERE value != ''"
+        " GROUP BY name, value ORDER BY name, c DESC, value LIMIT {top:UInt32} BY name",
+        parameters,
+    )
+    by_attribute = store.query(
+        "SELECT key, value, count() AS c, sum(count()) OVER (PARTITION BY key) AS key_total"  # noqa: S608
+        f" FROM {TABLE} ARRAY JOIN mapKeys(attributes) AS key, mapValues(attributes) AS value"
+        f" WHERE {where} GROUP BY key, value"
+        " ORDER BY key_total DESC, key, c DESC, value LIMIT {top:UInt32} BY key",
+        parameters,
+    )
+    result: dict[str, list[tuple[str, int]]] = {"service": [], "level": [], "host": []}
+    for name, value, count in built_in:
+        result[name].append((str(value), int(count)))
+    result["level"].sort(key=lambda item: LEVEL_ORDER.index(item[0]))
+    for key, value, count, _ in by_attribute:
+        if key not in result:
+            if len(result) >= 3 + attributes:
+                continue
+            result[key] = []
+        result[key].append((str(value), int(count)))
+    return [Facet(name, values) for name, values in result.items()]
+
+
+def sample_bodies(
+    store: TelemetryStore, query: Query, window: Window, limit: int
+) -> list[tuple[int, str]]:
+    """(timestamp ns, body) of up to `limit` matching lines, newest first (for patterns)."""
+    where, parameters = compile_query(query, window)
+    parameters["limit"] = limit
+    rows = store.query(
+        f"SELECT toUnixTimestamp64Nano(timestamp), body FROM {TABLE} WHERE {where}"  # noqa: S608
+        " ORDER BY timestamp DESC LIMIT {limit:UInt32}",
+        parameters,
+    )
+    return [(int(timestamp), str(body)) for timestamp, body in rows]
+
+
+def _line(row: tuple[Any, ...]) -> LogLine:
+    return LogLine(
+        timestamp_ns=int(row[0]),
+        key=int(row[1]),
+        service=row[2],
+        environment=row[3],
+        host=row[4],
+        severity_text=row[5],
+        severity_number=int(row[6]),
+        level=row[7],
+        body=row[8],
+        trace_id=row[9],
+        span_id=row[10],
+        scope=row[11],
+        attributes=dict(row[12]),
+        resource_attributes=dict(row[13]),
+    )

@@ -1,0 +1,201 @@
+"""/logs: the log explorer (query, time range, histogram, results, facets, patterns, live tail)
+and the line details it opens; every view is a URL. The data comes from fullcycle.logs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from clickhouse_connect.driver.exceptions import DatabaseError
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from fullcycle.auth.dependencies import current_principal
+from fullcycle.auth.principal import Principal
+from fullcycle.logs import explorer
+from fullcycle.logs.explorer import LogRequest, LogRequestError
+from fullcycle.logs.patterns import PATTERN_SAMPLE
+from fullcycle.logs.query import field_filter
+from fullcycle.telemetry.log_queries import LogLine
+from fullcycle.telemetry.store import TelemetryStore
+from fullcycle.web.rendering import render
+
+router = APIRouter()
+
+PAGE_SIZE = 100
+QUICK_RANGES = (
+    ("15m", "now-15m"),
+    ("1h", "now-1h"),
+    ("6h", "now-6h"),
+    ("24h", "now-24h"),
+    ("7d", "now-7d"),
+)
+KEY_ATTRIBUTES = 4
+SPARKLINE_WIDTH, SPARKLINE_HEIGHT = 120, 24
+
+
+@dataclass(frozen=True)
+class View:
+    """The explorer's state, all of it in the URL."""
+
+    q: str
+    start: str
+    end: str
+    mode: str
+    cursor: str
+    new_since: str
+
+    def url(self, **changes: str) -> str:
+        values = {
+            "q": self.q,
+            "from": self.start,
+            "to": self.end,
+            "view": self.mode,
+            "cursor": "",
+            "new_since": self.new_since,
+        }
+        values.update(
+            {("from" if k == "start" else "to" if k == "end" else k): v for k, v in changes.items()}
+        )
+        defaults = {"from": "now-1h", "to": "now", "view": "lines"}
+        kept = {k: v for k, v in values.items() if v and defaults.get(k) != v}
+        return "/logs" + ("?" + urlencode(kept) if kept else "")
+
+    def with_filter(self, field: str, value: str) -> str | None:
+        """The URL adding `field:value` to the query (None when it cannot be written)."""
+        clause = field_filter(field, value)
+        if clause is None:
+            return None
+        return self.url(q=f"{self.q} {clause}".strip() if self.q.strip() else clause)
+
+
+def store_of(request: Request) -> TelemetryStore:
+    store: TelemetryStore = request.app.state.telemetry
+    return store
+
+
+def sparkline_points(counts: list[int]) -> str:
+    """SVG polyline points for a sparkline (numbers only)."""
+    peak = max(counts) or 1
+    step = SPARKLINE_WIDTH / max(1, len(counts) - 1)
+    return " ".join(
+        f"{index * step:.1f},{SPARKLINE_HEIGHT - 2 - count / peak * (SPARKLINE_HEIGHT - 4):.1f}"
+        for index, count in enumerate(counts)
+    )
+
+
+def key_attributes(line: LogLine) -> list[tuple[str, str]]:
+    return sorted(line.attributes.items())[:KEY_ATTRIBUTES]
+
+
+def time_of_day(timestamp: str) -> str:
+    """`2026-11-26T10:00:00.123456789Z` -> `10:00:00.123`."""
+    return timestamp[11:23]
+
+
+def explore(store: TelemetryStore, request: LogRequest, view: View) -> dict[str, Any]:
+    """Everything the page shows for one view (run off the event loop)."""
+    histogram = explorer.histogram(store, request)
+    context: dict[str, Any] = {
+        "histogram": {
+            "buckets": [start // 1_000_000_000 for start in histogram.buckets],
+            "step": histogram.step_seconds,
+            "levels": histogram.levels,
+        },
+        "facets": explorer.facets(store, request, 8, 6),
+    }
+    if view.mode == "patterns":
+        found = explorer.patterns(store, request, PATTERN_SAMPLE, view.new_since or None)
+        context["patterns"] = found
+    else:
+        context["page"] = explorer.search(store, request, PAGE_SIZE, view.cursor or None)
+    return context
+
+
+@router.get("/logs")
+async def logs_page(
+    request: Request,
+    q: str = "",
+    view: str = "lines",
+    cursor: str = "",
+    new_since: str = "",
+    principal: Principal = Depends(current_principal),
+) -> Response:
+    params = request.query_params
+    state = View(
+        q=q,
+        start=params.get("from") or "now-1h",
+        end=params.get("to") or "now",
+        mode="patterns" if view == "patterns" else "lines",
+        cursor=cursor,
+        new_since=new_since,
+    )
+    context: dict[str, Any] = {"nav": "logs", "view": state, "quick_ranges": QUICK_RANGES}
+    try:
+        log_request = explorer.log_request(state.q, state.start, state.end)
+        context |= await run_in_threadpool(explore, store_of(request), log_request, state)
+    except LogRequestError as error:
+        context["error"] = error
+    except DatabaseError as error:
+        refusal = explorer.refused_by_store(error)
+        if refusal is None:
+            raise
+        context["error"] = refusal
+    context |= {
+        "key_attributes": key_attributes,
+        "time_of_day": time_of_day,
+        "line_json": explorer.line_json,
+        "timestamp_text": explorer.timestamp_text,
+        "sparkline_points": sparkline_points,
+    }
+    status_code = 400 if "error" in context else 200
+    return render(request, "logs/explorer.html", context, status_code)
+
+
+@router.get("/logs/lines/{line_id}")
+async def line_details(
+    request: Request, line_id: str, principal: Principal = Depends(current_principal)
+) -> Response:
+    """The details panel of one line (an htmx fragment): all attributes, its trace, context."""
+    try:
+        found = await run_in_threadpool(explorer.line_with_context, store_of(request), line_id, 5)
+    except LogRequestError as error:
+        raise HTTPException(status_code=400, detail=error.message) from None
+    if found is None:
+        raise HTTPException(status_code=404, detail=f"no log line {line_id}")
+    line, neighbours = found
+    view = View("", "now-1h", "now", "lines", "", "")
+    trace_url = view.url(q=f"trace_id:{line.trace_id}", start="now-24h") if line.trace_id else ""
+    return render(
+        request,
+        "logs/_line.html",
+        {
+            "line": explorer.line_json(line),
+            "context_lines": [explorer.line_json(item) for item in neighbours],
+            "trace_url": trace_url,
+            "time_of_day": time_of_day,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class ServiceLogs:
+    """The logs section of a service page: its newest lines of the last hour and links."""
+
+    url: str
+    errors_url: str
+    total: int
+    lines: list[dict[str, Any]]
+
+
+def service_logs(store: TelemetryStore, service: str, count: int = 10) -> ServiceLogs:
+    view = View(field_filter("service", service) or "", "now-1h", "now", "lines", "", "")
+    found = explorer.search(store, explorer.log_request(view.q, "now-1h", "now"), count, None)
+    return ServiceLogs(
+        url=view.url(),
+        errors_url=view.url(q=f"{view.q} level:>=error"),
+        total=found.total,
+        lines=[explorer.line_json(line) for line in found.lines],
+    )
