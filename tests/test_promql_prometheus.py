@@ -13,6 +13,7 @@ histograms, and several jobs and instances for matching and aggregation.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import random
 import shutil
@@ -383,7 +384,7 @@ def test_the_dataset_exercises_the_subtle_cases(dataset: list[GeneratedSeries]) 
         and s.labels["instance"] == "a"
     )
     values = [v for _, v in reset.points]
-    assert any(b < a for a, b in zip(values, values[1:], strict=False))
+    assert any(b < a for a, b in itertools.pairwise(values))
     gaps = [
         b - a
         for s in dataset

@@ -98,12 +98,17 @@ def _by_signature(vector: Vector, matching: Matching) -> dict[tuple, list[StepSe
     return groups
 
 
-def _one_side(members: list[StepSeries], side: str) -> StepSeries:
+def _one_side(members: list[StepSeries], side: str, many_side: bool = False) -> StepSeries:
     """The series of one match group on the "one" side, as one; two with a value at the same
     step are a query error, as in Prometheus."""
     if len(members) == 1:
         return members[0]
     counts = np.sum([m.present for m in members], axis=0)
+    if np.any(counts > 1) and many_side:
+        raise PromQLError(
+            "multiple matches for labels: many-to-one matching must be explicit"
+            " (group_left/group_right)"
+        )
     if np.any(counts > 1):
         raise PromQLError(
             f"found duplicate series for the match group on the {side} hand-side of the operation;"
@@ -146,7 +151,7 @@ def vector_vector(operator: str, left: Vector, right: Vector, matching: Matching
     }
     if matching.cardinality == "one-to-one":
         for members in _by_signature(many, matching).values():
-            _one_side(members, "left")  # refuses duplicates: "many-to-one must be explicit"
+            _one_side(members, "left", many_side=True)
     result = []
     for series in many:
         partner = one_groups.get(signature(series.labels, matching))
