@@ -30,6 +30,7 @@ from fullcycle.ingest.rate_limit import RateLimiter
 from fullcycle.ingest.routes import router as ingest_router
 from fullcycle.ingest.scraper import Scraper, default_instance_id
 from fullcycle.ingest.services import KnownServices
+from fullcycle.metrics.dashboard_routes import router as dashboard_router
 from fullcycle.metrics.routes import router as metrics_router
 from fullcycle.selfmonitoring.metrics import RequestMetricsMiddleware, ServerMetrics
 from fullcycle.selfmonitoring.routes import router as health_router
@@ -210,6 +211,7 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
         telemetry_router,
         ingest_router,
         metrics_router,
+        dashboard_router,
     )
     for router in (*routers, pages_router):
         app.include_router(router)
