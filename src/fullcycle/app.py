@@ -32,6 +32,8 @@ from fullcycle.ingest.rate_limit import RateLimiter
 from fullcycle.ingest.routes import router as ingest_router
 from fullcycle.ingest.services import KnownServices
 from fullcycle.logs.routes import router as logs_router
+from fullcycle.metrics.dashboard_routes import router as dashboard_router
+from fullcycle.metrics.routes import router as metrics_router
 from fullcycle.selfmonitoring.metrics import RequestMetricsMiddleware, ServerMetrics
 from fullcycle.selfmonitoring.routes import router as health_router
 from fullcycle.settings import Settings
@@ -215,6 +217,8 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
         telemetry_router,
         ingest_router,
         logs_router,
+        metrics_router,
+        dashboard_router,
     )
     for router in (*routers, pages_router):
         app.include_router(router)

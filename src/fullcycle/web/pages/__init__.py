@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from fullcycle.web.pages import (
     audit,
     catalog,
+    dashboards,
     login,
     logs,
     services,
@@ -15,5 +16,5 @@ from fullcycle.web.pages import (
 )
 
 router = APIRouter(include_in_schema=False)
-for area in (login, catalog, services, teams, users, tokens, audit, telemetry, logs):
+for area in (login, catalog, services, dashboards, teams, users, tokens, audit, telemetry, logs):
     router.include_router(area.router)

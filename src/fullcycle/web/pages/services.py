@@ -57,7 +57,6 @@ TEXT_FIELDS = (
 FORM_FIELD_KEYS = {*FIELD_ANNOTATIONS.values(), CO_OWNERS}
 # What the service page will show once the later parts of fullcycle exist.
 UPCOMING_SECTIONS = (
-    ("Dashboard", "requests, errors, latency, CPU, memory and instances, with deploys marked."),
     ("Deploys", "who deployed which version when, the pipeline's gates, and rollback."),
     ("Alerts", "the alert rules for this service, what is firing now and who is paged."),
     ("Incidents", "open and past incidents with their timelines and postmortems."),

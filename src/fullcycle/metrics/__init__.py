@@ -1,0 +1,1 @@
+"""Metrics: PromQL over the samples in the telemetry store, the Prometheus HTTP API, dashboards."""

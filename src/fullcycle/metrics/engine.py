@@ -1,0 +1,516 @@
+"""PromQL evaluation over the telemetry store: `instant_query` and `range_query`.
+
+The expression is parsed by `promql-parser` and evaluated for all steps of the query at once:
+a selector is read from the store once for the whole query (`telemetry/sample_queries.py`),
+which aligns samples to the steps (instant vectors) or selects just the needed time range
+(range vectors); functions, aggregations and operators then work on arrays over the steps.
+
+Semantics follow Prometheus 2 (the version the comparison test runs against): a sample counts
+at an evaluation time for 5 minutes (the lookback), a staleness marker ends a series at once,
+range windows are closed `[t - range, t]`, and `rate`/`increase` extrapolate as Prometheus does.
+What is not supported (subqueries, `@`, native histograms, a few functions) fails with a
+PromQLError naming it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+import numpy as np
+import promql_parser as parser
+
+from fullcycle.metrics import aggregation, binary
+from fullcycle.metrics.histograms import histogram_quantile
+from fullcycle.metrics.range_functions import (
+    RANGE_FUNCTIONS,
+    Windows,
+    quantile_over_time,
+)
+from fullcycle.metrics.values import (
+    METRIC_NAME,
+    PromQLBadData,
+    PromQLError,
+    Scalar,
+    StepSeries,
+    String,
+    Value,
+    Vector,
+    merge_same_labels,
+    without_name,
+)
+from fullcycle.telemetry import sample_queries
+from fullcycle.telemetry.sample_queries import LabelMatcher, MatchOperator
+from fullcycle.telemetry.store import TelemetryStore
+
+__all__ = [
+    "PromQLBadData",
+    "PromQLError",
+    "QueryResult",
+    "Series",
+    "instant_query",
+    "range_query",
+    "selector_matchers",
+]
+
+LOOKBACK_MS = 5 * 60 * 1000
+MAX_POINTS_PER_SERIES = 11_000
+# The parser's enums are not hashable: they are looked up by their names.
+_OPERATORS: dict[str, MatchOperator] = {
+    "MatchOp.Equal": "=",
+    "MatchOp.NotEqual": "!=",
+    "MatchOp.Re": "=~",
+    "MatchOp.NotRe": "!~",
+}
+_CARDINALITY = {
+    "VectorMatchCardinality.OneToOne": "one-to-one",
+    "VectorMatchCardinality.ManyToOne": "many-to-one",
+    "VectorMatchCardinality.OneToMany": "one-to-many",
+    "VectorMatchCardinality.ManyToMany": "many-to-many",
+}
+
+
+@dataclass(frozen=True)
+class Series:
+    labels: dict[str, str]
+    points: list[tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    result_type: str  # "vector" | "matrix" | "scalar" | "string"
+    series: list[Series] = field(default_factory=list)
+    string: str = ""
+
+
+def instant_query(store: TelemetryStore, expr: str, at: datetime) -> QueryResult:
+    """The value of `expr` at `at`: a vector, a scalar, a string, or (for a bare range
+    selector such as `x[5m]`) the matrix of its samples."""
+    node = _parse(expr)
+    at_ms = _milliseconds(at)
+    evaluator = _Evaluator(store, np.array([at_ms], dtype=np.int64), 0)
+    if isinstance(node, parser.MatrixSelector):
+        return QueryResult("matrix", evaluator.range_selector(node))
+    value = evaluator.evaluate(node)
+    seconds = at_ms / 1000
+    if isinstance(value, String):
+        return QueryResult("string", [], value.value)
+    if isinstance(value, Scalar):
+        return QueryResult("scalar", [Series({}, [(seconds, float(value.values[0]))])])
+    return QueryResult(
+        "vector",
+        [Series(s.labels, [(seconds, float(s.values[0]))]) for s in value if s.present[0]],
+    )
+
+
+def range_query(
+    store: TelemetryStore, expr: str, start: datetime, end: datetime, step: timedelta
+) -> QueryResult:
+    """The values of `expr` at start, start + step, ... up to end, as a matrix."""
+    step_ms = int(step.total_seconds() * 1000)
+    start_ms, end_ms = _milliseconds(start), _milliseconds(end)
+    if step_ms <= 0:
+        raise PromQLBadData("zero or negative query resolution step widths are not accepted")
+    if end_ms < start_ms:
+        raise PromQLBadData("end timestamp must not be before start time")
+    if (end_ms - start_ms) // step_ms + 1 > MAX_POINTS_PER_SERIES:
+        raise PromQLBadData(
+            "exceeded maximum resolution of 11,000 points per timeseries;"
+            " try decreasing the query resolution (?step=XX)"
+        )
+    node = _parse(expr)
+    times = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
+    value = _Evaluator(store, times, step_ms).evaluate(node)
+    if isinstance(value, String):
+        raise PromQLError("a range query must return an instant vector or a scalar, not a string")
+    if isinstance(value, Scalar):
+        value = [StepSeries({}, value.values, np.ones(len(times), dtype=bool))]
+    seconds = times / 1000
+    series = [
+        Series(
+            s.labels,
+            [(float(seconds[i]), float(s.values[i])) for i in np.flatnonzero(s.present)],
+        )
+        for s in value
+        if s.present.any()
+    ]
+    series.sort(key=lambda one: sorted(one.labels.items()))
+    return QueryResult("matrix", series)
+
+
+def _milliseconds(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+def _parse(expr: str) -> Any:
+    if not expr.strip():
+        raise PromQLBadData("the query is empty")
+    try:
+        return parser.parse(expr)
+    except ValueError as error:
+        raise PromQLBadData(f"parse error: {error}") from error
+
+
+def _duration_ms(delta: timedelta | None) -> int:
+    return 0 if delta is None else round(delta.total_seconds() * 1000)
+
+
+def selector_matchers(text: str) -> list[LabelMatcher]:
+    """The matchers of a series selector such as `up{job="shop"}` (the API's `match[]`)."""
+    node = _parse(text)
+    if not isinstance(node, parser.VectorSelector):
+        raise PromQLBadData(f'{text!r} is not a series selector such as up{{job="shop"}}')
+    return _matchers(node)
+
+
+def _matchers(selector: Any) -> list[LabelMatcher]:
+    if selector.at is not None:
+        raise PromQLError("the @ modifier is not supported")
+    if selector.matchers.or_matchers:
+        raise PromQLError("'or' inside a selector's braces is not supported")
+    matchers = [
+        LabelMatcher(matcher.name, _OPERATORS[str(matcher.op)], matcher.value)
+        for matcher in selector.matchers.matchers
+    ]
+    if selector.name:
+        matchers.insert(0, LabelMatcher(METRIC_NAME, "=", selector.name))
+    return matchers
+
+
+class _Evaluator:
+    """Evaluates one parsed expression at the evaluation times `times` (unix ms)."""
+
+    def __init__(self, store: TelemetryStore, times: np.ndarray, step_ms: int) -> None:
+        self.store = store
+        self.times = times
+        self.step_ms = step_ms
+
+    def evaluate(self, node: Any) -> Value:
+        handler = self._handlers.get(type(node))
+        if handler is None:
+            raise PromQLError(f"{type(node).__name__} expressions are not supported")
+        return handler(self, node)
+
+    def _number(self, node: Any) -> Value:
+        return Scalar(np.full(len(self.times), float(node.val)))
+
+    def _string(self, node: Any) -> Value:
+        return String(node.val)
+
+    def _paren(self, node: Any) -> Value:
+        return self.evaluate(node.expr)
+
+    def _unary(self, node: Any) -> Value:
+        value = self.evaluate(node.expr)
+        if isinstance(value, Scalar):
+            return Scalar(-value.values)
+        if isinstance(value, String):
+            raise PromQLError("a string cannot be negated")
+        return merge_same_labels(
+            [StepSeries(without_name(s.labels), -s.values, s.present) for s in value], "-"
+        )
+
+    def _vector(self, node: Any) -> Value:
+        """An instant-vector selector: per step, the latest sample within the lookback."""
+        offset_ms = _duration_ms(node.offset)
+        times = self.times - offset_ms
+        found = sample_queries.last_sample_per_step(
+            self.store,
+            _matchers(node),
+            int(times[0]),
+            self.step_ms,
+            len(times),
+            LOOKBACK_MS,
+        )
+        vector = []
+        for samples in found:
+            index = np.searchsorted(samples.timestamps_ms, times, side="right") - 1
+            safe = np.maximum(index, 0)
+            present = (
+                (index >= 0)
+                & (samples.timestamps_ms[safe] >= times - LOOKBACK_MS)
+                & ~samples.stale[safe]
+            )
+            if present.any():
+                vector.append(StepSeries(samples.labels, samples.values[safe], present))
+        return vector
+
+    def _matrix(self, node: Any) -> Value:
+        raise PromQLError(
+            "a range vector (such as x[5m]) must be passed to a function such as rate()"
+        )
+
+    def _range_samples(self, node: Any) -> tuple[list[sample_queries.SeriesSamples], np.ndarray]:
+        """Samples of a range selector for all windows, and the windows' ends."""
+        if not isinstance(node, parser.MatrixSelector):
+            raise PromQLError("subqueries are not supported; pass a range selector such as x[5m]")
+        selector = node.vector_selector
+        ends = self.times - _duration_ms(selector.offset)
+        range_ms = _duration_ms(node.range)
+        found = sample_queries.raw_samples(
+            self.store, _matchers(selector), int(ends[0]) - range_ms, int(ends[-1])
+        )
+        return found, ends
+
+    def range_selector(self, node: Any) -> list[Series]:
+        """The samples of `x[5m]` at the (single) evaluation time, for an instant query."""
+        found, _ends = self._range_samples(node)
+        return [
+            Series(
+                samples.labels,
+                [
+                    (int(t) / 1000, float(v))
+                    for t, v in zip(samples.timestamps_ms, samples.values, strict=True)
+                ],
+            )
+            for samples in found
+            if len(samples.timestamps_ms)
+        ]
+
+    def _aggregate(self, node: Any) -> Value:
+        operator = str(node.op)
+        vector = self._as_vector(self.evaluate(node.expr), f"{operator}()")
+        modifier = node.modifier
+        without = modifier is not None and modifier.type == parser.AggModifierType.Without
+        names = list(modifier.labels) if modifier is not None else []
+        parameter = None
+        if node.param is not None:
+            value = self.evaluate(node.param)
+            if not isinstance(value, Scalar):
+                raise PromQLError(f"{operator}(): the parameter must be a number")
+            parameter = value.values
+        return aggregation.aggregate(operator, vector, names, without, parameter)
+
+    def _binary(self, node: Any) -> Value:
+        operator = str(node.op)
+        left = self.evaluate(node.lhs)
+        right = self.evaluate(node.rhs)
+        modifier = node.modifier
+        return_bool = bool(modifier is not None and modifier.return_bool)
+        if isinstance(left, String) or isinstance(right, String):
+            raise PromQLError(f"the operator {operator} does not apply to strings")
+        if isinstance(left, Scalar) and isinstance(right, Scalar):
+            return Scalar(binary.apply(operator, left.values, right.values))
+        if isinstance(left, Scalar):
+            return binary.vector_scalar(
+                operator, self._as_vector(right, operator), left.values, True, return_bool
+            )
+        if isinstance(right, Scalar):
+            return binary.vector_scalar(operator, left, right.values, False, return_bool)
+        return binary.vector_vector(operator, left, right, self._matching(modifier, operator))
+
+    @staticmethod
+    def _matching(modifier: Any, operator: str) -> binary.Matching:
+        default = "many-to-many" if operator in binary.SET_OPERATORS else "one-to-one"
+        if modifier is None:
+            return binary.matching_of(default, False, [], [], False)
+        matching = modifier.matching
+        on = matching is not None and matching.type == parser.LabelModifierType.Include
+        labels = list(matching.labels) if matching is not None else []
+        return binary.matching_of(
+            _CARDINALITY.get(str(modifier.card), default),
+            on,
+            labels,
+            list(modifier.group_labels or []),
+            bool(modifier.return_bool),
+        )
+
+    def _call(self, node: Any) -> Value:
+        name = node.func.name
+        arguments = list(node.args)
+        if name in RANGE_FUNCTIONS or name == "quantile_over_time":
+            return self._range_function(name, arguments)
+        if name in ("absent", "absent_over_time"):
+            return self._absent(name, arguments)
+        function = _INSTANT_FUNCTIONS.get(name)
+        if function is None:
+            raise PromQLError(f"the function {name}() is not supported")
+        return function(self, [self.evaluate(argument) for argument in arguments])
+
+    def _range_function(self, name: str, arguments: list[Any]) -> Vector:
+        if name == "quantile_over_time":
+            q = self._scalar(self.evaluate(arguments[0]), name)
+            function = quantile_over_time(q)
+            arguments = arguments[1:]
+        else:
+            function = RANGE_FUNCTIONS[name]
+        found, ends = self._range_samples(arguments[0])
+        range_ms = _duration_ms(arguments[0].range)
+        vector = []
+        for samples in found:
+            values, present = function(samples, Windows.over(samples, ends, range_ms))
+            if present.any():
+                labels = (
+                    samples.labels if name == "last_over_time" else without_name(samples.labels)
+                )
+                vector.append(StepSeries(labels, values, present))
+        return merge_same_labels(vector, f"{name}()")
+
+    def _absent(self, name: str, arguments: list[Any]) -> Vector:
+        """1 with the selector's equality labels at the steps where nothing matches."""
+        argument = arguments[0]
+        if name == "absent":
+            vector = self._as_vector(self.evaluate(argument), name)
+            selector = argument if isinstance(argument, parser.VectorSelector) else None
+        else:
+            vector = self._range_function("count_over_time", [argument])
+            selector = (
+                argument.vector_selector if isinstance(argument, parser.MatrixSelector) else None
+            )
+        taken = np.zeros(len(self.times), dtype=bool)
+        for series in vector:
+            taken |= series.present
+        if taken.all():
+            return []
+        return [StepSeries(_absent_labels(selector), np.ones(len(self.times)), ~taken)]
+
+    def _scalar(self, value: Value, where: str) -> np.ndarray:
+        if not isinstance(value, Scalar):
+            raise PromQLError(f"{where}: expected a number (scalar)")
+        return value.values
+
+    @staticmethod
+    def _as_vector(value: Value, where: str) -> Vector:
+        if not isinstance(value, list):
+            raise PromQLError(f"{where}: expected an instant vector")
+        return value
+
+    _handlers: ClassVar[dict[type, Callable[[_Evaluator, Any], Value]]] = {
+        parser.NumberLiteral: _number,
+        parser.StringLiteral: _string,
+        parser.ParenExpr: _paren,
+        parser.UnaryExpr: _unary,
+        parser.VectorSelector: _vector,
+        parser.MatrixSelector: _matrix,
+        parser.AggregateExpr: _aggregate,
+        parser.BinaryExpr: _binary,
+        parser.Call: _call,
+    }
+
+
+def _absent_labels(selector: Any) -> dict[str, str]:
+    """Prometheus: the equality matchers' labels, except names matched more than once."""
+    if selector is None:
+        return {}
+    labels: dict[str, str] = {}
+    seen: set[str] = set()
+    for matcher in selector.matchers.matchers:
+        if matcher.name in seen:
+            labels.pop(matcher.name, None)
+            continue
+        seen.add(matcher.name)
+        if matcher.op == parser.MatchOp.Equal and matcher.name != METRIC_NAME:
+            labels[matcher.name] = matcher.value
+    return labels
+
+
+def _mapped(function: Callable[[np.ndarray], np.ndarray]) -> Callable[..., Value]:
+    """A function of each value of a vector, dropping the metric name."""
+
+    def evaluate(evaluator: _Evaluator, arguments: list[Value]) -> Value:
+        vector = _Evaluator._as_vector(arguments[0], "function argument")
+        with np.errstate(all="ignore"):
+            return merge_same_labels(
+                [StepSeries(without_name(s.labels), function(s.values), s.present) for s in vector],
+                "function",
+            )
+
+    return evaluate
+
+
+def _with_scalars(
+    function: Callable[..., np.ndarray], defaults: tuple[float, ...] = ()
+) -> Callable[..., Value]:
+    """A function of a vector and scalar arguments (`clamp_min(v, 0)`, `round(v, 0.1)`)."""
+
+    def evaluate(evaluator: _Evaluator, arguments: list[Value]) -> Value:
+        vector = _Evaluator._as_vector(arguments[0], "function argument")
+        scalars = [evaluator._scalar(a, "function argument") for a in arguments[1:]]
+        for default in defaults[len(scalars) :]:
+            scalars.append(np.full(len(evaluator.times), default))
+        with np.errstate(all="ignore"):
+            return merge_same_labels(
+                [
+                    StepSeries(without_name(s.labels), function(s.values, *scalars), s.present)
+                    for s in vector
+                ],
+                "function",
+            )
+
+    return evaluate
+
+
+def _round(values: np.ndarray, to_nearest: np.ndarray) -> np.ndarray:
+    inverse = 1 / to_nearest
+    return np.floor(values * inverse + 0.5) / inverse
+
+
+def _clamp(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    clamped = np.maximum(np.minimum(values, high), low)
+    return np.where(low > high, np.nan, clamped)
+
+
+def _time(evaluator: _Evaluator, arguments: list[Value]) -> Value:
+    return Scalar(evaluator.times / 1000)
+
+
+def _scalar_of(evaluator: _Evaluator, arguments: list[Value]) -> Value:
+    """The value of a vector with exactly one element at a step, NaN otherwise."""
+    vector = _Evaluator._as_vector(arguments[0], "scalar()")
+    values = np.full(len(evaluator.times), math.nan)
+    counts = np.zeros(len(evaluator.times), dtype=int)
+    for series in vector:
+        counts += series.present
+        values = np.where(series.present, series.values, values)
+    return Scalar(np.where(counts == 1, values, math.nan))
+
+
+def _vector_of(evaluator: _Evaluator, arguments: list[Value]) -> Value:
+    values = evaluator._scalar(arguments[0], "vector()")
+    return [StepSeries({}, values, np.ones(len(values), dtype=bool))]
+
+
+def _histogram_quantile(evaluator: _Evaluator, arguments: list[Value]) -> Value:
+    q = evaluator._scalar(arguments[0], "histogram_quantile()")
+    return histogram_quantile(q, _Evaluator._as_vector(arguments[1], "histogram_quantile()"))
+
+
+def _sorted(descending: bool) -> Callable[..., Value]:
+    def evaluate(evaluator: _Evaluator, arguments: list[Value]) -> Value:
+        vector = _Evaluator._as_vector(arguments[0], "sort()")
+        return sorted(
+            vector,
+            key=lambda s: -s.values[-1] if descending else s.values[-1],
+        )
+
+    return evaluate
+
+
+def _sgn(values: np.ndarray) -> np.ndarray:
+    return np.sign(values)
+
+
+_INSTANT_FUNCTIONS: dict[str, Callable[..., Value]] = {
+    "abs": _mapped(np.abs),
+    "ceil": _mapped(np.ceil),
+    "floor": _mapped(np.floor),
+    "exp": _mapped(np.exp),
+    "ln": _mapped(np.log),
+    "log2": _mapped(np.log2),
+    "log10": _mapped(np.log10),
+    "sqrt": _mapped(np.sqrt),
+    "sgn": _mapped(_sgn),
+    "round": _with_scalars(_round, (1.0,)),
+    "clamp": _with_scalars(_clamp),
+    "clamp_min": _with_scalars(np.maximum),
+    "clamp_max": _with_scalars(np.minimum),
+    "time": _time,
+    "scalar": _scalar_of,
+    "vector": _vector_of,
+    "histogram_quantile": _histogram_quantile,
+    "sort": _sorted(False),
+    "sort_desc": _sorted(True),
+}

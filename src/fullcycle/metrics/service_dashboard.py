@@ -1,0 +1,235 @@
+"""The automatic dashboard of a service, built from the conventions its telemetry follows.
+
+Each panel lists alternatives, one per convention: OpenTelemetry semantic conventions for HTTP
+servers (`http.server.request.duration`, as stored from OTLP), the older OTel name
+(`http.server.duration` in milliseconds), and Prometheus client library defaults
+(`http_requests_total`, `http_request_duration_seconds`, `process_*`). The first alternative
+that has data in the time range is shown; a panel without data is left out. A service's series
+are those with `job="<service>"`, the label OTLP ingest (from `service.name`) and scraping set.
+
+Log volume by level comes from the logs table, and the service's deploy/incident markers are
+sent with the panels so that every chart can draw them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fullcycle.metrics.engine import QueryResult, range_query
+from fullcycle.telemetry.dashboard_queries import log_counts_by_level, markers_between
+from fullcycle.telemetry.store import TelemetryStore
+
+LEGEND_LABEL = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
+MAX_POINTS = 360
+MIN_STEP_SECONDS = 15
+
+
+@dataclass(frozen=True)
+class PanelQuery:
+    expr: str
+    legend: str = ""  # "p95", or a template such as "{{code}}"
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    unit: str  # "reqps" | "percent" (a ratio 0..1) | "seconds" | "bytes" | "cores" | "count"
+    alternatives: tuple[tuple[PanelQuery, ...], ...]
+
+
+def promql_string(value: str) -> str:
+    """`value` as a PromQL double-quoted string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _latency(bucket: str, selector: str, scale: str = "") -> tuple[PanelQuery, ...]:
+    return tuple(
+        PanelQuery(
+            f"histogram_quantile({q}, sum by (le) (rate({bucket}{{{selector}}}[5m]))){scale}",
+            name,
+        )
+        for q, name in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99"))
+    )
+
+
+def _ratio(metric: str, selector: str, errors: str) -> tuple[PanelQuery, ...]:
+    return (
+        PanelQuery(
+            f"sum(rate({metric}{{{selector},{errors}}}[5m]))"
+            f" / sum(rate({metric}{{{selector}}}[5m]))",
+            "errors",
+        ),
+    )
+
+
+def service_panels(service: str) -> list[Panel]:
+    job = f"job={promql_string(service)}"
+    otel = "http_server_request_duration_seconds"
+    otel_old = "http_server_duration_milliseconds"
+    return [
+        Panel(
+            "Requests per second",
+            "reqps",
+            (
+                (PanelQuery(f"sum(rate({otel}_count{{{job}}}[5m]))", "requests"),),
+                (PanelQuery(f"sum(rate({otel_old}_count{{{job}}}[5m]))", "requests"),),
+                (PanelQuery(f"sum(rate(http_requests_total{{{job}}}[5m]))", "requests"),),
+            ),
+        ),
+        Panel(
+            "Error ratio",
+            "percent",
+            (
+                _ratio(f"{otel}_count", job, 'http_response_status_code=~"5.."'),
+                _ratio(f"{otel_old}_count", job, 'http_status_code=~"5.."'),
+                _ratio("http_requests_total", job, 'code=~"5.."'),
+            ),
+        ),
+        Panel(
+            "Latency",
+            "seconds",
+            (
+                _latency(f"{otel}_bucket", job),
+                _latency(f"{otel_old}_bucket", job, " / 1000"),
+                _latency("http_request_duration_seconds_bucket", job),
+            ),
+        ),
+        Panel(
+            "CPU",
+            "cores",
+            (
+                (PanelQuery(f"sum(rate(process_cpu_time_seconds_total{{{job}}}[5m]))", "cpu"),),
+                (PanelQuery(f"sum(rate(process_cpu_seconds_total{{{job}}}[5m]))", "cpu"),),
+                (PanelQuery(f"avg(system_cpu_utilization_ratio{{{job}}})", "cpu"),),
+            ),
+        ),
+        Panel(
+            "Memory",
+            "bytes",
+            (
+                (PanelQuery(f"sum(process_memory_usage_bytes{{{job}}})", "memory"),),
+                (PanelQuery(f"sum(process_resident_memory_bytes{{{job}}})", "memory"),),
+                (PanelQuery(f"sum(system_memory_usage_bytes{{{job}}})", "memory"),),
+            ),
+        ),
+        Panel(
+            "Instances up",
+            "count",
+            (
+                (PanelQuery(f"sum(up{{{job}}})", "up"),),
+                (PanelQuery(f"count(count by (instance) ({{{job}}}))", "instances"),),
+            ),
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    start: datetime
+    end: datetime
+    step: timedelta
+
+    @classmethod
+    def ending(cls, end: datetime, duration: timedelta) -> TimeRange:
+        """A range of `duration` up to `end`, with a step giving at most MAX_POINTS points."""
+        seconds = max(MIN_STEP_SECONDS, math.ceil(duration.total_seconds() / MAX_POINTS))
+        step = timedelta(seconds=seconds)
+        aligned_end = datetime.fromtimestamp(end.timestamp() // seconds * seconds, UTC)
+        return cls(aligned_end - duration, aligned_end, step)
+
+    @property
+    def timestamps(self) -> list[float]:
+        first, last = self.start.timestamp(), self.end.timestamp()
+        step = self.step.total_seconds()
+        return [first + index * step for index in range(int((last - first) // step) + 1)]
+
+
+@dataclass
+class ChartSeries:
+    name: str
+    query: str
+    labels: dict[str, str]
+    values: list[float | None]
+
+
+@dataclass
+class ChartPanel:
+    title: str
+    unit: str
+    queries: list[str]
+    series: list[ChartSeries] = field(default_factory=list)
+
+
+def legend(template: str, labels: dict[str, str]) -> str:
+    if not template:
+        return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+    return LEGEND_LABEL.sub(lambda match: labels.get(match.group(1), ""), template)
+
+
+def _aligned(result: QueryResult, timestamps: list[float]) -> list[tuple[dict, list]]:
+    """Each series' values at the chart's timestamps (None where it has none)."""
+    index = {round(t * 1000): position for position, t in enumerate(timestamps)}
+    aligned = []
+    for series in result.series:
+        values: list[float | None] = [None] * len(timestamps)
+        for t, v in series.points:
+            position = index.get(round(t * 1000))
+            if position is not None:
+                values[position] = None if math.isnan(v) or math.isinf(v) else v
+        aligned.append((series.labels, values))
+    return aligned
+
+
+def _evaluate_panel(store: TelemetryStore, panel: Panel, window: TimeRange) -> ChartPanel | None:
+    timestamps = window.timestamps
+    for alternative in panel.alternatives:
+        chart = ChartPanel(panel.title, panel.unit, [query.expr for query in alternative])
+        for query in alternative:
+            result = range_query(store, query.expr, window.start, window.end, window.step)
+            for labels, values in _aligned(result, timestamps):
+                if any(value is not None for value in values):
+                    chart.series.append(
+                        ChartSeries(legend(query.legend, labels), query.expr, labels, values)
+                    )
+        if chart.series:
+            return chart
+    return None
+
+
+def _log_volume(store: TelemetryStore, service: str, window: TimeRange) -> ChartPanel | None:
+    timestamps = window.timestamps
+    counts = log_counts_by_level(
+        store,
+        service,
+        round(window.start.timestamp() * 1000),
+        round(window.end.timestamp() * 1000),
+        round(window.step.total_seconds() * 1000),
+    )
+    if not counts:
+        return None
+    chart = ChartPanel("Log volume by level", "count", [])
+    for level, per_step in sorted(counts.items()):
+        values: list[float | None] = [float(per_step.get(round(t * 1000), 0)) for t in timestamps]
+        chart.series.append(ChartSeries(level, "", {"level": level}, values))
+    return chart
+
+
+def service_dashboard(store: TelemetryStore, service: str, window: TimeRange) -> dict[str, Any]:
+    """The panels with data, their series aligned to common timestamps, and the markers."""
+    panels = [_evaluate_panel(store, panel, window) for panel in service_panels(service)]
+    panels.append(_log_volume(store, service, window))
+    start_ms = round(window.start.timestamp() * 1000)
+    end_ms = round(window.end.timestamp() * 1000)
+    return {
+        "service": service,
+        "start": window.start.timestamp(),
+        "end": window.end.timestamp(),
+        "step": window.step.total_seconds(),
+        "timestamps": window.timestamps,
+        "panels": [asdict(panel) for panel in panels if panel is not None],
+        "markers": [asdict(m) for m in markers_between(store, service, start_ms, end_ms)],
+    }

@@ -1,0 +1,245 @@
+// Service dashboards: uPlot charts from GET /api/v1/services/{name}/dashboard.
+// Time picker (kept in the URL and shared with other pages via localStorage
+// "fullcycle.timeRange"), zoom by dragging, legend toggles, a tooltip with every series at the
+// cursor, units, auto-refresh, and the service's deploy/incident markers on every chart.
+// Everything from the server is put into the page as text, never as HTML.
+(function () {
+  "use strict";
+
+  const root = document.querySelector("[data-dashboard]");
+  if (!root) return;
+  const service = root.dataset.service;
+  const controls = document.querySelector("[data-dashboard-controls]");
+  const status = document.querySelector("[data-dashboard-status]");
+  const resetZoom = document.querySelector("[data-reset-zoom]");
+  const markerSection = document.querySelector("[data-markers]");
+  const markerList = document.querySelector("[data-marker-list]");
+  const TIME_KEY = "fullcycle.timeRange";
+  const COLORS = ["#3b82f6", "#ef4444", "#10b981", "#f59e0b", "#8b5cf6", "#ec4899", "#14b8a6", "#64748b"];
+  const MARKER_COLORS = { deploy: "#2563eb", rollback: "#d97706", incident: "#dc2626" };
+
+  const url = new URL(window.location.href);
+  const state = {
+    range: url.searchParams.get("range") || localStorage.getItem(TIME_KEY) || "1h",
+    start: url.searchParams.get("start"),
+    end: url.searchParams.get("end"),
+    refresh: Number(url.searchParams.get("refresh") || 0),
+  };
+  let timer = null;
+  // The drawn charts, by panel title: {plot, panel}; the browser test reads their data.
+  window.fullcycleCharts = {};
+
+  const units = {
+    bytes(v) {
+      const steps = ["B", "KiB", "MiB", "GiB", "TiB"];
+      let i = 0;
+      while (Math.abs(v) >= 1024 && i < steps.length - 1) { v /= 1024; i += 1; }
+      return `${round(v)} ${steps[i]}`;
+    },
+    seconds(v) {
+      const a = Math.abs(v);
+      if (a === 0) return "0 s";
+      if (a < 1e-3) return `${round(v * 1e6)} µs`;
+      if (a < 1) return `${round(v * 1e3)} ms`;
+      return `${round(v)} s`;
+    },
+    percent: (v) => `${round(v * 100)} %`,
+    reqps: (v) => `${round(v)} req/s`,
+    cores: (v) => `${round(v)} cores`,
+    count: (v) => `${round(v)}`,
+    currency: (v) => new Intl.NumberFormat(undefined, { style: "currency", currency: "EUR" }).format(v),
+  };
+
+  function round(v) {
+    return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(3)));
+  }
+
+  function format(unit, v) {
+    if (v === null || v === undefined || Number.isNaN(v)) return "–";
+    return (units[unit] || units.count)(v);
+  }
+
+  function query() {
+    const params = new URLSearchParams();
+    if (state.start && state.end) {
+      params.set("start", state.start);
+      params.set("end", state.end);
+    } else {
+      params.set("range", state.range);
+    }
+    return params;
+  }
+
+  function remember() {
+    const next = new URL(window.location.href);
+    for (const name of ["range", "start", "end", "refresh"]) next.searchParams.delete(name);
+    query().forEach((value, name) => next.searchParams.set(name, value));
+    if (state.refresh) next.searchParams.set("refresh", String(state.refresh));
+    window.history.replaceState(null, "", next);
+    localStorage.setItem(TIME_KEY, state.range);
+    resetZoom.hidden = !(state.start && state.end);
+  }
+
+  async function load() {
+    remember();
+    status.textContent = "Loading…";
+    const response = await fetch(
+      `/api/v1/services/${encodeURIComponent(service)}/dashboard?${query()}`,
+      { credentials: "same-origin" },
+    );
+    if (!response.ok) {
+      status.textContent = `Could not load the dashboard (${response.status}).`;
+      return;
+    }
+    render(await response.json());
+  }
+
+  function render(data) {
+    for (const chart of Object.values(window.fullcycleCharts)) chart.plot.destroy();
+    window.fullcycleCharts = {};
+    root.replaceChildren();
+    const range = `${new Date(data.start * 1000).toLocaleString()} – ${new Date(data.end * 1000).toLocaleString()}`;
+    status.textContent = data.panels.length
+      ? `${range}, every ${data.step} s.`
+      : `No telemetry from this service between ${range}.`;
+    // All panels are laid out first, so that each chart takes its panel's final width.
+    const places = data.panels.map((panel) => placePanel(panel));
+    data.panels.forEach((panel, i) => drawPanel(panel, data, places[i]));
+    listMarkers(data.markers);
+    root.dataset.loaded = String(Date.now());
+  }
+
+  function placePanel(panel) {
+    const article = document.createElement("article");
+    article.className = "dashboard-panel";
+    article.dataset.panel = panel.title;
+    const heading = document.createElement("h3");
+    heading.textContent = panel.title;
+    const chart = document.createElement("div");
+    const tooltip = document.createElement("div");
+    tooltip.className = "chart-tooltip";
+    tooltip.hidden = true;
+    article.append(heading, chart, tooltip);
+    root.append(article);
+    return { chart, tooltip };
+  }
+
+  function drawPanel(panel, data, { chart, tooltip }) {
+    const width = Math.max(280, chart.clientWidth);
+    const options = {
+      width,
+      height: 220,
+      cursor: { drag: { x: true, y: false } },
+      legend: { live: true },
+      scales: { x: { time: true, min: data.start, max: data.end } },
+      series: [
+        {},
+        ...panel.series.map((series, i) => ({
+          label: series.name,
+          stroke: COLORS[i % COLORS.length],
+          width: 1.5,
+          spanGaps: false,
+          value: (u, v) => format(panel.unit, v),
+        })),
+      ],
+      axes: [{}, { size: 80, values: (u, values) => values.map((v) => format(panel.unit, v)) }],
+      hooks: {
+        draw: [(u) => drawMarkers(u, data.markers)],
+        setSelect: [(u) => zoom(u)],
+        setCursor: [(u) => showTooltip(u, panel, tooltip)],
+      },
+    };
+    const plot = new uPlot(options, [data.timestamps, ...panel.series.map((s) => s.values)], chart);
+    window.fullcycleCharts[panel.title] = { plot, panel };
+  }
+
+  function drawMarkers(u, markers) {
+    const ctx = u.ctx;
+    const [min, max] = [u.scales.x.min, u.scales.x.max];
+    ctx.save();
+    ctx.setLineDash([4, 4]);
+    ctx.lineWidth = 1.5 * devicePixelRatio;
+    ctx.font = `${10 * devicePixelRatio}px sans-serif`;
+    for (const marker of markers) {
+      const t = marker.timestamp_ms / 1000;
+      if (t < min || t > max) continue;
+      const x = Math.round(u.valToPos(t, "x", true));
+      ctx.strokeStyle = MARKER_COLORS[marker.kind] || "#64748b";
+      ctx.fillStyle = ctx.strokeStyle;
+      ctx.beginPath();
+      ctx.moveTo(x, u.bbox.top);
+      ctx.lineTo(x, u.bbox.top + u.bbox.height);
+      ctx.stroke();
+      ctx.fillText(marker.title, x + 3 * devicePixelRatio, u.bbox.top + 10 * devicePixelRatio);
+    }
+    ctx.restore();
+  }
+
+  function showTooltip(u, panel, tooltip) {
+    const index = u.cursor.idx;
+    if (index === null || index === undefined) {
+      tooltip.hidden = true;
+      return;
+    }
+    const lines = [new Date(u.data[0][index] * 1000).toLocaleString()];
+    panel.series.forEach((series, i) => {
+      if (u.series[i + 1].show) lines.push(`${series.name}: ${format(panel.unit, u.data[i + 1][index])}`);
+    });
+    tooltip.textContent = lines.join("\n");
+    tooltip.hidden = false;
+    tooltip.style.left = `${u.cursor.left + 90}px`;
+    tooltip.style.top = `${u.cursor.top + 40}px`;
+  }
+
+  function zoom(u) {
+    if (u.select.width < 5) return;
+    const from = u.posToVal(u.select.left, "x");
+    const to = u.posToVal(u.select.left + u.select.width, "x");
+    state.start = from.toFixed(3);
+    state.end = to.toFixed(3);
+    load();
+  }
+
+  function listMarkers(markers) {
+    markerList.replaceChildren();
+    for (const marker of markers) {
+      const item = document.createElement("li");
+      const when = new Date(marker.timestamp_ms).toLocaleString();
+      const text = `${when} · ${marker.kind}: ${marker.title}`;
+      if (marker.reference && marker.reference.startsWith("/")) {
+        const link = document.createElement("a");
+        link.href = marker.reference;
+        link.textContent = text;
+        item.append(link);
+      } else {
+        item.textContent = text;
+      }
+      markerList.append(item);
+    }
+    markerSection.hidden = markers.length === 0;
+  }
+
+  function schedule() {
+    if (timer) clearInterval(timer);
+    timer = state.refresh ? setInterval(load, state.refresh * 1000) : null;
+  }
+
+  controls.range.value = state.range;
+  controls.refresh.value = String(state.refresh);
+  controls.range.addEventListener("change", () => {
+    state.range = controls.range.value;
+    state.start = state.end = null;
+    load();
+  });
+  controls.refresh.addEventListener("change", () => {
+    state.refresh = Number(controls.refresh.value);
+    remember();
+    schedule();
+  });
+  resetZoom.addEventListener("click", () => {
+    state.start = state.end = null;
+    load();
+  });
+  schedule();
+  load();
+})();

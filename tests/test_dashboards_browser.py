@@ -1,0 +1,196 @@
+"""A service's automatic dashboard in headless Chromium, from telemetry ingested through the real
+endpoints (remote_write and NDJSON logs) and a deploy marker: the panels with data are drawn,
+those without are left out, and every chart's data equal what the PromQL API answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from fullcycle.telemetry.batches import MarkerBatch
+from tests.conftest import ADMIN_TOKEN, LiveServer
+from tests.test_browser import PASSWORD, create_admin_user, screenshot
+from tests.test_browser import browser as browser
+from tests.test_promql_api import _write_request
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
+]
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+NOW_S = int(time.time())
+FIRST_S = NOW_S - 45 * 60
+BOUNDS = ("0.1", "0.25", "0.5", "1", "+Inf")
+
+
+def _series(now_s: int) -> list[tuple[dict[str, str], list[tuple[int, float]]]]:
+    """45 minutes of a checkout service scraped every 15 s, Prometheus client style."""
+    times = list(range(FIRST_S, now_s, 15))
+    job = {"job": "checkout", "instance": "checkout-1:8080"}
+    series: list[tuple[dict[str, str], list[tuple[int, float]]]] = [
+        (
+            {"__name__": "http_requests_total", **job, "code": code},
+            [(t * 1000, float(i * per_scrape)) for i, t in enumerate(times)],
+        )
+        for code, per_scrape in (("200", 30), ("500", 3))
+    ]
+    for bound, share in zip(BOUNDS, (0.5, 0.8, 0.95, 0.99, 1.0), strict=True):
+        series.append(
+            (
+                {"__name__": "http_request_duration_seconds_bucket", **job, "le": bound},
+                [(t * 1000, i * 33 * share) for i, t in enumerate(times)],
+            )
+        )
+    series.append(
+        (
+            {"__name__": "process_resident_memory_bytes", **job},
+            [(t * 1000, 150e6 + (i % 10) * 1e6) for i, t in enumerate(times)],
+        )
+    )
+    series.append(({"__name__": "up", **job}, [(t * 1000, 1.0) for t in times]))
+    return series
+
+
+@pytest.fixture
+def checkout(live_server: LiveServer) -> Iterator[LiveServer]:
+    client = httpx.Client(base_url=live_server.url, headers=AUTH)
+    assert client.post("/api/v1/teams", json={"name": "payments"}).status_code == 201
+    response = client.post("/api/v1/services", json={"name": "checkout", "owners": ["payments"]})
+    assert response.status_code == 201, response.text
+    response = client.post(
+        "/api/v1/write",
+        content=_write_request(_series(NOW_S)),
+        headers={"content-type": "application/x-protobuf", "content-encoding": "snappy"},
+    )
+    assert response.status_code == 204, response.text
+    lines = [
+        {
+            "timestamp": (NOW_S - 60 * minute) * 1000,
+            "service": "checkout",
+            "level": level,
+            "message": f"{level} {minute}",
+        }
+        for minute in range(30)
+        for level in ("info", "info", "error")
+    ]
+    response = client.post(
+        "/api/v1/ingest/logs",
+        content="\n".join(json.dumps(line) for line in lines),
+        headers={"content-type": "application/x-ndjson"},
+    )
+    assert response.status_code == 200, response.text
+    markers = MarkerBatch()
+    markers.add(
+        timestamp_ns=(NOW_S - 20 * 60) * 1_000_000_000,
+        kind="deploy",
+        service="checkout",
+        title="checkout 1.4.2 by alice",
+        reference="/deploys/42",
+        attributes={"version": "1.4.2", "actor": "alice"},
+    )
+    asyncio.run(live_server.app.state.telemetry.append([markers]))
+    live_server.app.state.telemetry.flush()
+    yield live_server
+
+
+def _log_in(page: Page, server: LiveServer, target: str) -> None:
+    page.goto(f"{server.url}{target}")
+    page.get_by_label("User name").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def _close(expected: float, actual: float | None) -> bool:
+    if actual is None:
+        return math.isnan(expected)
+    return math.isclose(expected, actual, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def test_service_dashboard_draws_ingested_data_that_match_the_api(
+    checkout: LiveServer, browser: Browser
+) -> None:
+    create_admin_user(checkout, "alice")
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    _log_in(page, checkout, "/services/checkout/dashboard?range=1h")
+    dashboard = page.get_by_test_id("dashboard")
+    expect(dashboard).to_have_attribute("data-loaded", re.compile(r"\d+"))
+    titles = page.locator("[data-panel] h3").all_text_contents()
+    assert titles == [
+        "Requests per second",
+        "Error ratio",
+        "Latency",
+        "Memory",
+        "Instances up",
+        "Log volume by level",
+    ]  # no CPU samples were sent: that panel is left out, not drawn empty
+    expect(page.locator("[data-marker-list]")).to_contain_text("checkout 1.4.2 by alice")
+    screenshot(page, "service-dashboard")
+
+    charts = page.evaluate(
+        """() => Object.fromEntries(Object.entries(window.fullcycleCharts).map(
+            ([title, chart]) => [title, {data: chart.plot.data, panel: chart.panel}]))"""
+    )
+    for title in ("Requests per second", "Error ratio", "Latency", "Memory"):
+        chart = charts[title]
+        timestamps = chart["data"][0]
+        for index, series in enumerate(chart["panel"]["series"]):
+            answer = httpx.get(
+                f"{checkout.url}/api/v1/query_range",
+                params={
+                    "query": series["query"],
+                    "start": timestamps[0],
+                    "end": timestamps[-1],
+                    "step": timestamps[1] - timestamps[0],
+                },
+                headers=AUTH,
+            ).json()["data"]["result"]
+            assert len(answer) == 1, (title, series["query"])
+            expected = {float(t): float(v) for t, v in answer[0]["values"]}
+            drawn = chart["data"][index + 1]
+            assert sum(value is not None for value in drawn) >= 20, title
+            for t, value in zip(timestamps, drawn, strict=True):
+                if value is None:
+                    assert t not in expected, (title, t)
+                else:
+                    assert _close(expected[t], value), (title, t, expected[t], value)
+    rps = [v for v in charts["Requests per second"]["data"][1] if v is not None]
+    assert rps[-1] == pytest.approx(33 / 15)
+    ratio = [v for v in charts["Error ratio"]["data"][1] if v is not None]
+    assert ratio[-1] == pytest.approx(3 / 33)
+
+
+def test_time_picker_and_zoom_change_the_window(checkout: LiveServer, browser: Browser) -> None:
+    create_admin_user(checkout, "alice")
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    _log_in(page, checkout, "/services/checkout/dashboard")
+    dashboard = page.get_by_test_id("dashboard")
+    expect(dashboard.locator("[data-panel]").first).to_be_visible()
+    page.get_by_test_id("time-range").select_option("15m")
+    expect(page).to_have_url(re.compile(r"range=15m"))
+    page.wait_for_function(
+        "() => { const c = window.fullcycleCharts['Memory']; if (!c) return false;"
+        " const x = c.plot.data[0]; return x[x.length - 1] - x[0] <= 900; }"
+    )
+    assert page.evaluate("localStorage.getItem('fullcycle.timeRange')") == "15m"
+
+    box = page.locator("[data-panel='Memory'] .u-over").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    expect(page).to_have_url(re.compile(r"start=.*end="))
+    expect(page.locator("[data-reset-zoom]")).to_be_visible()
+    page.wait_for_function(
+        "() => { const c = window.fullcycleCharts['Memory']; if (!c) return false;"
+        " const x = c.plot.data[0]; return x[x.length - 1] - x[0] < 400; }"
+    )
