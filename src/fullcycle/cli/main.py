@@ -11,6 +11,7 @@ from fullcycle import __version__
 from fullcycle.cli import (
     audit_commands,
     auth_commands,
+    detect_command,
     server_commands,
     service_commands,
     team_commands,
@@ -20,7 +21,13 @@ from fullcycle.cli import (
 from fullcycle.cli.client import CliError, GlobalOptions
 
 # The order of the sections in `fullcycle --help`; each module names its commands' section.
-HELP_PANELS = ("Catalog", "Access", "Log in", "Run a server (on this machine)")
+HELP_PANELS = (
+    "Catalog",
+    "Access",
+    "Log in",
+    "Run a server (on this machine)",
+    "Explore data (on this machine)",
+)
 
 
 class FullcycleGroup(TyperGroup):
@@ -91,3 +98,4 @@ user_commands.register(app)
 token_commands.register(app)
 audit_commands.register(app)
 server_commands.register(app)
+detect_command.register(app)
