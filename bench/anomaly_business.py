@@ -148,10 +148,51 @@ def evaluate(kind: str, seed: int) -> tuple[list[tuple[str, float | None]], int,
     return caught, false_alarms, seconds
 
 
+def ewma_baseline(values: list[float]) -> float:
+    """The cheapest useful per-point Python work, for scale: one EWMA update per call."""
+
+    class Ewma:
+        __slots__ = ("level",)
+
+        def __init__(self) -> None:
+            self.level = 0.0
+
+        def update(self, timestamp: float, value: float) -> float:
+            self.level += 0.1 * (value - self.level)
+            return self.level
+
+    model = Ewma()
+    started = time.perf_counter()
+    for minute, value in enumerate(values):
+        model.update(START + minute * MINUTE, value)
+    return time.perf_counter() - started
+
+
+def speed() -> None:
+    """Points per second scoring an existing series: learn 4 weeks, then time 2 more."""
+    values, _ = series("revenue", 0)
+    split = 4 * 7 * DAY_MINUTES
+    detector = Detector(MetricKind.MONEY)
+    for minute, value in enumerate(values[:split].tolist()):
+        detector.update(START + minute * MINUTE, value)
+    timed = values[split:].tolist()
+    started = time.perf_counter()
+    for minute, value in enumerate(timed, start=split):
+        detector.update(START + minute * MINUTE, value)
+    seconds = time.perf_counter() - started
+    baseline = ewma_baseline(timed)
+    print(
+        f"speed: {len(timed) / seconds:,.0f} points/s on one core scoring an existing series "
+        f"({len(detector.state()):,} bytes of state); a bare EWMA update per point: "
+        f"{len(timed) / baseline:,.0f} points/s (ratio {baseline / seconds:.2f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()
+    speed()
     weeks = args.seeds * WEEKS
     print(f"{args.seeds} seeds x {WEEKS} weeks per series, one point a minute")
     print(f"{'series':10} {'caught':>8} {'median':>7} {'p90':>6} {'false/wk':>9}  missed")

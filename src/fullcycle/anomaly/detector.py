@@ -74,7 +74,10 @@ class Sensitivity(StrEnum):
 
     @property
     def band_sigmas(self) -> float:
-        return {"low": 6.0, "medium": 4.5, "high": 3.5}[self.value]
+        return BAND_SIGMAS[self.value]
+
+
+BAND_SIGMAS = {"low": 6.0, "medium": 4.5, "high": 3.5}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,7 @@ class Detector:
 
     __slots__ = (
         "_alert_mean",
+        "_band_sigmas",
         "_base",
         "_choice_plain",
         "_choice_seasonal",
@@ -127,6 +131,7 @@ class Detector:
         "_surprise_weight",
         "_sustained",
         "_weekly",
+        "_zero_when_absent",
         "kind",
         "sensitivity",
     )
@@ -136,6 +141,8 @@ class Detector:
     ) -> None:
         self.kind = MetricKind(kind)
         self.sensitivity = Sensitivity(sensitivity)
+        self._band_sigmas = self.sensitivity.band_sigmas
+        self._zero_when_absent = self.kind.absent_is_zero
         self._seen = 0
         self._first_timestamp = 0.0
         self._last_timestamp = 0.0
@@ -171,7 +178,7 @@ class Detector:
         than the series' usual interval. For money and counts that is a zero, for other kinds
         it is unknown (see MetricKind).
         """
-        if self.kind.absent_is_zero:
+        if self._zero_when_absent:
             self._fill_gap(timestamp)
             if value is None:
                 value = 0.0
@@ -259,7 +266,7 @@ class Detector:
         score = self._score(z)
         alert = self._alert(z)
         self._learn_model(timestamp, value, expected_seasonal, daily_slot, weekly_slot)
-        band = self.sensitivity.band_sigmas * scale
+        band = self._band_sigmas * scale
         lower, upper = self._bounded(expected - band), self._bounded(expected + band)
         direction = "above" if residual > 0 else "below" if residual < 0 else ""
         return Point(timestamp, value, expected, lower, upper, score, alert, direction)
@@ -267,7 +274,7 @@ class Detector:
     def _bounded(self, value: float) -> float:
         if self.kind is MetricKind.RATIO:
             return min(max(value, 0.0), 1.0)
-        if self.kind.absent_is_zero:
+        if self._zero_when_absent:
             return max(value, 0.0)
         return value
 
@@ -356,7 +363,7 @@ class Detector:
         bounded = max(-ALERT_CLIP, min(ALERT_CLIP, z))
         self._alert_mean += ALERT_RATE * (bounded - self._alert_mean)
         deviation = self._alert_mean * ALERT_NORM
-        limit = self.sensitivity.band_sigmas
+        limit = self._band_sigmas
         sign = 1 if deviation > limit else -1 if deviation < -limit else 0
         if sign and sign == self._outside_sign:
             self._outside_run += 1
