@@ -11,6 +11,7 @@ from fullcycle import __version__
 from fullcycle.cli import (
     audit_commands,
     auth_commands,
+    detect_command,
     log_commands,
     server_commands,
     service_commands,
@@ -22,7 +23,14 @@ from fullcycle.cli import (
 from fullcycle.cli.client import CliError, GlobalOptions
 
 # The order of the sections in `fullcycle --help`; each module names its commands' section.
-HELP_PANELS = ("Catalog", "Telemetry", "Access", "Log in", "Run a server (on this machine)")
+HELP_PANELS = (
+    "Catalog",
+    "Telemetry",
+    "Access",
+    "Log in",
+    "Run a server (on this machine)",
+    "Explore data (on this machine)",
+)
 
 
 class FullcycleGroup(TyperGroup):
@@ -95,3 +103,4 @@ audit_commands.register(app)
 log_commands.register(app)
 server_commands.register(app)
 worker_command.register(app)
+detect_command.register(app)

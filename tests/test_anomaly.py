@@ -1,0 +1,192 @@
+"""The anomaly detector as a user of `fullcycle.anomaly` sees it: points in, verdicts out."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from fullcycle.anomaly import Detector, MetricKind, Point, Sensitivity
+
+MINUTE = 60.0
+DAY = 86_400.0
+MONDAY = 1_704_067_200.0  # 2024-01-01 00:00 UTC
+
+
+def shop_revenue(minute: int, rng: random.Random) -> float:
+    """EUR per minute at a shop: ~EUR 4,000 between 8 and 9, a few euros at 3 am."""
+    hour = minute / 60 % 24
+    level = 5 + 70 * math.exp(-((hour - 8.5) ** 2) / 4) + 60 * math.exp(-((hour - 19) ** 2) / 6)
+    return max(0.0, rng.gauss(level, 0.15 * level + 2))
+
+
+def learned_shop(days: int = 21, seed: int = 1) -> tuple[Detector, list[Point], random.Random]:
+    rng = random.Random(seed)
+    detector = Detector(MetricKind.MONEY)
+    points = [
+        detector.update(MONDAY + minute * MINUTE, shop_revenue(minute, rng))
+        for minute in range(days * 1440)
+    ]
+    return detector, points, rng
+
+
+@pytest.fixture(scope="module")
+def shop() -> tuple[Detector, list[Point]]:
+    detector, points, _ = learned_shop()
+    return detector, points
+
+
+def normal_day_until(detector: Detector, hour: int) -> int:
+    """Feed day 22 as usual up to `hour`; the minute index reached."""
+    rng = random.Random(11)
+    start = 21 * 1440
+    for minute in range(start, start + hour * 60):
+        detector.update(MONDAY + minute * MINUTE, shop_revenue(minute, rng))
+    return start + hour * 60
+
+
+def run_zeros(detector: Detector, start_minute: int, minutes: int) -> list[Point]:
+    return [
+        detector.update(MONDAY + minute * MINUTE, 0.0)
+        for minute in range(start_minute, start_minute + minutes)
+    ]
+
+
+def test_three_weeks_of_a_normal_shop_do_not_page(shop: tuple[Detector, list[Point]]) -> None:
+    _, points = shop
+    assert sum(point.alert for point in points[7 * 1440 :]) == 0
+
+
+def test_no_sales_at_eight_alerts_within_minutes(shop: tuple[Detector, list[Point]]) -> None:
+    detector = Detector.from_state(shop[0].state())
+    outage = run_zeros(detector, normal_day_until(detector, 8), 60)
+    first = next(index for index, point in enumerate(outage) if point.alert)
+    assert first <= 10, f"first alert after {first} minutes"
+    assert outage[first].direction == "below"
+    assert outage[first].expected > 40  # euros per minute it expected at that time
+
+
+def test_no_sales_at_three_in_the_morning_is_normal(shop: tuple[Detector, list[Point]]) -> None:
+    detector = Detector.from_state(shop[0].state())
+    night = run_zeros(detector, normal_day_until(detector, 3), 60)
+    assert not any(point.alert for point in night)
+
+
+def test_a_single_big_order_does_not_alert(shop: tuple[Detector, list[Point]]) -> None:
+    detector = Detector.from_state(shop[0].state())
+    rng = random.Random(7)
+    start = normal_day_until(detector, 11)
+    points = [detector.update(MONDAY + start * MINUTE, 25_000.0)]
+    points += [
+        detector.update(MONDAY + minute * MINUTE, shop_revenue(minute, rng))
+        for minute in range(start + 1, start + 120)
+    ]
+    assert points[0].direction == "above"
+    assert points[0].value is not None and points[0].value > points[0].upper
+    assert not any(point.alert for point in points)
+
+
+def test_state_restored_continues_identically() -> None:
+    detector, _, rng = learned_shop(days=8)
+    restored = Detector.from_state(detector.state())
+    tail = [(MONDAY + (8 * 1440 + k) * MINUTE, shop_revenue(8 * 1440 + k, rng)) for k in range(600)]
+    assert [detector.update(*point) for point in tail] == [
+        restored.update(*point) for point in tail
+    ]
+
+
+def test_state_is_bounded() -> None:
+    short, _, _ = learned_shop(days=2)
+    long, _, _ = learned_shop(days=8)
+    assert len(long.state()) < 60_000
+    assert len(long.state()) < 1.2 * len(short.state())
+
+
+def test_outputs_are_streaming_a_prefix_gives_the_same_points() -> None:
+    rng = random.Random(3)
+    series = [
+        (MONDAY + k * 300.0, rng.gauss(100, 10) + (50 if k > 900 else 0)) for k in range(1200)
+    ]
+    whole = Detector()
+    prefix = Detector()
+    full = [whole.update(*point) for point in series]
+    assert [prefix.update(*point) for point in series[:700]] == full[:700]
+
+
+def test_a_level_shift_scores_high_where_it_starts() -> None:
+    rng = random.Random(4)
+    detector = Detector()
+    points = [
+        detector.update(MONDAY + k * 300.0, rng.gauss(50, 2) + (30 if k >= 1500 else 0))
+        for k in range(1600)
+    ]
+    before = max(point.anomaly_score for point in points[500:1500])
+    assert points[1500].anomaly_score > before
+    assert points[1500].direction == "above"
+    assert all(0.0 <= point.anomaly_score <= 1.0 for point in points)
+
+
+def test_a_gap_in_a_count_series_is_zeros_and_alerts_at_a_busy_hour() -> None:
+    rng = random.Random(5)
+    detector = Detector(MetricKind.COUNT)
+    noon = 14 * 1440 + 12 * 60
+    for minute in range(noon + 1):
+        busy = 9 <= minute / 60 % 24 < 18
+        detector.update(MONDAY + minute * MINUTE, float(rng.randint(40, 60) if busy else 0))
+    after_gap = detector.update(MONDAY + (noon + 6) * MINUTE, 50.0)
+    assert after_gap.alert == 1  # the 5 absent minutes were zeros at a busy hour
+
+
+def test_a_gap_in_an_ops_series_is_unknown_and_does_not_alert() -> None:
+    rng = random.Random(5)
+    detector = Detector(MetricKind.OPS)
+    for minute in range(3 * 1440):
+        detector.update(MONDAY + minute * MINUTE, rng.gauss(50, 3))
+    after_gap = detector.update(MONDAY + (3 * 1440 + 30) * MINUTE, 50.0)
+    assert after_gap.alert == 0
+
+
+def test_an_absent_point_of_an_ops_metric_is_unknown() -> None:
+    rng = random.Random(6)
+    detector = Detector(MetricKind.OPS)
+    for k in range(500):
+        detector.update(MONDAY + k * 60.0, rng.gauss(200, 5))
+    state = detector.state()
+    absent = detector.update(MONDAY + 500 * 60.0, None)
+    assert absent.value is None and absent.alert == 0 and absent.anomaly_score == 0.0
+    assert 180 < absent.expected < 220
+    assert detector.state() == state  # nothing learnt from an unknown point
+    after_gap = detector.update(MONDAY + 600 * 60.0, 201.0)
+    assert after_gap.alert == 0
+
+
+def test_an_absent_point_of_a_count_is_zero() -> None:
+    detector = Detector(MetricKind.COUNT)
+    for k in range(100):
+        detector.update(MONDAY + k * 60.0, 5.0)
+    point = detector.update(MONDAY + 100 * 60.0, None)
+    assert point.value == 0.0 and point.direction == "below"
+
+
+def test_bands_respect_the_kind() -> None:
+    rng = random.Random(8)
+    ratio = Detector(MetricKind.RATIO)
+    count = Detector(MetricKind.COUNT)
+    for k in range(300):
+        timestamp = MONDAY + k * 60.0
+        ratio_point = ratio.update(timestamp, min(1.0, rng.gauss(0.98, 0.03)))
+        count_point = count.update(timestamp, float(rng.randint(0, 2)))
+        assert 0.0 <= ratio_point.lower <= ratio_point.upper <= 1.0
+        assert count_point.lower >= 0.0
+
+
+def test_higher_sensitivity_draws_a_narrower_band() -> None:
+    rng = random.Random(9)
+    series = [(MONDAY + k * 60.0, rng.gauss(10, 1)) for k in range(300)]
+    widths = {}
+    for sensitivity in Sensitivity:
+        detector = Detector(sensitivity=sensitivity)
+        last = [detector.update(*point) for point in series][-1]
+        widths[sensitivity] = last.upper - last.lower
+    assert widths[Sensitivity.HIGH] < widths[Sensitivity.MEDIUM] < widths[Sensitivity.LOW]
