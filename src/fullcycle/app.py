@@ -23,6 +23,10 @@ from fullcycle.auth.routes import router as auth_router
 from fullcycle.catalog.routes import router as catalog_router
 from fullcycle.catalog.scrape_routes import router as scrape_router
 from fullcycle.catalog.service import CatalogConflict, CatalogError
+from fullcycle.deploy.metric_queries import engine_queries
+from fullcycle.deploy.process import Supervisor
+from fullcycle.deploy.routes import router as deploy_router
+from fullcycle.deploy.runner import DeployRunner
 from fullcycle.ingest.error_responses import install_error_handlers
 from fullcycle.ingest.otlp_status import is_otlp, otlp_error
 from fullcycle.ingest.pipeline import Ingest
@@ -159,17 +163,26 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
     database = Database(settings.resolved_database_url)
     store = TelemetryStore(store_options(settings))
     scraper = Scraper(database, store, default_instance_id())
+    deploy_runner = DeployRunner(
+        database,
+        store,
+        default_instance_id(),
+        queries=engine_queries(store),
+        supervisor=Supervisor(settings.data_dir / "releases"),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         report = prepare(settings, database)
         await run_in_threadpool(store.open)
         await scraper.start()
+        await deploy_runner.start()
         if announce:
             print(banner(settings, report), file=sys.stdout, flush=True)
         try:
             yield
         finally:
+            await deploy_runner.stop()
             await scraper.stop()
             await run_in_threadpool(store.close)
             database.dispose()
@@ -188,6 +201,7 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
     app.state.templates = templates_for(settings)
     app.state.telemetry = store
     app.state.scraper = scraper
+    app.state.deploy_runner = deploy_runner
     app.state.ingest = Ingest(
         store,
         KnownServices(database),
@@ -208,6 +222,7 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
         scrape_router,
         telemetry_router,
         ingest_router,
+        deploy_router,
     )
     for router in (*routers, pages_router):
         app.include_router(router)

@@ -56,6 +56,7 @@ class Settings:
     ingest_max_backlog_bytes: int = 2 * 1024 * 1024 * 1024
     ingest_rate_limit: int = 0
     flush_interval_seconds: float = 0.5
+    github_webhook_secret: str | None = None
 
     @classmethod
     def from_environment(
@@ -97,6 +98,7 @@ class Settings:
             ),
             ingest_rate_limit=int(_env("FULLCYCLE_INGEST_RATE_LIMIT") or 0),
             flush_interval_seconds=float(_env("FULLCYCLE_FLUSH_INTERVAL_SECONDS") or 0.5),
+            github_webhook_secret=_env("FULLCYCLE_GITHUB_WEBHOOK_SECRET"),
         )
 
     @property
