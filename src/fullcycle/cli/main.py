@@ -11,6 +11,7 @@ from fullcycle import __version__
 from fullcycle.cli import (
     audit_commands,
     auth_commands,
+    deploy_commands,
     server_commands,
     service_commands,
     team_commands,
@@ -20,7 +21,7 @@ from fullcycle.cli import (
 from fullcycle.cli.client import CliError, GlobalOptions
 
 # The order of the sections in `fullcycle --help`; each module names its commands' section.
-HELP_PANELS = ("Catalog", "Access", "Log in", "Run a server (on this machine)")
+HELP_PANELS = ("Catalog", "Deploy", "Access", "Log in", "Run a server (on this machine)")
 
 
 class FullcycleGroup(TyperGroup):
@@ -86,6 +87,7 @@ def main(
 
 auth_commands.register(app)
 service_commands.register(app)
+deploy_commands.register(app)
 team_commands.register(app)
 user_commands.register(app)
 token_commands.register(app)
