@@ -122,9 +122,11 @@ class ProcessSlot:
         self._started = False
 
     async def release(
-        self, spec: ProcessTarget, workdir: str, release: Release, sink: LineSink
+        self, spec: ProcessTarget, workdir: str, release: Release, sink: LineSink, rollback: bool
     ) -> None:
+        """Make `release` live; on a rollback the release rolled back from is stopped."""
         self.spec = spec
+        previous = self.live
         if not self._started:
             await self.proxy.start()
             self._started = True
@@ -144,6 +146,9 @@ class ProcessSlot:
         else:
             started = await self._start(release, workdir, sink)
             self._switch(started, sink)
+        if rollback and previous is not None and previous is not self.live:
+            sink(f"stopping {previous.version} (port {previous.port}), rolled back from")
+            await self._stop(previous)
         await self._stop_beyond_keep(sink)
 
     async def _start(self, release: Release, workdir: str, sink: LineSink) -> RunningRelease:
@@ -233,10 +238,15 @@ class ProcessSlot:
         await terminate_group(running.process)
 
     async def _watch(self, running: RunningRelease) -> None:
-        """Restart the release if it exits while it is live, with exponential backoff."""
+        """Restart the release if it exits while it is live, with exponential backoff (reset
+        once it has run for a while)."""
+        loop = asyncio.get_running_loop()
         delay = RESTART_BACKOFF_START
         while True:
+            started = loop.time()
             code = await running.process.wait()
+            if loop.time() - started > RESTART_BACKOFF_MAX:
+                delay = RESTART_BACKOFF_START
             if running is not self.live:
                 if running in self.releases:
                     self.releases.remove(running)
@@ -294,4 +304,4 @@ class ProcessTargetRunner:
         self.workdir = workdir
 
     async def release(self, release: Release, sink: LineSink, *, rollback: bool) -> None:
-        await self.slot.release(self.spec, self.workdir, release, sink)
+        await self.slot.release(self.spec, self.workdir, release, sink, rollback)
