@@ -2,8 +2,18 @@
 
 from fastapi import APIRouter
 
-from fullcycle.web.pages import audit, catalog, login, services, teams, telemetry, tokens, users
+from fullcycle.web.pages import (
+    audit,
+    catalog,
+    deploys,
+    login,
+    services,
+    teams,
+    telemetry,
+    tokens,
+    users,
+)
 
 router = APIRouter(include_in_schema=False)
-for area in (login, catalog, services, teams, users, tokens, audit, telemetry):
+for area in (login, catalog, services, teams, users, tokens, audit, telemetry, deploys):
     router.include_router(area.router)
