@@ -97,3 +97,19 @@ def test_a_refused_deploy_says_why(tmp_path: Path) -> None:
     result = fullcycle("deploy", "nothing", "1")
     assert result.exit_code == 1
     assert "has no pipeline" in result.output
+
+
+def test_lock_and_unlock_from_the_command_line(live_server: LiveServer) -> None:
+    with httpx.Client(
+        base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as api:
+        api.post("/api/v1/services", json={"name": "shop", "owners": ["team-shop"]})
+    assert fullcycle("deploys", "lock", "shop", "--reason", "incident 42").exit_code == 0
+    listed = fullcycle("deploys", "locks", "--json")
+    assert [(lock["service"], lock["reason"]) for lock in json.loads(listed.output)] == [
+        ("shop", "incident 42")
+    ]
+    again = fullcycle("deploys", "lock", "shop", "--reason", "twice")
+    assert again.exit_code == 1 and "already locked by admin: incident 42" in again.output
+    assert fullcycle("deploys", "unlock", "shop").exit_code == 0
+    assert json.loads(fullcycle("deploys", "locks", "--json").output) == []

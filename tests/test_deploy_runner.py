@@ -5,11 +5,15 @@ automatic rollback, markers, locks and freezes."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from fullcycle.deploy.models import Deploy, DeployLock
 from fullcycle.deploy.runner import DeployRunner
+from fullcycle.store.database import utcnow
 from tests.conftest import token_for
 from tests.deploy_helpers import (
     add_service,
@@ -262,3 +266,33 @@ def test_only_one_of_several_runners_takes_a_service_environment(
         for runner in runners:
             runner._release_slot("shop", "production")
         runners[0]._write_outcome(winners[0][0], "cancelled", "claimed by the test")
+
+
+def test_a_deploy_whose_server_died_is_failed_and_the_next_one_runs(
+    admin: TestClient, tmp_path: Path
+) -> None:
+    """A runner that took a deploy and died leaves a lease that runs out; then its deploy is
+    marked failed and the queue moves on."""
+    add_service(admin)
+    app = admin.app
+    assert admin.portal is not None
+    runner = app.state.deploy_runner  # type: ignore[attr-defined]
+    admin.portal.call(runner.stop)
+    with version_health(tmp_path / "live") as health:
+        apply_pipeline(admin, command_pipeline(tmp_path, health.url))
+        orphan = start(admin, "1.0.0")
+        dead = DeployRunner(app.state.database, app.state.telemetry, "dead-server")  # type: ignore[attr-defined]
+        assert dead._claim() == [orphan]
+        next_one = start(admin, "1.0.1")
+        past = utcnow() - timedelta(seconds=1)
+        with app.state.database.engine.begin() as connection:  # type: ignore[attr-defined]
+            connection.execute(update(Deploy).values(lease_until=past))
+            connection.execute(update(DeployLock).values(lease_until=past))
+
+        admin.portal.call(runner.start)
+        finished = wait_for(admin, next_one)
+        orphaned = wait_for(admin, orphan)
+
+    assert finished["status"] == "succeeded"
+    assert orphaned["status"] == "failed"
+    assert orphaned["reason"] == "abandoned: the server process running it stopped"

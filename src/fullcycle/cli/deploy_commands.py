@@ -306,6 +306,59 @@ def approve_deploy(
     output.success(f"approved deploy {deploy_id}")
 
 
+@deploys_app.command("cancel")
+def cancel_deploy(ctx: typer.Context, deploy_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Cancel a deploy that is still queued."""
+    connect(ctx).post(f"/api/v1/deploys/{deploy_id}/cancel", {})
+    output.success(f"cancelled deploy {deploy_id}")
+
+
+@deploys_app.command("lock")
+def lock(
+    ctx: typer.Context,
+    service: str = typer.Argument(..., metavar="SERVICE"),
+    environment: str = Env,
+    reason: str = typer.Option(..., "--reason", help="Why, e.g. 'incident in progress'."),
+) -> None:
+    """Lock SERVICE's environment: no deploy starts until it is unlocked."""
+    connect(ctx).post(
+        "/api/v1/locks", {"service": service, "environment": environment, "reason": reason}
+    )
+    output.success(f"{service}/{environment} locked")
+
+
+@deploys_app.command("unlock")
+def unlock(
+    ctx: typer.Context,
+    service: str = typer.Argument(..., metavar="SERVICE"),
+    environment: str = Env,
+) -> None:
+    """Release your lock (an admin can break anyone's; audited)."""
+    connect(ctx).delete(f"/api/v1/locks/{quote(service)}/{quote(environment)}")
+    output.success(f"{service}/{environment} unlocked")
+
+
+@deploys_app.command("locks")
+def list_locks(ctx: typer.Context, as_json: bool = output.JsonOption) -> None:
+    """Manual locks and the deploys running now."""
+    locks = connect(ctx).get("/api/v1/locks")
+    if as_json:
+        output.print_json(locks)
+        return
+    rows = output.table("SERVICE", "ENV", "HELD BY", "REASON", "SINCE")
+    for item in locks:
+        holder = item["locked_by"] or f"deploy {item['deploy']}"
+        output.add_row(
+            rows,
+            item["service"],
+            item["environment"],
+            holder,
+            item["reason"],
+            output.when(item["locked_at"]),
+        )
+    output.print_table(rows, "nothing is locked")
+
+
 def register(app: typer.Typer) -> None:
     app.command("deploy", rich_help_panel=PANEL)(deploy)
     app.command("rollback", rich_help_panel=PANEL)(rollback)

@@ -411,6 +411,16 @@ class DeployRunner:
                 session.add(DeployLock(service=service, environment=environment))
 
     def _fail_abandoned(self, now: Any) -> None:
+        """Mark failed the deploys whose process died (their lease ran out); a read first, so
+        that the usual tick writes nothing."""
+        with self.database.engine.connect() as connection:
+            abandoned = connection.execute(
+                select(Deploy.id)
+                .where(Deploy.status == "running", Deploy.lease_until < now)
+                .limit(1)
+            ).first()
+        if abandoned is None:
+            return
         with self.database.engine.begin() as connection:
             connection.execute(
                 update(Deploy)
