@@ -120,3 +120,34 @@ def test_the_deploy_page_streams_stage_logs_live(
         base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
     ) as api:
         assert wait_for(api, 1)["status"] == "succeeded"  # type: ignore[arg-type]
+
+
+def test_the_pipeline_is_edited_on_the_page_with_problems_shown_by_line(
+    client: TestClient, health: str, tmp_path: Path
+) -> None:
+    admin_client = TestClient(client.app, headers=ADMIN)
+    add_service(admin_client)
+    logged_in(client, "alice", can_deploy=True)
+    form_page = client.get("/services/shop/deploys")
+    assert "No pipeline yet" in form_page.text
+
+    broken = pipeline(health, tmp_path / "live-version").replace("bake: 1", "bake: soon")
+    refused = client.post(
+        "/services/shop/pipeline", data={"csrf_token": csrf_of(form_page), "source": broken}
+    )
+    assert refused.status_code == 422
+    assert "line 9: <code>environments[0].verify.bake</code>" in refused.text
+    assert admin_client.get("/api/v1/services/shop/pipeline").status_code == 404
+
+    other = pipeline(health, tmp_path / "live-version").replace("service: shop", "service: cart")
+    wrong = client.post(
+        "/services/shop/pipeline", data={"csrf_token": csrf_of(form_page), "source": other}
+    )
+    assert wrong.status_code == 422 and "the pipeline is for &#39;cart&#39;" in wrong.text
+
+    good = pipeline(health, tmp_path / "live-version")
+    saved = client.post(
+        "/services/shop/pipeline", data={"csrf_token": csrf_of(form_page), "source": good}
+    )
+    assert saved.status_code == 200 and "pipeline saved" in saved.text
+    assert admin_client.get("/api/v1/services/shop/pipeline").json()["source"] == good

@@ -19,11 +19,13 @@ from fullcycle.auth.principal import Principal
 from fullcycle.auth.scopes import Scope
 from fullcycle.deploy.freeze import parse_cron, zone
 from fullcycle.deploy.models import DeployLock, FreezeWindow
+from fullcycle.deploy.pipeline_file import PipelineFileError, Problem, parse_pipeline
 from fullcycle.deploy.records import (
     ApprovalIn,
     DeployIn,
     DeployRefused,
     RollbackIn,
+    apply_pipeline,
     approve,
     deploy_view,
     get_deploy,
@@ -101,18 +103,21 @@ def deploys_page(
     return page(request, "deploys/list.html", _status_pills(context))
 
 
-@router.get("/services/{name}/deploys")
-def service_deploys_page(
-    name: str,
+def _service_page(
     request: Request,
-    principal: Principal = Depends(current_principal),
-    db: Session = Depends(get_db),
+    principal: Principal,
+    db: Session,
+    name: str,
+    draft: str | None = None,
+    problems: list[Problem] | None = None,
 ) -> Response:
     try:
         pipeline, spec = pipeline_of(db, name)
     except DeployRefused:
         pipeline, spec = None, None
     context = {
+        "draft": draft if draft is not None else (pipeline.source if pipeline else ""),
+        "problems": problems or [],
         "nav": "deploys",
         "service": name,
         "pipeline": pipeline,
@@ -123,7 +128,55 @@ def service_deploys_page(
         "locks": [lock for lock in _locks(db) if lock.service == name],
         "may_deploy": principal.has(Scope.DEPLOY),
     }
-    return page(request, "deploys/service.html", _status_pills(context))
+    status_code = 422 if problems else 200
+    return page(request, "deploys/service.html", _status_pills(context), status_code)
+
+
+@router.get("/services/{name}/deploys")
+def service_deploys_page(
+    name: str,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    db: Session = Depends(get_db),
+) -> Response:
+    return _service_page(request, principal, db, name)
+
+
+@router.post("/services/{name}/pipeline")
+async def pipeline_from_form(
+    name: str,
+    request: Request,
+    principal: Principal = Depends(current_principal),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Save the pipeline edited on the page; problems are shown with their lines."""
+    require_deploy(principal, "Editing a pipeline")
+    form = await request.form()
+    source = form.get("source")
+    source = source.replace("\r\n", "\n") if isinstance(source, str) else ""
+    try:
+        spec = parse_pipeline(source)
+        if spec.service != name:
+            raise PipelineFileError(
+                [Problem(1, "service", f"the pipeline is for {spec.service!r}, not {name!r}")]
+            )
+        apply_pipeline(db, spec, source, principal.actor)
+    except PipelineFileError as error:
+        return _service_page(request, principal, db, name, source, error.problems)
+    except DeployRefused as error:
+        return _service_page(
+            request, principal, db, name, source, [Problem(None, "", error.message)]
+        )
+    record(
+        db,
+        request,
+        principal,
+        "pipeline.apply",
+        name,
+        environments=[env.name for env in spec.environments],
+    )
+    db.commit()
+    return redirect(f"/services/{quote(name)}/deploys", "pipeline saved")
 
 
 @router.post("/services/{name}/deploys")
