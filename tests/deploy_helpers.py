@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 TERMINAL = {"succeeded", "failed", "rolled_back", "cancelled"}
@@ -34,7 +35,7 @@ def start(client: TestClient, version: str, service: str = "shop", **extra: Any)
     return int(response.json()["id"])
 
 
-def wait_for(client: TestClient, deploy_id: int, timeout: float = 60) -> dict[str, Any]:
+def wait_for(client: httpx.Client, deploy_id: int, timeout: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         deploy = client.get(f"/api/v1/deploys/{deploy_id}").json()

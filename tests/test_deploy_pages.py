@@ -119,7 +119,7 @@ def test_the_deploy_page_streams_stage_logs_live(
     with httpx.Client(
         base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
     ) as api:
-        assert wait_for(api, 1)["status"] == "succeeded"  # type: ignore[arg-type]
+        assert wait_for(api, 1)["status"] == "succeeded"
 
 
 def test_the_pipeline_is_edited_on_the_page_with_problems_shown_by_line(

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from fastapi.testclient import TestClient
 
-from tests.conftest import free_port
+from tests.conftest import ADMIN_TOKEN, LiveServer, free_port
 from tests.deploy_helpers import add_service, apply_pipeline, start, wait_for
 
 SHOP = Path(__file__).parent.parent / "examples" / "shop"
@@ -133,3 +133,51 @@ def test_a_crashed_release_is_restarted(admin: TestClient) -> None:
         assert answer["version"] == "1.0.0" and answer["pid"] != first_pid
         return
     raise AssertionError("the release was not restarted within 20 s")
+
+
+def test_the_deployed_shop_sends_traces_metrics_and_logs_to_fullcycle(
+    live_server: LiveServer,
+) -> None:
+    """The shop as the process target runs it, exporting with the OpenTelemetry SDK over
+    OTLP/HTTP to a real fullcycle server."""
+    port = free_port()
+    with httpx.Client(
+        base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as api:
+        api.post("/api/v1/services", json={"name": "shop", "owners": ["team-shop"]})
+        telemetry = f"""      env:
+        OTEL_EXPORTER_OTLP_ENDPOINT: {live_server.url}
+        OTEL_BSP_SCHEDULE_DELAY: "200"
+        OTEL_BLRP_SCHEDULE_DELAY: "200"
+        OTEL_METRIC_EXPORT_INTERVAL: "500"
+      secrets:
+        OTEL_EXPORTER_OTLP_HEADERS: "Authorization=Bearer {ADMIN_TOKEN}"
+"""
+        source = shop_pipeline(port).replace(
+            '      env: {SHOP_FAULTY_DELAY_SECONDS: "0.05"}\n', telemetry
+        )
+        assert api.put("/api/v1/pipelines", json={"source": source}).status_code == 200
+        started = api.post("/api/v1/services/shop/deploys", json={"version": "3.0.0"}).json()
+        assert wait_for(api, started["id"])["status"] == "succeeded"
+
+    for quantity in (1, 2, 3):
+        bought = httpx.post(
+            f"http://127.0.0.1:{port}/checkout", json={"product": "shirt", "quantity": quantity}
+        )
+        assert bought.json()["amount"] == 25.0 * quantity
+
+    queries = {
+        "spans": "SELECT count() FROM fullcycle.spans WHERE service = 'shop' "
+        "AND name = 'POST /checkout'",
+        "logs": "SELECT count() FROM fullcycle.logs WHERE service = 'shop' "
+        "AND body LIKE 'purchase of % shirt for %'",
+        "samples": "SELECT max(value) FROM fullcycle.samples WHERE service = 'shop' "
+        "AND metric = 'shop_purchases_total'",
+    }
+    deadline = time.monotonic() + 30
+    while True:
+        found = {name: live_server.stored(sql)[0][0] for name, sql in queries.items()}
+        if (found["spans"], found["logs"], found["samples"]) == (3, 3, 3.0):
+            break
+        assert time.monotonic() < deadline, found
+        time.sleep(0.5)

@@ -111,6 +111,16 @@ def test_a_faulty_release_fails_verification_and_is_rolled_back(
     assert rollback["version"] == "1.0.0" and rollback["rollback_of"] == faulty["id"]
     assert stage(rollback, "verify")["status"] == "passed"
     assert (tmp_path / "live").read_text().strip() == "1.0.0"
+    store = admin.app.state.telemetry  # type: ignore[attr-defined]
+    store.flush()
+    markers = store.query(
+        "SELECT kind, title, attributes['outcome'] FROM fullcycle.markers ORDER BY timestamp"
+    )
+    assert list(markers) == [
+        ("deploy", "shop 1.0.0 by admin", "succeeded"),
+        ("deploy", "shop 2.0.0-bad by admin", "rolled_back"),
+        ("rollback", "shop 1.0.0 by fullcycle (automatic rollback of deploy 2)", "succeeded"),
+    ]
     listed = admin.get("/api/v1/deploys", params={"service": "shop"}).json()
     assert [(d["version"], d["status"]) for d in listed] == [
         ("1.0.0", "succeeded"),

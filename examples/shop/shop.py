@@ -43,6 +43,7 @@ REVENUE = Counter("shop_revenue_euros_total", "Revenue of completed purchases", 
 CHECKOUT_ERRORS = Counter("shop_checkout_errors_total", "Checkouts that failed")
 
 log = logging.getLogger("shop")
+log.setLevel(logging.INFO)  # purchases are INFO records, whatever the root logger's level
 
 
 class Telemetry:
@@ -75,7 +76,10 @@ class Telemetry:
         tracer_provider = TracerProvider(resource=resource)
         tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(tracer_provider)
-        reader = PeriodicExportingMetricReader(OTLPMetricExporter(), export_interval_millis=5000)
+        interval = int(os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "5000"))
+        reader = PeriodicExportingMetricReader(
+            OTLPMetricExporter(), export_interval_millis=interval
+        )
         metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=[reader]))
         logger_provider = LoggerProvider(resource=resource)
         logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
