@@ -24,6 +24,7 @@ from fullcycle.background import BackgroundWork
 from fullcycle.catalog.routes import router as catalog_router
 from fullcycle.catalog.scrape_routes import router as scrape_router
 from fullcycle.catalog.service import CatalogConflict, CatalogError
+from fullcycle.deploy.routes import router as deploy_router
 from fullcycle.ingest.decode_pool import DecodePool
 from fullcycle.ingest.error_responses import install_error_handlers
 from fullcycle.ingest.otlp_status import is_otlp, otlp_error
@@ -162,7 +163,7 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
     """Build the app; its lifespan migrates the database and provisions the admin."""
     database = Database(settings.resolved_database_url)
     store = TelemetryStore(store_options(settings))
-    background = BackgroundWork.create(database, store)
+    background = BackgroundWork.for_server(settings, database, store)
     decode_pool = DecodePool(settings.ingest_workers)
 
     @asynccontextmanager
@@ -219,6 +220,7 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
         logs_router,
         metrics_router,
         dashboard_router,
+        deploy_router,
     )
     for router in (*routers, pages_router):
         app.include_router(router)

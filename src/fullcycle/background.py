@@ -1,31 +1,63 @@
-"""The background work of fullcycle (scraping today), in one place.
+"""The background work of fullcycle (scraping, deploy runs), in one place.
 
 It runs in the server process by default and, at scale, in `fullcycle worker` processes
 instead (`FULLCYCLE_BACKGROUND_WORK=false` on the servers). Every kind of work coordinates
 through the control-plane database (leases), so any number of processes can run it at once and
 each piece of work still runs once. A worker has no telemetry store of its own: it appends
-through the server's API (telemetry/remote.py).
+through the server's API (telemetry/remote.py) and queries metrics through it too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+from fullcycle.deploy.metric_queries import MetricQueries, engine_queries
+from fullcycle.deploy.process import Supervisor
+from fullcycle.deploy.runner import DeployRunner
 from fullcycle.ingest.scraper import Scraper, default_instance_id
+from fullcycle.settings import Settings
 from fullcycle.store.database import Database
 from fullcycle.telemetry.sink import TelemetrySink
+from fullcycle.telemetry.store import TelemetryStore
 
 
 @dataclass
 class BackgroundWork:
     scraper: Scraper
+    deploy_runner: DeployRunner
 
     @classmethod
-    def create(cls, database: Database, telemetry: TelemetrySink) -> BackgroundWork:
-        return cls(scraper=Scraper(database, telemetry, default_instance_id()))
+    def for_server(
+        cls, settings: Settings, database: Database, store: TelemetryStore
+    ) -> BackgroundWork:
+        return cls.create(database, store, engine_queries(store), settings.data_dir)
+
+    @classmethod
+    def create(
+        cls,
+        database: Database,
+        telemetry: TelemetrySink,
+        queries: MetricQueries | None,
+        data_dir: Path,
+    ) -> BackgroundWork:
+        """`data_dir` keeps the releases that the `process` deploy target runs."""
+        instance = default_instance_id()
+        return cls(
+            scraper=Scraper(database, telemetry, instance),
+            deploy_runner=DeployRunner(
+                database,
+                telemetry,
+                instance,
+                queries=queries,
+                supervisor=Supervisor(data_dir / "releases"),
+            ),
+        )
 
     async def start(self) -> None:
         await self.scraper.start()
+        await self.deploy_runner.start()
 
     async def stop(self) -> None:
+        await self.deploy_runner.stop()
         await self.scraper.stop()

@@ -63,6 +63,7 @@ class Settings:
     flush_interval_seconds: float = 0.5
     ingest_workers: int = field(default_factory=default_ingest_workers)
     background_work: bool = True
+    github_webhook_secret: str | None = None
 
     @classmethod
     def from_environment(
@@ -107,6 +108,7 @@ class Settings:
             ingest_workers=int(_env("FULLCYCLE_INGEST_WORKERS") or default_ingest_workers()),
             background_work=(_env("FULLCYCLE_BACKGROUND_WORK") or "true").lower()
             not in {"0", "false", "no"},
+            github_webhook_secret=_env("FULLCYCLE_GITHUB_WEBHOOK_SECRET"),
         )
 
     @property

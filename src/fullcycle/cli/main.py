@@ -11,6 +11,7 @@ from fullcycle import __version__
 from fullcycle.cli import (
     audit_commands,
     auth_commands,
+    deploy_commands,
     detect_command,
     log_commands,
     server_commands,
@@ -25,6 +26,7 @@ from fullcycle.cli.client import CliError, GlobalOptions
 # The order of the sections in `fullcycle --help`; each module names its commands' section.
 HELP_PANELS = (
     "Catalog",
+    "Deploy",
     "Telemetry",
     "Access",
     "Log in",
@@ -96,6 +98,7 @@ def main(
 
 auth_commands.register(app)
 service_commands.register(app)
+deploy_commands.register(app)
 team_commands.register(app)
 user_commands.register(app)
 token_commands.register(app)

@@ -43,7 +43,9 @@ def worker(ctx: typer.Context, data_dir: Path | None = DataDirOption) -> None:
         raise CliError("a worker needs a token with the ingest scope: --token or FULLCYCLE_TOKEN")
     configure_logging(settings.log_level)
     database = Database(database_url)
-    work = BackgroundWork.create(database, RemoteTelemetry(client.url, token))
+    work = BackgroundWork.create(
+        database, RemoteTelemetry(client.url, token), None, settings.data_dir
+    )
     try:
         asyncio.run(_run_until_stopped(work))
     finally:

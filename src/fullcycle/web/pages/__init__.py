@@ -6,6 +6,7 @@ from fullcycle.web.pages import (
     audit,
     catalog,
     dashboards,
+    deploys,
     login,
     logs,
     services,
@@ -16,5 +17,17 @@ from fullcycle.web.pages import (
 )
 
 router = APIRouter(include_in_schema=False)
-for area in (login, catalog, services, dashboards, teams, users, tokens, audit, telemetry, logs):
+for area in (
+    login,
+    catalog,
+    services,
+    dashboards,
+    teams,
+    users,
+    tokens,
+    audit,
+    telemetry,
+    logs,
+    deploys,
+):
     router.include_router(area.router)

@@ -26,6 +26,7 @@ from fullcycle.catalog.service import (
     service_view,
     update_service,
 )
+from fullcycle.deploy.records import deploy_view, list_deploys
 from fullcycle.web.pages.access import require_deploy
 from fullcycle.web.pages.flash import page, redirect
 from fullcycle.web.pages.forms import (
@@ -57,7 +58,6 @@ TEXT_FIELDS = (
 FORM_FIELD_KEYS = {*FIELD_ANNOTATIONS.values(), CO_OWNERS}
 # What the service page will show once the later parts of fullcycle exist.
 UPCOMING_SECTIONS = (
-    ("Deploys", "who deployed which version when, the pipeline's gates, and rollback."),
     ("Alerts", "the alert rules for this service, what is firing now and who is paged."),
     ("Incidents", "open and past incidents with their timelines and postmortems."),
 )
@@ -177,6 +177,9 @@ def service_page(
         "may_deploy": principal.has(Scope.DEPLOY),
         "upcoming": UPCOMING_SECTIONS,
         "logs": service_logs(request.app.state.telemetry, found.name),
+        "recent_deploys": [
+            deploy_view(d, with_logs=False) for d in list_deploys(db, service=found.name, limit=5)
+        ],
     }
     return page(request, "services/detail.html", context)
 

@@ -1,0 +1,153 @@
+"""The deploy pages: deploying and approving from forms, locks and freezes, escaping, and (in
+headless Chromium) the deploy page streaming its stages live."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, expect
+
+from tests.conftest import ADMIN_TOKEN, LiveServer
+from tests.deploy_helpers import add_service, apply_pipeline, version_health, wait_for
+from tests.test_browser import CHROMIUM, PASSWORD, create_admin_user, screenshot
+from tests.test_browser import browser as browser
+from tests.test_web_pages import ADMIN, csrf_of, logged_in
+
+
+def pipeline(health_url: str, live: Path, *, approval: str = "", test: str = "'true'") -> str:
+    return f"""service: shop
+environments:
+  - name: production
+    test: {test}
+{approval}
+    deploy:
+      target: command
+      command: echo {{version}} > {live}
+    verify: {{bake: 1, interval: 1, health_url: "{health_url}"}}
+"""
+
+
+@pytest.fixture
+def health(tmp_path: Path) -> Iterator[str]:
+    with version_health(tmp_path / "live-version") as server:
+        yield server.url
+
+
+def test_deploy_from_the_service_page_and_refuse_self_approval(
+    client: TestClient, health: str, tmp_path: Path
+) -> None:
+    admin_client = TestClient(client.app, headers=ADMIN)
+    add_service(admin_client)
+    approval = "    approval: {reviewer: true}"
+    apply_pipeline(admin_client, pipeline(health, tmp_path / "live-version", approval=approval))
+    logged_in(client, "alice", can_deploy=True)
+
+    form_page = client.get("/services/shop/deploys")
+    assert form_page.status_code == 200 and "production" in form_page.text
+    started = client.post(
+        "/services/shop/deploys",
+        data={
+            "csrf_token": csrf_of(form_page),
+            "environment": "production",
+            "version": "1.0<b>x</b>",
+            "action": "deploy",
+        },
+        follow_redirects=False,
+    )
+    assert started.status_code == 303 and started.headers["location"] == "/deploys/1"
+
+    detail = client.get("/deploys/1")
+    assert "1.0&lt;b&gt;x&lt;/b&gt;" in detail.text and "1.0<b>x</b>" not in detail.text
+    refused = client.post(
+        "/deploys/1/approve", data={"csrf_token": csrf_of(detail)}, follow_redirects=True
+    )
+    assert "a reviewer other than the deployer must approve it" in refused.text
+    assert not (tmp_path / "live-version").exists()
+
+    listing = client.get("/deploys")
+    assert listing.status_code == 200 and "/deploys/1" in listing.text
+    locked = client.post(
+        "/locks",
+        data={
+            "csrf_token": csrf_of(listing),
+            "service": "shop",
+            "environment": "production",
+            "reason": "incident <42>",
+        },
+        follow_redirects=True,
+    )
+    assert "incident &lt;42&gt;" in locked.text
+    service_page = client.get("/services/shop")
+    assert "/deploys/1" in service_page.text and "All deploys" in service_page.text
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_deploy_page_streams_stage_logs_live(
+    live_server: LiveServer, browser: Browser, health: str, tmp_path: Path
+) -> None:
+    assert CHROMIUM.exists()
+    create_admin_user(live_server, "alice")
+    with httpx.Client(
+        base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as api:
+        api.post("/api/v1/services", json={"name": "shop", "owners": ["team-shop"]})
+        slow_test = "echo running tests && sleep 2 && echo all tests green"
+        source = pipeline(health, tmp_path / "live-version", test=f'"{slow_test}"')
+        assert api.put("/api/v1/pipelines", json={"source": source}).status_code == 200
+
+    page = browser.new_page()
+    page.goto(f"{live_server.url}/login?next=/services/shop/deploys")
+    page.get_by_label("User name").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Version").fill("2.4.0")
+    page.get_by_role("button", name="Deploy", exact=True).click()
+    expect(page).to_have_url(f"{live_server.url}/deploys/1")
+
+    test_log = page.locator('[data-stage="test"] [data-stage-log]')
+    expect(test_log).to_contain_text("running tests", timeout=10_000)
+    expect(page.locator("[data-deploy-status]")).to_have_text("running")
+    expect(test_log).to_contain_text("all tests green", timeout=10_000)
+    expect(page.locator("[data-deploy-status]")).to_have_text("succeeded", timeout=20_000)
+    expect(page.locator('[data-stage="verify"]')).to_contain_text("HTTP 200")
+    screenshot(page, "deploy-page")
+    with httpx.Client(
+        base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as api:
+        assert wait_for(api, 1)["status"] == "succeeded"
+
+
+def test_the_pipeline_is_edited_on_the_page_with_problems_shown_by_line(
+    client: TestClient, health: str, tmp_path: Path
+) -> None:
+    admin_client = TestClient(client.app, headers=ADMIN)
+    add_service(admin_client)
+    logged_in(client, "alice", can_deploy=True)
+    form_page = client.get("/services/shop/deploys")
+    assert "No pipeline yet" in form_page.text
+
+    broken = pipeline(health, tmp_path / "live-version").replace("bake: 1", "bake: soon")
+    refused = client.post(
+        "/services/shop/pipeline", data={"csrf_token": csrf_of(form_page), "source": broken}
+    )
+    assert refused.status_code == 422
+    assert "line 9: <code>environments[0].verify.bake</code>" in refused.text
+    assert admin_client.get("/api/v1/services/shop/pipeline").status_code == 404
+
+    other = pipeline(health, tmp_path / "live-version").replace("service: shop", "service: cart")
+    wrong = client.post(
+        "/services/shop/pipeline", data={"csrf_token": csrf_of(form_page), "source": other}
+    )
+    assert wrong.status_code == 422 and "the pipeline is for &#39;cart&#39;" in wrong.text
+
+    good = pipeline(health, tmp_path / "live-version")
+    saved = client.post(
+        "/services/shop/pipeline", data={"csrf_token": csrf_of(form_page), "source": good}
+    )
+    assert saved.status_code == 200 and "pipeline saved" in saved.text
+    assert admin_client.get("/api/v1/services/shop/pipeline").json()["source"] == good
