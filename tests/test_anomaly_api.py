@@ -1,0 +1,122 @@
+"""The expected band and the business impact of a metric query, over really ingested samples:
+a shop sells with a daily rhythm for a week, then takes nothing from 08:00 to 09:00."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from fullcycle.telemetry.batches import SampleBatch
+from fullcycle.telemetry.payloads import encode_batches
+from fullcycle.telemetry.remote import BATCHES_CONTENT_TYPE, BATCHES_PATH
+from tests.conftest import ADMIN_TOKEN
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+OUTAGE_DAY = (datetime.now(UTC) - timedelta(days=1)).replace(
+    hour=0, minute=0, second=0, microsecond=0
+)
+OUTAGE = (OUTAGE_DAY + timedelta(hours=8), OUTAGE_DAY + timedelta(hours=9))
+QUERY = "sum(increase(shop_revenue_eur_total[5m]))"
+
+
+def euros_per_minute(moment: datetime) -> float:
+    """About 4,000 EUR from eight to nine, little at night."""
+    hour = moment.hour + moment.minute / 60
+    return 5 + 62 * math.exp(-(((hour - 9.5) / 3.5) ** 2))
+
+
+def revenue_counter(start: datetime, end: datetime) -> SampleBatch:
+    """A revenue counter sampled every minute; flat while the outage lasts."""
+    rng = random.Random(7)
+    batch = SampleBatch()
+    total = 0.0
+    moment = start
+    while moment <= end:
+        if not OUTAGE[0] <= moment < OUTAGE[1]:
+            total += euros_per_minute(moment) * rng.uniform(0.8, 1.2)
+        batch.add(
+            metric="shop_revenue_eur_total",
+            labels={"job": "shop", "instance": "shop-1"},
+            timestamp_ms=int(moment.timestamp() * 1000),
+            value=total,
+            service="shop",
+            type="counter",
+        )
+        moment += timedelta(minutes=1)
+    return batch
+
+
+@pytest.fixture
+def shop(admin: TestClient) -> TestClient:
+    batch = revenue_counter(OUTAGE_DAY - timedelta(days=15), OUTAGE_DAY + timedelta(hours=12))
+    response = admin.post(
+        BATCHES_PATH,
+        content=encode_batches([batch]),
+        headers={**AUTH, "Content-Type": BATCHES_CONTENT_TYPE},
+    )
+    assert response.status_code == 200, response.text
+    admin.app.state.telemetry.flush()  # type: ignore[attr-defined]
+    return admin
+
+
+def window(hours_from: int, hours_to: int) -> dict[str, str]:
+    return {
+        "query": QUERY,
+        "from": (OUTAGE_DAY + timedelta(hours=hours_from)).isoformat(),
+        "to": (OUTAGE_DAY + timedelta(hours=hours_to)).isoformat(),
+        "step": "5m",
+        "kind": "money",
+    }
+
+
+def clock(point: dict[str, float]) -> str:
+    return datetime.fromtimestamp(point["timestamp"], UTC).strftime("%H:%M")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_band_follows_the_rhythm_and_the_outage_falls_below_it(shop: TestClient) -> None:
+    answer = shop.get("/api/v1/anomaly/band", params=window(6, 11)).json()
+
+    [series] = answer["series"]
+    points = {clock(point): point for point in series["points"]}
+    before = [point for time, point in points.items() if time < "08:00"]
+    inside = [point for point in before if point["lower"] <= point["value"] <= point["upper"]]
+    assert len(inside) >= 0.75 * len(before), "an ordinary morning stays mostly in its band"
+    assert 200 < points["08:30"]["expected"] < 450, "about 4,000 EUR an hour, per 5 minutes"
+    assert points["08:30"]["value"] == 0
+    assert points["08:30"]["direction"] == "below"
+    alerting = [time for time, point in points.items() if point["alert"]]
+    assert alerting, "the outage must alert"
+    assert "08:00" <= alerting[0] <= "08:15", "within 15 minutes of the outage starting"
+    assert all(time < "09:45" for time in alerting), "the alert clears once sales are back"
+    assert not any(point["alert"] for time, point in points.items() if time < "08:00")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_impact_is_the_missing_revenue_in_its_unit(shop: TestClient) -> None:
+    answer = shop.get("/api/v1/anomaly/impact", params={**window(7, 10), "unit": "EUR"}).json()
+
+    [series] = answer["series"]
+    expected_loss = sum(
+        euros_per_minute(OUTAGE[0] + timedelta(minutes=minute)) for minute in range(60)
+    )
+    assert series["shortfall"] == pytest.approx(expected_loss, rel=0.25)
+    assert series["summary"].startswith("≈ EUR ")
+    assert "below expected between 08:" in series["summary"]
+
+
+def test_bad_band_requests_are_400_naming_the_parameter(admin: TestClient) -> None:
+    cases = {
+        "kind": ({"query": "up", "kind": "euros"}, "kind: 'euros' is not one of"),
+        "from": ({"query": "up", "from": "yesterday"}, "from: 'yesterday' is not a time"),
+        "query": ({"query": "sum(up"}, "query: "),
+        "step": ({"query": "up", "step": "5m", "history": "400d"}, "use a larger step"),
+    }
+    for name, (params, message) in cases.items():
+        response = admin.get("/api/v1/anomaly/band", params=params)
+        assert response.status_code == 400, (name, response.text)
+        assert message in response.json()["detail"], (name, response.text)
