@@ -321,3 +321,35 @@ def test_live_tail_drops_and_says_so_when_more_arrive_than_the_limit(
     lines = [line for event in events if event["event"] == "lines" for line in event["data"]]
     assert len(lines) == 10 and dropped == 490
     assert len({line["body"] for line in lines}) == 10
+
+
+def test_saved_searches_are_shared_checked_and_deleted_by_their_author(admin: TestClient) -> None:
+    """On SQLite and PostgreSQL: saved searches through the API, as two users."""
+    alice = {"Authorization": f"Bearer {token_for(admin, 'alice', ['read'])}"}
+    bob = {"Authorization": f"Bearer {token_for(admin, 'bob', ['read'])}"}
+    url = "/api/v1/logs/saved-searches"
+    body = {"name": "checkout errors", "q": "service:checkout level:error", "from": "now-24h"}
+    created = admin.post(url, json=body, headers=alice)
+    assert created.status_code == 201, created.text
+    saved = created.json()
+    assert saved["created_by"] == "alice" and saved["to"] == "now"
+
+    listed = admin.get(url, headers=bob).json()
+    assert [(item["name"], item["q"], item["from"]) for item in listed] == [
+        ("checkout errors", "service:checkout level:error", "now-24h")
+    ]
+    assert admin.post(url, json=body, headers=bob).status_code == 409
+    broken = admin.post(url, json={"name": "broken", "q": "service:("}, headers=bob)
+    assert broken.status_code == 422
+    assert "q: unexpected '(' at column 9" in broken.json()["detail"]
+    bad_time = admin.post(url, json={"name": "t", "q": "", "from": "soon"}, headers=bob)
+    assert bad_time.status_code == 422 and "from: 'soon'" in bad_time.json()["detail"]
+    assert admin.post(url, json={"name": " ", "q": ""}, headers=bob).status_code == 422
+    assert [item["name"] for item in admin.get(url).json()] == ["checkout errors"]
+
+    assert admin.delete(f"{url}/{saved['id']}", headers=bob).status_code == 403
+    assert admin.delete(f"{url}/{saved['id']}", headers=alice).status_code == 204
+    assert admin.get(url).json() == []
+    assert admin.delete(f"{url}/{saved['id']}", headers=alice).status_code == 404
+    actions = [event["action"] for event in admin.get("/api/v1/audit").json()]
+    assert actions[:2] == ["logs.saved_search.delete", "logs.saved_search.create"]
