@@ -210,6 +210,8 @@ def bodies(*indexes: int) -> set[str]:
         ("time*", {0, 4}),
         ("5432", {3}),
         ('"connection REFUSED"', {3}),
+        ('"onnection refused"', set()),  # the words at a phrase's ends are whole words
+        ('"refused to DB"', {3}),
         ("user-42", {5}),
         ("10.0.0.1", {5}),
         ("service:checkout", {0, 1, 2}),
@@ -248,6 +250,15 @@ def test_queries_find_exactly_the_lines_they_describe(
     assert matching_bodies(store, text) == bodies(*expected)
 
 
+@pytest.mark.parametrize("text", ["timeout", "TIMEOUT", "5432", '"connection refused"', "user-42"])
+def test_word_searches_are_answered_by_the_text_index(store: TelemetryStore, text: str) -> None:
+    where, parameters = compile_query(parse(text), WINDOW)
+    plan = store.query(
+        f"EXPLAIN indexes = 1 SELECT body FROM fullcycle.logs WHERE {where}", parameters
+    )
+    assert any("body_text" in row[0] for row in plan), plan
+
+
 def test_random_queries_run_in_the_store(store: TelemetryStore) -> None:
     """Fuzz the compiler against the real engine: every query that parses runs."""
 
@@ -272,4 +283,4 @@ def test_the_sql_never_contains_the_users_values() -> None:
     query = parse("""service:"x' OR 1=1 --" attr\\:k:v '; DROP TABLE x""")
     sql, parameters = compile_query(query, WINDOW)
     assert "DROP" not in sql and "1=1" not in sql and "attr" not in sql
-    assert re.findall(r"\{(p\d+):", sql) == list(parameters)
+    assert set(re.findall(r"\{(p\d+):", sql)) == set(parameters)

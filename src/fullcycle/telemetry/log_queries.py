@@ -4,15 +4,16 @@ parameterised ClickHouse condition, and the named reads built on it.
 User text never becomes SQL syntax: every value and every attribute key travels as a bound
 `{pN:Type}` parameter; the SQL text is assembled only from the fixed fragments below.
 
-Body matching and the text index (`body_text`, tokenizer splitByNonAlpha, case-sensitive):
-- a term that is one token without letters (`500`, `4711`) is `hasToken`, answered by the
-  index exactly (case cannot matter);
-- a term with letters is `hasTokenCaseInsensitive` (the index holds tokens as written, so it
-  cannot answer a case-insensitive question without missing `TIMEOUT` for `timeout`);
-- a term that is several tokens (`user-42`, `10.0.0.1`) and a quoted phrase are a
-  case-insensitive substring search, with `hasToken` on their letter-free inner tokens as an
-  exact pre-filter the index can answer;
-- wildcards are ILIKE, regular expressions `match` (RE2).
+Body matching and the text index (`body_text`: a text index on `lower(body)`, tokenizer
+splitByNonAlpha, so it holds every token in ASCII lower case). Letters match regardless of ASCII
+case everywhere, and the index answers exactly, with or without it being used:
+- a term that is one token (`timeout`, `4711`) is `hasToken(lower(body), 'timeout')`;
+- a quoted phrase, and a term that is several tokens (`user-42`, `10.0.0.1`), matches where its
+  text appears with its first and last words whole (`"connection refused"` does not match
+  `reconnection refused`): `hasAllTokens` on its tokens (answered by the index) and a regular
+  expression on `lower(body)` for the order and the boundaries;
+- wildcard terms (`time*`) are LIKE on `lower(body)` anywhere in the line; regular expressions
+  (`/.../`) are `match` on the body as stored.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ LEVEL_FIELDS = ("level", "severity")
 BODY_FIELDS = ("body", "message", "msg")
 # splitByNonAlpha: every ASCII character that is not a letter or digit separates tokens.
 TOKEN_SEPARATORS = re.compile(r"[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]+")
-HAS_LETTER = re.compile(r"[^\W\d_]")
+SEPARATOR_CLASS = r"[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]"
+RE2_SPECIAL = set("\\.+*?()|[]{}^$")
+ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 # A line's identity: its timestamp plus this hash (lines can share a timestamp).
@@ -162,20 +165,20 @@ class _Compiler:
 
     def body_word(self, word: Word) -> str:
         if word.wildcards:
-            return f"body ILIKE {self.bind(like_pattern(word, anchored=False))}"
+            pattern = like_pattern(word, anchored=False).translate(ASCII_LOWER)
+            return f"lower(body) LIKE {self.bind(pattern)}"
         tokens = tokens_of(word.text)
         if len(tokens) == 1 and tokens[0] == word.text:
-            if HAS_LETTER.search(word.text):
-                return f"hasTokenCaseInsensitive(body, {self.bind(word.text)})"
-            return f"hasToken(body, {self.bind(word.text)})"
+            return f"hasToken(lower(body), {self.bind(word.text.translate(ASCII_LOWER))})"
         return self.body_phrase(word.text)
 
     def body_phrase(self, text: str) -> str:
-        substring = f"positionCaseInsensitiveUTF8(body, {self.bind(text)}) > 0"
-        exact_tokens = [token for token in tokens_of(text)[1:-1] if not HAS_LETTER.search(token)]
-        if not exact_tokens:
-            return substring
-        return f"(hasAllTokens(body, {self.bind(exact_tokens, 'Array(String)')}) AND {substring})"
+        lowered = text.translate(ASCII_LOWER)
+        tokens = tokens_of(lowered)
+        if not tokens:  # only separators: a plain substring
+            return f"position(lower(body), {self.bind(lowered)}) > 0"
+        in_order = f"match(lower(body), {self.bind(phrase_pattern(lowered))})"
+        return f"(hasAllTokens(lower(body), {self.bind(tokens, 'Array(String)')}) AND {in_order})"
 
     # --- fields ------------------------------------------------------------------------------
 
@@ -273,6 +276,23 @@ class _Compiler:
 def tokens_of(text: str) -> list[str]:
     """The tokens the body's text index makes of `text`."""
     return [token for token in TOKEN_SEPARATORS.split(text) if token]
+
+
+def phrase_pattern(text: str) -> str:
+    """An RE2 pattern finding `text` literally, with whole words at its ends."""
+    escaped = "".join(
+        f"\\{character}"
+        if character in RE2_SPECIAL
+        else f"\\x{{{ord(character):02x}}}"
+        if ord(character) < 0x20 or character == "\x7f"
+        else character
+        for character in text
+    )
+    starts_in_word = not TOKEN_SEPARATORS.match(text[0])
+    ends_in_word = not TOKEN_SEPARATORS.match(text[-1])
+    before = f"(?:^|{SEPARATOR_CLASS})" if starts_in_word else ""
+    after = f"(?:{SEPARATOR_CLASS}|$)" if ends_in_word else ""
+    return before + escaped + after
 
 
 def like_pattern(word: Word, *, anchored: bool) -> str:
