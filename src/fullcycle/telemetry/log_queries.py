@@ -416,39 +416,45 @@ class Facet:
     values: list[tuple[str, int]]
 
 
+# grouping(service, level, host) of each grouping set (1 marks a column aggregated away).
+GROUPING_SETS = {0b011: "service", 0b101: "level", 0b110: "host"}
+
+
 def facets(
     store: TelemetryStore, query: Query, window: Window, values_per_facet: int, attributes: int
 ) -> list[Facet]:
-    """Counts of the commonest values of service, level, host and of the `attributes` commonest
-    attribute keys, among the matching lines."""
+    """Exact counts of the commonest values of service, level and host, and of the
+    `attributes` commonest attribute keys among the matching lines.
+
+    Attribute values are found with ClickHouse's space-saving top-K, which also says how far
+    each count may be off; only values whose count is exact are listed (a key such as a request
+    id, with no value common enough to count exactly, is listed without values).
+    """
     where, parameters = compile_query(query, window)
-    parameters["top"] = values_per_facet
-    parameters["keys"] = attributes
     built_in = store.query(
-        "SELECT name, value, count() AS c FROM ("  # noqa: S608
-        f" SELECT ['service', 'level', 'host'] AS names, [service, {LEVEL_EXPRESSION}, host]"
-        f" AS values FROM {TABLE} WHERE {where})"
-        " ARRAY JOIN names AS name, values AS value WHERE value != ''"
-        " GROUP BY name, value ORDER BY name, c DESC, value LIMIT {top:UInt32} BY name",
-        parameters,
-    )
-    by_attribute = store.query(
-        "SELECT key, value, count() AS c, sum(count()) OVER (PARTITION BY key) AS key_total"  # noqa: S608
-        f" FROM {TABLE} ARRAY JOIN mapKeys(attributes) AS key, mapValues(attributes) AS value"
-        f" WHERE {where} GROUP BY key, value"
-        " ORDER BY key_total DESC, key, c DESC, value LIMIT {top:UInt32} BY key",
+        "SELECT grouping(service, level, host), service, level, host, count() AS c FROM ("  # noqa: S608
+        f" SELECT service, {LEVEL_EXPRESSION} AS level, host FROM {TABLE} WHERE {where})"
+        " GROUP BY GROUPING SETS ((service), (level), (host)) ORDER BY c DESC",
         parameters,
     )
     result: dict[str, list[tuple[str, int]]] = {"service": [], "level": [], "host": []}
-    for name, value, count in built_in:
-        result[name].append((str(value), int(count)))
+    for grouping, service, level, host, count in built_in:
+        name = GROUPING_SETS[int(grouping)]
+        value = {"service": service, "level": level, "host": host}[name]
+        if value and len(result[name]) < values_per_facet:
+            result[name].append((str(value), int(count)))
     result["level"].sort(key=lambda item: LEVEL_ORDER.index(item[0]))
-    for key, value, count, _ in by_attribute:
-        if key not in result:
-            if len(result) >= 3 + attributes:
-                continue
-            result[key] = []
-        result[key].append((str(value), int(count)))
+    parameters["keys"] = attributes
+    parameters["top"] = values_per_facet
+    by_attribute = store.query(
+        "SELECT key, topK({top:UInt32}, 3, 'counts')(value) FROM"  # noqa: S608
+        f" {TABLE} ARRAY JOIN mapKeys(attributes) AS key, mapValues(attributes) AS value"
+        f" WHERE {where} GROUP BY key ORDER BY count() DESC, key LIMIT {{keys:UInt32}}",
+        parameters,
+    )
+    for key, top in by_attribute:
+        exact = [(str(item["item"]), int(item["count"])) for item in top if not item["error"]]
+        result[str(key)] = sorted(exact, key=lambda pair: (-pair[1], pair[0]))
     return [Facet(name, values) for name, values in result.items()]
 
 
