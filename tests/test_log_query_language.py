@@ -29,6 +29,7 @@ from fullcycle.logs.query import (
     Regex,
     Term,
     Word,
+    field_filter,
     parse,
 )
 from fullcycle.telemetry import log_queries
@@ -284,3 +285,23 @@ def test_the_sql_never_contains_the_users_values() -> None:
     sql, parameters = compile_query(query, WINDOW)
     assert "DROP" not in sql and "1=1" not in sql and "attr" not in sql
     assert set(re.findall(r"\{(p\d+):", sql)) == set(parameters)
+
+
+@given(
+    st.from_regex(r"[A-Za-z_@][A-Za-z0-9_.@\-/]{0,20}", fullmatch=True),
+    st.text(min_size=1, max_size=40),
+)
+@settings(max_examples=500, deadline=None)
+def test_a_facet_filter_parses_back_to_exactly_its_field_and_value(field: str, value: str) -> None:
+    text = field_filter(field, value)
+    assert text is not None
+    root = parse(text).root
+    if isinstance(root, FieldEquals):
+        assert (root.field, root.value.text, root.value.wildcards) == (field, value, ())
+    else:
+        assert root == FieldPhrase(field, value)
+
+
+def test_a_field_the_language_cannot_name_has_no_filter() -> None:
+    assert field_filter("order id", "17") is None
+    assert field_filter("k", "") is None
