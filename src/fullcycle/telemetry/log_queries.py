@@ -177,8 +177,12 @@ class _Compiler:
         tokens = tokens_of(lowered)
         if not tokens:  # only separators: a plain substring
             return f"position(lower(body), {self.bind(lowered)}) > 0"
+        words = f"hasAllTokens(lower(body), {self.bind(tokens, 'Array(String)')})"
+        # A cheap substring test first, so that the regular expression (which decides) runs
+        # only on lines that contain the text at all.
+        text_in_line = f"positionCaseInsensitive(body, {self.bind(lowered)}) > 0"
         in_order = f"match(lower(body), {self.bind(phrase_pattern(lowered))})"
-        return f"(hasAllTokens(lower(body), {self.bind(tokens, 'Array(String)')}) AND {in_order})"
+        return f"({words} AND {text_in_line} AND {in_order})"
 
     # --- fields ------------------------------------------------------------------------------
 
@@ -395,19 +399,29 @@ def neighbours(store: TelemetryStore, line: LogLine, count: int, window_ns: int)
     return [*(_line(row) for row in reversed(before)), line, *(_line(row) for row in after)]
 
 
+# Level of a severity number as an index into LEVEL_ORDER (0 and above 24: unknown).
+LEVEL_INDEX = (
+    f"if(severity_number BETWEEN 1 AND 24, intDiv(severity_number - 1, 4), {len(LEVEL_RANGES)})"
+)
+
+
 def histogram(
     store: TelemetryStore, query: Query, window: Window, step_seconds: int
 ) -> list[tuple[int, str, int]]:
     """(bucket start ns, level, count) for every non-empty bucket of `step_seconds`."""
     where, parameters = compile_query(query, window)
-    parameters["step"] = step_seconds
+    parameters["step"] = step_seconds * 1_000_000_000
     rows = store.query(
-        "SELECT toUnixTimestamp64Nano(toDateTime64(toStartOfInterval(timestamp,"  # noqa: S608
-        f" toIntervalSecond({{step:UInt32}})), 9, 'UTC')) AS bucket, {LEVEL_EXPRESSION} AS level,"
-        f" count() FROM {TABLE} WHERE {where} GROUP BY bucket, level ORDER BY bucket",
+        "SELECT intDiv(toUnixTimestamp64Nano(timestamp), {step:Int64}) AS bucket,"  # noqa: S608
+        f" {LEVEL_INDEX} AS level, count() FROM {TABLE} WHERE {where}"
+        " GROUP BY bucket, level ORDER BY bucket",
         parameters,
     )
-    return [(int(bucket), str(level), int(count)) for bucket, level, count in rows]
+    step_ns = parameters["step"]
+    return [
+        (int(bucket) * step_ns, LEVEL_ORDER[int(level)], int(count))
+        for bucket, level, count in rows
+    ]
 
 
 @dataclass(frozen=True)
