@@ -129,6 +129,9 @@ def test_search_filters_by_query_and_time_range(shop_logs: TestClient) -> None:
         ({"q": "a", "from": "yesterday"}, "from: 'yesterday' is not a time"),
         ({"q": "a", "from": "2026-01-01T00:00:00"}, "from: '2026-01-01T00:00:00' has no time zone"),
         ({"q": "a", "from": "now", "to": "now-1h"}, "from: must be before to"),
+        ({"q": "a", "from": "0001-01-01T00:00:00Z"}, "outside the years 1970-2261"),
+        ({"q": "a", "to": "9999-12-31T00:00:00Z"}, "to: '9999-12-31T00:00:00Z' is outside"),
+        ({"q": "a", "from": "now-999999999w", "to": "now-999999998w"}, "is before 1970"),
         ({"q": "a", "cursor": "abc"}, "cursor: not a cursor"),
     ],
 )

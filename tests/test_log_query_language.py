@@ -32,6 +32,7 @@ from fullcycle.logs.query import (
     field_filter,
     parse,
 )
+from fullcycle.logs.time_range import TimeRangeError, parse_window
 from fullcycle.telemetry import log_queries
 from fullcycle.telemetry.batches import LogBatch
 from fullcycle.telemetry.log_queries import Window, compile_query
@@ -305,3 +306,21 @@ def test_a_facet_filter_parses_back_to_exactly_its_field_and_value(field: str, v
 def test_a_field_the_language_cannot_name_has_no_filter() -> None:
     assert field_filter("order id", "17") is None
     assert field_filter("k", "") is None
+
+
+TIME_TEXT = st.one_of(
+    st.text(max_size=30),
+    st.from_regex(r"now(-[0-9]{1,12}[smhdwy])?", fullmatch=True),
+    st.datetimes().map(lambda moment: moment.isoformat() + "Z"),
+)
+
+
+@given(TIME_TEXT, TIME_TEXT)
+@settings(max_examples=800, deadline=None)
+def test_any_time_range_is_a_window_the_store_can_hold_or_an_error(start: str, end: str) -> None:
+    try:
+        window = parse_window(start, end)
+    except TimeRangeError as error:
+        assert str(error).startswith(("from: ", "to: "))
+        return
+    assert 0 <= window.start_ns < window.end_ns < 2**63
