@@ -222,8 +222,11 @@ def main() -> None:
                 f"text file {text_file.stat().st_size / 1e6:.0f} MB",
                 file=sys.stderr,
             )
+        else:  # a kept data dir: its 24 hours end with its newest line
+            everything = LogRequest(parse(""), Window(0, end_ns + DAY_NS))
+            end_ns = explorer.search(store, everything, 1, None).lines[0].timestamp_ns
         window = Window(end_ns - DAY_NS - NS, end_ns + NS)
-        stored = store.query("SELECT count() FROM fullcycle.logs")[0][0]
+        stored = next(table.rows for table in store.table_statistics() if table.name == "logs")
         print(f"{stored:,} lines stored; {options.runs} runs per query; p50 / p95 in ms\n")
         print(
             "| query | matches | fullcycle p50 | p95 | rg -c p50 | p95 | rg p50 / fullcycle p50 |"

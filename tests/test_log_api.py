@@ -102,6 +102,29 @@ def test_search_answers_the_exact_total_newest_first_with_cursor_paging(
 
 
 @SQLITE_ONLY
+def test_paging_through_lines_that_share_timestamps_sees_each_line_once(admin: TestClient) -> None:
+    ingest(
+        admin,
+        *(
+            {"timestamp": at(index // 10), "service": "tied", "message": f"tied line {index}"}
+            for index in range(95)
+        ),
+    )
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = search(admin, "service:tied", limit=7, **({"cursor": cursor} if cursor else {}))
+        assert page["total"] == 95
+        seen += [line["body"] for line in page["results"]]
+        stamps = [line["timestamp"] for line in page["results"]]
+        assert stamps == sorted(stamps, reverse=True)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(f"tied line {index}" for index in range(95))
+
+
+@SQLITE_ONLY
 def test_search_filters_by_query_and_time_range(shop_logs: TestClient) -> None:
     errors = search(shop_logs, "level:error service:shop")
     assert errors["total"] == 25

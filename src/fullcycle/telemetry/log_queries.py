@@ -10,8 +10,8 @@ case everywhere, and the index answers exactly, with or without it being used:
 - a term that is one token (`timeout`, `4711`) is `hasToken(lower(body), 'timeout')`;
 - a quoted phrase, and a term that is several tokens (`user-42`, `10.0.0.1`), matches where its
   text appears with its first and last words whole (`"connection refused"` does not match
-  `reconnection refused`): `hasAllTokens` on its tokens (answered by the index) and a regular
-  expression on `lower(body)` for the order and the boundaries;
+  `reconnection refused`): `hasAllTokens` on its tokens (answered by the index), then a
+  substring test and a regular expression (letters as `[aA]`) for the order and the ends;
 - wildcard terms (`time*`) are LIKE on `lower(body)` anywhere in the line; regular expressions
   (`/.../`) are `match` on the body as stored.
 """
@@ -181,7 +181,7 @@ class _Compiler:
         # A cheap substring test first, so that the regular expression (which decides) runs
         # only on lines that contain the text at all.
         text_in_line = f"positionCaseInsensitive(body, {self.bind(lowered)}) > 0"
-        in_order = f"match(lower(body), {self.bind(phrase_pattern(lowered))})"
+        in_order = f"match(body, {self.bind(phrase_pattern(lowered))})"
         return f"({words} AND {text_in_line} AND {in_order})"
 
     # --- fields ------------------------------------------------------------------------------
@@ -283,9 +283,12 @@ def tokens_of(text: str) -> list[str]:
 
 
 def phrase_pattern(text: str) -> str:
-    """An RE2 pattern finding `text` literally, with whole words at its ends."""
+    """An RE2 pattern finding `text` ignoring ASCII case (letters as `[aA]` classes, which
+    needs no lower-cased copy of the body), with whole words at its ends."""
     escaped = "".join(
-        f"\\{character}"
+        f"[{character.lower()}{character.upper()}]"
+        if character.isascii() and character.isalpha()
+        else f"\\{character}"
         if character in RE2_SPECIAL
         else f"\\x{{{ord(character):02x}}}"
         if ord(character) < 0x20 or character == "\x7f"
@@ -324,17 +327,38 @@ def newest_lines(
     before: tuple[int, int] | None = None,
 ) -> list[LogLine]:
     """The newest `limit` matching lines, newest first; `before` (timestamp ns, key) continues
-    after the last line of a previous page."""
+    after the last line of a previous page.
+
+    Two steps, so that whole lines (bodies, attribute maps) are read only where the answer can
+    be: first the time of the `limit`-th newest match strictly before the cursor, reading only
+    timestamps (and the text index); then whole lines from that time on.
+    """
     where, parameters = compile_query(query, window)
+    condition = Condition(parameters)
+    limit_parameter = condition.bind(limit, "UInt32")
+    older = where
     if before is not None:
-        condition = Condition(parameters)
-        timestamp = condition.bind(before[0], "Int64")
+        at = condition.bind(before[0], "Int64")
+        older += f" AND timestamp < fromUnixTimestamp64Nano({at}, 'UTC')"
+    found, oldest = store.query(
+        "SELECT count(), toUnixTimestamp64Nano(min(t)) FROM (SELECT timestamp AS t"  # noqa: S608
+        f" FROM {TABLE} WHERE {older} ORDER BY timestamp DESC LIMIT {limit_parameter})",
+        parameters,
+    )[0]
+    if found:
+        since_ns = int(oldest)
+    elif before is not None:  # nothing older: only lines at the cursor's own time are left
+        since_ns = before[0]
+    else:
+        return []
+    since = condition.bind(since_ns, "Int64")
+    where += f" AND timestamp >= fromUnixTimestamp64Nano({since}, 'UTC')"
+    if before is not None:
         key = condition.bind(before[1], "UInt64")
-        where += f" AND (toUnixTimestamp64Nano(timestamp), {ROW_KEY}) < ({timestamp}, {key})"
-    parameters["limit"] = limit
+        where += f" AND (toUnixTimestamp64Nano(timestamp), {ROW_KEY}) < ({at}, {key})"
     rows = store.query(
         f"SELECT {LINE_COLUMNS} FROM {TABLE} WHERE {where}"  # noqa: S608
-        f" ORDER BY timestamp DESC, {ROW_KEY} DESC LIMIT {{limit:UInt32}}",
+        f" ORDER BY timestamp DESC, {ROW_KEY} DESC LIMIT {limit_parameter}",
         parameters,
     )
     return [_line(row) for row in rows]
