@@ -205,6 +205,7 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--keep", type=Path, help="use (or fill) this data dir and keep it")
+    parser.add_argument("--only", default="", help="run only the queries whose name has this")
     options = parser.parse_args()
     if shutil.which("rg") is None:
         sys.exit("ripgrep (rg) is needed: apt-get install ripgrep")
@@ -233,6 +234,8 @@ def main() -> None:
         )
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for name, text, kind, rg_arguments in BENCHMARKS:
+            if options.only not in name:
+                continue
             request = LogRequest(parse(text), window)
             actions: dict[str, Callable[[], object]] = {
                 "search": lambda request=request: explorer.search(store, request, 100, None),

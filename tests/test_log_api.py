@@ -199,6 +199,7 @@ def test_facets_count_values_for_the_current_query(shop_logs: TestClient) -> Non
     response = shop_logs.get(
         "/api/v1/logs/facets", params={"q": "service:shop", "from": at(-60), "to": at(3600)}
     )
+    assert response.json()["attribute_lines"] == 250
     facets = {facet["field"]: facet["values"] for facet in response.json()["facets"]}
     assert facets["service"] == [{"value": "shop", "count": 250}]
     assert facets["level"] == [{"value": "info", "count": 225}, {"value": "error", "count": 25}]

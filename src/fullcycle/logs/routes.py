@@ -119,8 +119,9 @@ async def facets(
     values: int = Query(10, ge=1, le=100),
     attributes: int = Query(8, ge=0, le=50),
 ) -> dict[str, Any]:
-    """The commonest values of service, level, host and the commonest attributes, counted
-    over the matching lines."""
+    """The commonest values of service, level and host (exact counts over the matching lines)
+    and of the commonest attributes (over the newest 100,000 matching lines, `attribute_lines`
+    says how many)."""
     result = await answer(
         explorer.facets, store_of(request), parsed(q, start, end), values, attributes
     )
@@ -130,8 +131,9 @@ async def facets(
                 "field": facet.field,
                 "values": [{"value": value, "count": count} for value, count in facet.values],
             }
-            for facet in result
-        ]
+            for facet in result.facets
+        ],
+        "attribute_lines": result.attribute_lines,
     }
 
 

@@ -114,7 +114,7 @@ FieldNode = FieldEquals | FieldPhrase | FieldExists | FieldCompare | FieldRange
 
 @dataclass
 class Condition:
-    """A WHERE clause under construction: SQL text plus the parameters it binds."""
+    """The parameters bound by a WHERE clause under construction; `bind` names the next one."""
 
     parameters: dict[str, Any] = field(default_factory=dict)
 
@@ -458,11 +458,23 @@ class Facet:
 GROUPING_SETS = {0b011: "service", 0b101: "level", 0b110: "host"}
 
 
+@dataclass(frozen=True)
+class Facets:
+    facets: list[Facet]
+    attribute_lines: int  # how many of the newest matching lines the attribute facets counted
+
+
 def facets(
-    store: TelemetryStore, query: Query, window: Window, values_per_facet: int, attributes: int
-) -> list[Facet]:
-    """Exact counts of the commonest values of service, level and host, and of the
-    `attributes` commonest attribute keys among the matching lines.
+    store: TelemetryStore,
+    query: Query,
+    window: Window,
+    values_per_facet: int,
+    attributes: int,
+    attribute_sample: int,
+) -> Facets:
+    """Exact counts of the commonest values of service, level and host among the matching
+    lines, and of the `attributes` commonest attribute keys among the newest `attribute_sample`
+    of them (reading attribute maps costs most; the sample keeps it bounded).
 
     Attribute values are found with ClickHouse's space-saving top-K, which also says how far
     each count may be off; only values whose count is exact are listed (a key such as a request
@@ -482,18 +494,25 @@ def facets(
         if value and len(result[name]) < values_per_facet:
             result[name].append((str(value), int(count)))
     result["level"].sort(key=lambda item: LEVEL_ORDER.index(item[0]))
-    parameters["keys"] = attributes
-    parameters["top"] = values_per_facet
+    parameters |= {"keys": attributes, "top": values_per_facet, "sample": attribute_sample}
+    lines, oldest = store.query(
+        "SELECT count(), toUnixTimestamp64Nano(min(t)) FROM (SELECT timestamp AS t"  # noqa: S608
+        f" FROM {TABLE} WHERE {where} ORDER BY timestamp DESC LIMIT {{sample:UInt32}})",
+        parameters,
+    )[0]
+    parameters["since"] = int(oldest) if lines else 0
     by_attribute = store.query(
-        "SELECT key, topK({top:UInt32}, 3, 'counts')(value) FROM"  # noqa: S608
-        f" {TABLE} ARRAY JOIN mapKeys(attributes) AS key, mapValues(attributes) AS value"
-        f" WHERE {where} GROUP BY key ORDER BY count() DESC, key LIMIT {{keys:UInt32}}",
+        "SELECT key, topK({top:UInt32}, 3, 'counts')(value), count() FROM"  # noqa: S608
+        f" (SELECT attributes FROM {TABLE} WHERE {where}"
+        " AND timestamp >= fromUnixTimestamp64Nano({since:Int64}, 'UTC'))"
+        " ARRAY JOIN mapKeys(attributes) AS key, mapValues(attributes) AS value"
+        " GROUP BY key ORDER BY count() DESC, key LIMIT {keys:UInt32}",
         parameters,
     )
-    for key, top in by_attribute:
+    for key, top, _ in by_attribute:
         exact = [(str(item["item"]), int(item["count"])) for item in top if not item["error"]]
         result[str(key)] = sorted(exact, key=lambda pair: (-pair[1], pair[0]))
-    return [Facet(name, values) for name, values in result.items()]
+    return Facets([Facet(name, values) for name, values in result.items()], int(lines))
 
 
 def sample_bodies(

@@ -114,7 +114,7 @@ def explore(store: TelemetryStore, request: LogRequest, view: View) -> dict[str,
             "step": histogram.step_seconds,
             "levels": histogram.levels,
         },
-        "facets": explorer.facets(store, request, 8, 6),
+        "facets": explorer.facets(store, request, 8, 6).facets,
     }
     if view.mode == "patterns":
         found = explorer.patterns(store, request, PATTERN_SAMPLE, view.new_since or None)
