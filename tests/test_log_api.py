@@ -102,6 +102,29 @@ def test_search_answers_the_exact_total_newest_first_with_cursor_paging(
 
 
 @SQLITE_ONLY
+def test_paging_through_lines_that_share_timestamps_sees_each_line_once(admin: TestClient) -> None:
+    ingest(
+        admin,
+        *(
+            {"timestamp": at(index // 10), "service": "tied", "message": f"tied line {index}"}
+            for index in range(95)
+        ),
+    )
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = search(admin, "service:tied", limit=7, **({"cursor": cursor} if cursor else {}))
+        assert page["total"] == 95
+        seen += [line["body"] for line in page["results"]]
+        stamps = [line["timestamp"] for line in page["results"]]
+        assert stamps == sorted(stamps, reverse=True)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(f"tied line {index}" for index in range(95))
+
+
+@SQLITE_ONLY
 def test_search_filters_by_query_and_time_range(shop_logs: TestClient) -> None:
     errors = search(shop_logs, "level:error service:shop")
     assert errors["total"] == 25
@@ -129,6 +152,9 @@ def test_search_filters_by_query_and_time_range(shop_logs: TestClient) -> None:
         ({"q": "a", "from": "yesterday"}, "from: 'yesterday' is not a time"),
         ({"q": "a", "from": "2026-01-01T00:00:00"}, "from: '2026-01-01T00:00:00' has no time zone"),
         ({"q": "a", "from": "now", "to": "now-1h"}, "from: must be before to"),
+        ({"q": "a", "from": "0001-01-01T00:00:00Z"}, "outside the years 1970-2261"),
+        ({"q": "a", "to": "9999-12-31T00:00:00Z"}, "to: '9999-12-31T00:00:00Z' is outside"),
+        ({"q": "a", "from": "now-999999999w", "to": "now-999999998w"}, "is before 1970"),
         ({"q": "a", "cursor": "abc"}, "cursor: not a cursor"),
     ],
 )
@@ -173,6 +199,7 @@ def test_facets_count_values_for_the_current_query(shop_logs: TestClient) -> Non
     response = shop_logs.get(
         "/api/v1/logs/facets", params={"q": "service:shop", "from": at(-60), "to": at(3600)}
     )
+    assert response.json()["attribute_lines"] == 250
     facets = {facet["field"]: facet["values"] for facet in response.json()["facets"]}
     assert facets["service"] == [{"value": "shop", "count": 250}]
     assert facets["level"] == [{"value": "info", "count": 225}, {"value": "error", "count": 25}]
@@ -321,3 +348,35 @@ def test_live_tail_drops_and_says_so_when_more_arrive_than_the_limit(
     lines = [line for event in events if event["event"] == "lines" for line in event["data"]]
     assert len(lines) == 10 and dropped == 490
     assert len({line["body"] for line in lines}) == 10
+
+
+def test_saved_searches_are_shared_checked_and_deleted_by_their_author(admin: TestClient) -> None:
+    """On SQLite and PostgreSQL: saved searches through the API, as two users."""
+    alice = {"Authorization": f"Bearer {token_for(admin, 'alice', ['read'])}"}
+    bob = {"Authorization": f"Bearer {token_for(admin, 'bob', ['read'])}"}
+    url = "/api/v1/logs/saved-searches"
+    body = {"name": "checkout errors", "q": "service:checkout level:error", "from": "now-24h"}
+    created = admin.post(url, json=body, headers=alice)
+    assert created.status_code == 201, created.text
+    saved = created.json()
+    assert saved["created_by"] == "alice" and saved["to"] == "now"
+
+    listed = admin.get(url, headers=bob).json()
+    assert [(item["name"], item["q"], item["from"]) for item in listed] == [
+        ("checkout errors", "service:checkout level:error", "now-24h")
+    ]
+    assert admin.post(url, json=body, headers=bob).status_code == 409
+    broken = admin.post(url, json={"name": "broken", "q": "service:("}, headers=bob)
+    assert broken.status_code == 422
+    assert "q: unexpected '(' at column 9" in broken.json()["detail"]
+    bad_time = admin.post(url, json={"name": "t", "q": "", "from": "soon"}, headers=bob)
+    assert bad_time.status_code == 422 and "from: 'soon'" in bad_time.json()["detail"]
+    assert admin.post(url, json={"name": " ", "q": ""}, headers=bob).status_code == 422
+    assert [item["name"] for item in admin.get(url).json()] == ["checkout errors"]
+
+    assert admin.delete(f"{url}/{saved['id']}", headers=bob).status_code == 403
+    assert admin.delete(f"{url}/{saved['id']}", headers=alice).status_code == 204
+    assert admin.get(url).json() == []
+    assert admin.delete(f"{url}/{saved['id']}", headers=alice).status_code == 404
+    actions = [event["action"] for event in admin.get("/api/v1/audit").json()]
+    assert actions[:2] == ["logs.saved_search.delete", "logs.saved_search.create"]

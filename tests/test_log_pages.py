@@ -14,6 +14,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.test_web_pages import log_in
+
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 NDJSON = {"content-type": "application/x-ndjson"}
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -136,3 +138,40 @@ def test_the_service_page_links_to_its_logs(with_logs: TestClient) -> None:
     assert page.status_code == 200
     assert 'href="/logs?q=service%3Ashop"' in page.text
     assert "&lt;b&gt;payment&lt;/b&gt; failed" in page.text
+
+
+@SQLITE_ONLY
+def test_a_search_is_saved_from_the_page_and_listed_for_everyone(
+    admin: TestClient,
+) -> None:
+    admin.post(
+        "/api/v1/users", json={"name": "carol", "password": "carol-password-1", "is_admin": False}
+    )
+    admin.headers.pop("Authorization")
+    log_in(admin, "carol", "carol-password-1")
+    page = admin.get("/logs", params={"q": "level:error", "from": "now-6h"})
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None
+    saved = admin.post(
+        "/logs/saved-searches",
+        data={
+            "csrf_token": csrf.group(1),
+            "name": "<i>errors</i>",
+            "q": "level:error",
+            "from": "now-6h",
+            "to": "now",
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    assert parse_qs(urlparse(saved.headers["location"]).query) == {
+        "q": ["level:error"],
+        "from": ["now-6h"],
+    }
+    listing = admin.get("/logs").text
+    assert "&lt;i&gt;errors&lt;/i&gt;</a>" in listing
+    assert 'href="/logs?q=level%3Aerror&amp;from=now-6h"' in listing
+    forged = admin.post(
+        "/logs/saved-searches", data={"name": "no csrf", "q": ""}, follow_redirects=False
+    )
+    assert forged.status_code == 403

@@ -29,8 +29,10 @@ from fullcycle.logs.query import (
     Regex,
     Term,
     Word,
+    field_filter,
     parse,
 )
+from fullcycle.logs.time_range import TimeRangeError, parse_window
 from fullcycle.telemetry import log_queries
 from fullcycle.telemetry.batches import LogBatch
 from fullcycle.telemetry.log_queries import Window, compile_query
@@ -210,6 +212,8 @@ def bodies(*indexes: int) -> set[str]:
         ("time*", {0, 4}),
         ("5432", {3}),
         ('"connection REFUSED"', {3}),
+        ('"onnection refused"', set()),  # the words at a phrase's ends are whole words
+        ('"refused to DB"', {3}),
         ("user-42", {5}),
         ("10.0.0.1", {5}),
         ("service:checkout", {0, 1, 2}),
@@ -248,6 +252,15 @@ def test_queries_find_exactly_the_lines_they_describe(
     assert matching_bodies(store, text) == bodies(*expected)
 
 
+@pytest.mark.parametrize("text", ["timeout", "TIMEOUT", "5432", '"connection refused"', "user-42"])
+def test_word_searches_are_answered_by_the_text_index(store: TelemetryStore, text: str) -> None:
+    where, parameters = compile_query(parse(text), WINDOW)
+    plan = store.query(
+        f"EXPLAIN indexes = 1 SELECT body FROM fullcycle.logs WHERE {where}", parameters
+    )
+    assert any("body_text" in row[0] for row in plan), plan
+
+
 def test_random_queries_run_in_the_store(store: TelemetryStore) -> None:
     """Fuzz the compiler against the real engine: every query that parses runs."""
 
@@ -272,4 +285,42 @@ def test_the_sql_never_contains_the_users_values() -> None:
     query = parse("""service:"x' OR 1=1 --" attr\\:k:v '; DROP TABLE x""")
     sql, parameters = compile_query(query, WINDOW)
     assert "DROP" not in sql and "1=1" not in sql and "attr" not in sql
-    assert re.findall(r"\{(p\d+):", sql) == list(parameters)
+    assert set(re.findall(r"\{(p\d+):", sql)) == set(parameters)
+
+
+@given(
+    st.from_regex(r"[A-Za-z_@][A-Za-z0-9_.@\-/]{0,20}", fullmatch=True),
+    st.text(min_size=1, max_size=40),
+)
+@settings(max_examples=500, deadline=None)
+def test_a_facet_filter_parses_back_to_exactly_its_field_and_value(field: str, value: str) -> None:
+    text = field_filter(field, value)
+    assert text is not None
+    root = parse(text).root
+    if isinstance(root, FieldEquals):
+        assert (root.field, root.value.text, root.value.wildcards) == (field, value, ())
+    else:
+        assert root == FieldPhrase(field, value)
+
+
+def test_a_field_the_language_cannot_name_has_no_filter() -> None:
+    assert field_filter("order id", "17") is None
+    assert field_filter("k", "") is None
+
+
+TIME_TEXT = st.one_of(
+    st.text(max_size=30),
+    st.from_regex(r"now(-[0-9]{1,12}[smhdwy])?", fullmatch=True),
+    st.datetimes().map(lambda moment: moment.isoformat() + "Z"),
+)
+
+
+@given(TIME_TEXT, TIME_TEXT)
+@settings(max_examples=800, deadline=None)
+def test_any_time_range_is_a_window_the_store_can_hold_or_an_error(start: str, end: str) -> None:
+    try:
+        window = parse_window(start, end)
+    except TimeRangeError as error:
+        assert str(error).startswith(("from: ", "to: "))
+        return
+    assert 0 <= window.start_ns < window.end_ns < 2**63

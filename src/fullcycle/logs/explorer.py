@@ -21,7 +21,7 @@ from fullcycle.logs.time_range import (
     parse_window,
 )
 from fullcycle.telemetry import log_queries
-from fullcycle.telemetry.log_queries import Facet, LogLine, Window
+from fullcycle.telemetry.log_queries import Facets, LogLine, Window
 from fullcycle.telemetry.store import TelemetryStore
 
 CURSOR = re.compile(r"(\d{1,20})-(\d{1,20})")
@@ -161,8 +161,15 @@ def histogram(store: TelemetryStore, request: LogRequest, buckets: int = 60) -> 
     return Histogram(step, starts, levels)
 
 
-def facets(store: TelemetryStore, request: LogRequest, values: int, attributes: int) -> list[Facet]:
-    return log_queries.facets(store, request.query, request.window, values, attributes)
+ATTRIBUTE_SAMPLE = 100_000
+
+
+def facets(store: TelemetryStore, request: LogRequest, values: int, attributes: int) -> Facets:
+    """Facet counts: built-in fields over all matching lines, attributes over the newest
+    ATTRIBUTE_SAMPLE of them."""
+    return log_queries.facets(
+        store, request.query, request.window, values, attributes, ATTRIBUTE_SAMPLE
+    )
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,26 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from clickhouse_connect.driver.exceptions import DatabaseError
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from fullcycle.auth.dependencies import RequireRead
+from fullcycle.audit.log import record
+from fullcycle.auth.dependencies import RequireRead, get_db
+from fullcycle.auth.principal import Principal
+from fullcycle.auth.scopes import Scope
 from fullcycle.logs import explorer
 from fullcycle.logs.explorer import LogRequest, LogRequestError, line_json
+from fullcycle.logs.models import SavedSearch
 from fullcycle.logs.patterns import MAX_PATTERN_SAMPLE, PATTERN_SAMPLE
+from fullcycle.logs.saved_searches import (
+    SavedSearchError,
+    create_saved_search,
+    find_saved_search,
+    list_saved_searches,
+)
 from fullcycle.logs.time_range import NS_PER_SECOND
 from fullcycle.telemetry import log_queries
 from fullcycle.telemetry.log_queries import Window
@@ -107,8 +119,9 @@ async def facets(
     values: int = Query(10, ge=1, le=100),
     attributes: int = Query(8, ge=0, le=50),
 ) -> dict[str, Any]:
-    """The commonest values of service, level, host and the commonest attributes, counted
-    over the matching lines."""
+    """The commonest values of service, level and host (exact counts over the matching lines)
+    and of the commonest attributes (over the newest 100,000 matching lines, `attribute_lines`
+    says how many)."""
     result = await answer(
         explorer.facets, store_of(request), parsed(q, start, end), values, attributes
     )
@@ -118,8 +131,9 @@ async def facets(
                 "field": facet.field,
                 "values": [{"value": value, "count": count} for value, count in facet.values],
             }
-            for facet in result
-        ]
+            for facet in result.facets
+        ],
+        "attribute_lines": result.attribute_lines,
     }
 
 
@@ -205,3 +219,73 @@ async def tail(
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+# --- saved searches --------------------------------------------------------------------------
+
+
+class SavedSearchIn(BaseModel):
+    name: str = Field(max_length=200)
+    q: str = Field("", max_length=10_000)
+    range_from: str = Field("now-1h", alias="from", max_length=200)
+    range_to: str = Field("now", alias="to", max_length=200)
+
+
+def saved_search_json(saved: SavedSearch) -> dict[str, Any]:
+    return {
+        "id": saved.id,
+        "name": saved.name,
+        "q": saved.query,
+        "from": saved.range_from,
+        "to": saved.range_to,
+        "created_by": saved.created_by,
+        "created_at": saved.created_at.isoformat(),
+    }
+
+
+@router.get("/saved-searches")
+def saved_searches(db: Session = Depends(get_db)) -> list[dict[str, Any]]:
+    """The team's saved searches, by name."""
+    return [saved_search_json(saved) for saved in list_saved_searches(db)]
+
+
+@router.post("/saved-searches", status_code=201)
+def save_search(
+    body: SavedSearchIn,
+    request: Request,
+    principal: Principal = RequireRead,
+    db: Session = Depends(get_db),
+) -> dict[str, Any]:
+    """Save a query and time range under a name everyone sees (422 if it does not parse,
+    409 if the name is taken)."""
+    try:
+        saved = create_saved_search(
+            db, body.name, body.q, body.range_from, body.range_to, principal.user.name
+        )
+    except SavedSearchError as error:
+        status_code = 409 if "exists already" in str(error) else 422
+        raise HTTPException(status_code=status_code, detail=str(error)) from None
+    record(db, request, principal, "logs.saved_search.create", saved.name, q=saved.query)
+    db.commit()
+    return saved_search_json(saved)
+
+
+@router.delete("/saved-searches/{search_id}", status_code=204)
+def delete_saved_search(
+    search_id: int,
+    request: Request,
+    principal: Principal = RequireRead,
+    db: Session = Depends(get_db),
+) -> Response:
+    """Delete a saved search: its author or an admin."""
+    saved = find_saved_search(db, search_id)
+    if saved is None:
+        raise HTTPException(status_code=404, detail=f"no saved search {search_id}")
+    if saved.created_by != principal.user.name and not principal.has(Scope.ADMIN):
+        raise HTTPException(
+            status_code=403, detail="only its author or an admin may delete a saved search"
+        )
+    record(db, request, principal, "logs.saved_search.delete", saved.name)
+    db.delete(saved)
+    db.commit()
+    return Response(status_code=204)

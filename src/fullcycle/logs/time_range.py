@@ -14,6 +14,8 @@ DURATION = re.compile(r"(\d{1,9})\s*([smhdw])")
 SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 DEFAULT_RANGE = "now-1h"
 MAX_WINDOW_NS = 400 * 86400 * NS_PER_SECOND
+# What the store's nanosecond timestamps (DateTime64(9)) can hold.
+MIN_YEAR, MAX_YEAR = 1970, 2261
 
 
 class TimeRangeError(ValueError):
@@ -35,6 +37,8 @@ def parse_time(text: str, name: str, now_ns: int) -> int:
     if relative:
         amount, unit = relative.groups()
         offset = int(amount) * SECONDS_PER_UNIT[unit] * NS_PER_SECOND if amount else 0
+        if now_ns - offset < 0:
+            raise TimeRangeError(f"{name}: {text!r} is before 1970")
         return now_ns - offset
     try:
         moment = datetime.fromisoformat(stripped.replace("z", "Z"))
@@ -45,6 +49,8 @@ def parse_time(text: str, name: str, now_ns: int) -> int:
         ) from None
     if moment.tzinfo is None:
         raise TimeRangeError(f"{name}: {text!r} has no time zone; add Z or an offset like +01:00")
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise TimeRangeError(f"{name}: {text!r} is outside the years {MIN_YEAR}-{MAX_YEAR}")
     seconds = int(moment.timestamp())
     return seconds * NS_PER_SECOND + moment.microsecond * 1000
 

@@ -4,15 +4,16 @@ parameterised ClickHouse condition, and the named reads built on it.
 User text never becomes SQL syntax: every value and every attribute key travels as a bound
 `{pN:Type}` parameter; the SQL text is assembled only from the fixed fragments below.
 
-Body matching and the text index (`body_text`, tokenizer splitByNonAlpha, case-sensitive):
-- a term that is one token without letters (`500`, `4711`) is `hasToken`, answered by the
-  index exactly (case cannot matter);
-- a term with letters is `hasTokenCaseInsensitive` (the index holds tokens as written, so it
-  cannot answer a case-insensitive question without missing `TIMEOUT` for `timeout`);
-- a term that is several tokens (`user-42`, `10.0.0.1`) and a quoted phrase are a
-  case-insensitive substring search, with `hasToken` on their letter-free inner tokens as an
-  exact pre-filter the index can answer;
-- wildcards are ILIKE, regular expressions `match` (RE2).
+Body matching and the text index (`body_text`: a text index on `lower(body)`, tokenizer
+splitByNonAlpha, so it holds every token in ASCII lower case). Letters match regardless of ASCII
+case everywhere, and the index answers exactly, with or without it being used:
+- a term that is one token (`timeout`, `4711`) is `hasToken(lower(body), 'timeout')`;
+- a quoted phrase, and a term that is several tokens (`user-42`, `10.0.0.1`), matches where its
+  text appears with its first and last words whole (`"connection refused"` does not match
+  `reconnection refused`): `hasAllTokens` on its tokens (answered by the index), then a
+  substring test and a regular expression (letters as `[aA]`) for the order and the ends;
+- wildcard terms (`time*`) are LIKE on `lower(body)` anywhere in the line; regular expressions
+  (`/.../`) are `match` on the body as stored.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ LEVEL_FIELDS = ("level", "severity")
 BODY_FIELDS = ("body", "message", "msg")
 # splitByNonAlpha: every ASCII character that is not a letter or digit separates tokens.
 TOKEN_SEPARATORS = re.compile(r"[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]+")
-HAS_LETTER = re.compile(r"[^\W\d_]")
+SEPARATOR_CLASS = r"[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]"
+RE2_SPECIAL = set("\\.+*?()|[]{}^$")
+ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 # A line's identity: its timestamp plus this hash (lines can share a timestamp).
@@ -111,7 +114,7 @@ FieldNode = FieldEquals | FieldPhrase | FieldExists | FieldCompare | FieldRange
 
 @dataclass
 class Condition:
-    """A WHERE clause under construction: SQL text plus the parameters it binds."""
+    """The parameters bound by a WHERE clause under construction; `bind` names the next one."""
 
     parameters: dict[str, Any] = field(default_factory=dict)
 
@@ -162,20 +165,24 @@ class _Compiler:
 
     def body_word(self, word: Word) -> str:
         if word.wildcards:
-            return f"body ILIKE {self.bind(like_pattern(word, anchored=False))}"
+            pattern = like_pattern(word, anchored=False).translate(ASCII_LOWER)
+            return f"lower(body) LIKE {self.bind(pattern)}"
         tokens = tokens_of(word.text)
         if len(tokens) == 1 and tokens[0] == word.text:
-            if HAS_LETTER.search(word.text):
-                return f"hasTokenCaseInsensitive(body, {self.bind(word.text)})"
-            return f"hasToken(body, {self.bind(word.text)})"
+            return f"hasToken(lower(body), {self.bind(word.text.translate(ASCII_LOWER))})"
         return self.body_phrase(word.text)
 
     def body_phrase(self, text: str) -> str:
-        substring = f"positionCaseInsensitiveUTF8(body, {self.bind(text)}) > 0"
-        exact_tokens = [token for token in tokens_of(text)[1:-1] if not HAS_LETTER.search(token)]
-        if not exact_tokens:
-            return substring
-        return f"(hasAllTokens(body, {self.bind(exact_tokens, 'Array(String)')}) AND {substring})"
+        lowered = text.translate(ASCII_LOWER)
+        tokens = tokens_of(lowered)
+        if not tokens:  # only separators: a plain substring
+            return f"position(lower(body), {self.bind(lowered)}) > 0"
+        words = f"hasAllTokens(lower(body), {self.bind(tokens, 'Array(String)')})"
+        # A cheap substring test first, so that the regular expression (which decides) runs
+        # only on lines that contain the text at all.
+        text_in_line = f"positionCaseInsensitive(body, {self.bind(lowered)}) > 0"
+        in_order = f"match(body, {self.bind(phrase_pattern(lowered))})"
+        return f"({words} AND {text_in_line} AND {in_order})"
 
     # --- fields ------------------------------------------------------------------------------
 
@@ -275,6 +282,26 @@ def tokens_of(text: str) -> list[str]:
     return [token for token in TOKEN_SEPARATORS.split(text) if token]
 
 
+def phrase_pattern(text: str) -> str:
+    """An RE2 pattern finding `text` ignoring ASCII case (letters as `[aA]` classes, which
+    needs no lower-cased copy of the body), with whole words at its ends."""
+    escaped = "".join(
+        f"[{character.lower()}{character.upper()}]"
+        if character.isascii() and character.isalpha()
+        else f"\\{character}"
+        if character in RE2_SPECIAL
+        else f"\\x{{{ord(character):02x}}}"
+        if ord(character) < 0x20 or character == "\x7f"
+        else character
+        for character in text
+    )
+    starts_in_word = not TOKEN_SEPARATORS.match(text[0])
+    ends_in_word = not TOKEN_SEPARATORS.match(text[-1])
+    before = f"(?:^|{SEPARATOR_CLASS})" if starts_in_word else ""
+    after = f"(?:{SEPARATOR_CLASS}|$)" if ends_in_word else ""
+    return before + escaped + after
+
+
 def like_pattern(word: Word, *, anchored: bool) -> str:
     r"""A LIKE pattern: the literal parts escaped (`%`, `_`, `\`), wildcards as `%`."""
     escaped = [re.sub(r"([\\%_])", r"\\\1", part) for part in word.parts()]
@@ -300,17 +327,38 @@ def newest_lines(
     before: tuple[int, int] | None = None,
 ) -> list[LogLine]:
     """The newest `limit` matching lines, newest first; `before` (timestamp ns, key) continues
-    after the last line of a previous page."""
+    after the last line of a previous page.
+
+    Two steps, so that whole lines (bodies, attribute maps) are read only where the answer can
+    be: first the time of the `limit`-th newest match strictly before the cursor, reading only
+    timestamps (and the text index); then whole lines from that time on.
+    """
     where, parameters = compile_query(query, window)
+    condition = Condition(parameters)
+    limit_parameter = condition.bind(limit, "UInt32")
+    older = where
     if before is not None:
-        condition = Condition(parameters)
-        timestamp = condition.bind(before[0], "Int64")
+        at = condition.bind(before[0], "Int64")
+        older += f" AND timestamp < fromUnixTimestamp64Nano({at}, 'UTC')"
+    found, oldest = store.query(
+        "SELECT count(), toUnixTimestamp64Nano(min(t)) FROM (SELECT timestamp AS t"  # noqa: S608
+        f" FROM {TABLE} WHERE {older} ORDER BY timestamp DESC LIMIT {limit_parameter})",
+        parameters,
+    )[0]
+    if found:
+        since_ns = int(oldest)
+    elif before is not None:  # nothing older: only lines at the cursor's own time are left
+        since_ns = before[0]
+    else:
+        return []
+    since = condition.bind(since_ns, "Int64")
+    where += f" AND timestamp >= fromUnixTimestamp64Nano({since}, 'UTC')"
+    if before is not None:
         key = condition.bind(before[1], "UInt64")
-        where += f" AND (toUnixTimestamp64Nano(timestamp), {ROW_KEY}) < ({timestamp}, {key})"
-    parameters["limit"] = limit
+        where += f" AND (toUnixTimestamp64Nano(timestamp), {ROW_KEY}) < ({at}, {key})"
     rows = store.query(
         f"SELECT {LINE_COLUMNS} FROM {TABLE} WHERE {where}"  # noqa: S608
-        f" ORDER BY timestamp DESC, {ROW_KEY} DESC LIMIT {{limit:UInt32}}",
+        f" ORDER BY timestamp DESC, {ROW_KEY} DESC LIMIT {limit_parameter}",
         parameters,
     )
     return [_line(row) for row in rows]
@@ -375,19 +423,29 @@ def neighbours(store: TelemetryStore, line: LogLine, count: int, window_ns: int)
     return [*(_line(row) for row in reversed(before)), line, *(_line(row) for row in after)]
 
 
+# Level of a severity number as an index into LEVEL_ORDER (0 and above 24: unknown).
+LEVEL_INDEX = (
+    f"if(severity_number BETWEEN 1 AND 24, intDiv(severity_number - 1, 4), {len(LEVEL_RANGES)})"
+)
+
+
 def histogram(
     store: TelemetryStore, query: Query, window: Window, step_seconds: int
 ) -> list[tuple[int, str, int]]:
     """(bucket start ns, level, count) for every non-empty bucket of `step_seconds`."""
     where, parameters = compile_query(query, window)
-    parameters["step"] = step_seconds
+    parameters["step"] = step_seconds * 1_000_000_000
     rows = store.query(
-        "SELECT toUnixTimestamp64Nano(toDateTime64(toStartOfInterval(timestamp,"  # noqa: S608
-        f" toIntervalSecond({{step:UInt32}})), 9, 'UTC')) AS bucket, {LEVEL_EXPRESSION} AS level,"
-        f" count() FROM {TABLE} WHERE {where} GROUP BY bucket, level ORDER BY bucket",
+        "SELECT intDiv(toUnixTimestamp64Nano(timestamp), {step:Int64}) AS bucket,"  # noqa: S608
+        f" {LEVEL_INDEX} AS level, count() FROM {TABLE} WHERE {where}"
+        " GROUP BY bucket, level ORDER BY bucket",
         parameters,
     )
-    return [(int(bucket), str(level), int(count)) for bucket, level, count in rows]
+    step_ns = parameters["step"]
+    return [
+        (int(bucket) * step_ns, LEVEL_ORDER[int(level)], int(count))
+        for bucket, level, count in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -396,40 +454,65 @@ class Facet:
     values: list[tuple[str, int]]
 
 
+# grouping(service, level, host) of each grouping set (1 marks a column aggregated away).
+GROUPING_SETS = {0b011: "service", 0b101: "level", 0b110: "host"}
+
+
+@dataclass(frozen=True)
+class Facets:
+    facets: list[Facet]
+    attribute_lines: int  # how many of the newest matching lines the attribute facets counted
+
+
 def facets(
-    store: TelemetryStore, query: Query, window: Window, values_per_facet: int, attributes: int
-) -> list[Facet]:
-    """Counts of the commonest values of service, level, host and of the `attributes` commonest
-    attribute keys, among the matching lines."""
+    store: TelemetryStore,
+    query: Query,
+    window: Window,
+    values_per_facet: int,
+    attributes: int,
+    attribute_sample: int,
+) -> Facets:
+    """Exact counts of the commonest values of service, level and host among the matching
+    lines, and of the `attributes` commonest attribute keys among the newest `attribute_sample`
+    of them (reading attribute maps costs most; the sample keeps it bounded).
+
+    Attribute values are found with ClickHouse's space-saving top-K, which also says how far
+    each count may be off; only values whose count is exact are listed (a key such as a request
+    id, with no value common enough to count exactly, is listed without values).
+    """
     where, parameters = compile_query(query, window)
-    parameters["top"] = values_per_facet
-    parameters["keys"] = attributes
     built_in = store.query(
-        "SELECT name, value, count() AS c FROM ("  # noqa: S608
-        f" SELECT ['service', 'level', 'host'] AS names, [service, {LEVEL_EXPRESSION}, host]"
-        f" AS values FROM {TABLE} WHERE {where})"
-        " ARRAY JOIN names AS name, values AS value WHERE value != ''"
-        " GROUP BY name, value ORDER BY name, c DESC, value LIMIT {top:UInt32} BY name",
-        parameters,
-    )
-    by_attribute = store.query(
-        "SELECT key, value, count() AS c, sum(count()) OVER (PARTITION BY key) AS key_total"  # noqa: S608
-        f" FROM {TABLE} ARRAY JOIN mapKeys(attributes) AS key, mapValues(attributes) AS value"
-        f" WHERE {where} GROUP BY key, value"
-        " ORDER BY key_total DESC, key, c DESC, value LIMIT {top:UInt32} BY key",
+        "SELECT grouping(service, level, host), service, level, host, count() AS c FROM ("  # noqa: S608
+        f" SELECT service, {LEVEL_EXPRESSION} AS level, host FROM {TABLE} WHERE {where})"
+        " GROUP BY GROUPING SETS ((service), (level), (host)) ORDER BY c DESC",
         parameters,
     )
     result: dict[str, list[tuple[str, int]]] = {"service": [], "level": [], "host": []}
-    for name, value, count in built_in:
-        result[name].append((str(value), int(count)))
+    for grouping, service, level, host, count in built_in:
+        name = GROUPING_SETS[int(grouping)]
+        value = {"service": service, "level": level, "host": host}[name]
+        if value and len(result[name]) < values_per_facet:
+            result[name].append((str(value), int(count)))
     result["level"].sort(key=lambda item: LEVEL_ORDER.index(item[0]))
-    for key, value, count, _ in by_attribute:
-        if key not in result:
-            if len(result) >= 3 + attributes:
-                continue
-            result[key] = []
-        result[key].append((str(value), int(count)))
-    return [Facet(name, values) for name, values in result.items()]
+    parameters |= {"keys": attributes, "top": values_per_facet, "sample": attribute_sample}
+    lines, oldest = store.query(
+        "SELECT count(), toUnixTimestamp64Nano(min(t)) FROM (SELECT timestamp AS t"  # noqa: S608
+        f" FROM {TABLE} WHERE {where} ORDER BY timestamp DESC LIMIT {{sample:UInt32}})",
+        parameters,
+    )[0]
+    parameters["since"] = int(oldest) if lines else 0
+    by_attribute = store.query(
+        "SELECT key, topK({top:UInt32}, 3, 'counts')(value), count() FROM"  # noqa: S608
+        f" (SELECT attributes FROM {TABLE} WHERE {where}"
+        " AND timestamp >= fromUnixTimestamp64Nano({since:Int64}, 'UTC'))"
+        " ARRAY JOIN mapKeys(attributes) AS key, mapValues(attributes) AS value"
+        " GROUP BY key ORDER BY count() DESC, key LIMIT {keys:UInt32}",
+        parameters,
+    )
+    for key, top, _ in by_attribute:
+        exact = [(str(item["item"]), int(item["count"])) for item in top if not item["error"]]
+        result[str(key)] = sorted(exact, key=lambda pair: (-pair[1], pair[0]))
+    return Facets([Facet(name, values) for name, values in result.items()], int(lines))
 
 
 def sample_bodies(

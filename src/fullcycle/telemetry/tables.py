@@ -87,7 +87,9 @@ LOGS = Table(
     partition_by="toDate(timestamp)",
     ttl_column="timestamp",
     extra_definitions=(
-        "INDEX body_text body TYPE text(tokenizer = splitByNonAlpha) GRANULARITY 1",
+        # On lower(body): log search matches words regardless of case, and the index can
+        # answer that exactly (fullcycle.telemetry.log_queries).
+        "INDEX body_text lower(body) TYPE text(tokenizer = splitByNonAlpha) GRANULARITY 1",
         "INDEX trace_id_bloom trace_id TYPE bloom_filter(0.01) GRANULARITY 4",
     ),
     settings=DEDUPLICATION,

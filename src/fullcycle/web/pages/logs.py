@@ -8,18 +8,28 @@ from typing import Any
 from urllib.parse import urlencode
 
 from clickhouse_connect.driver.exceptions import DatabaseError
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from fullcycle.auth.dependencies import current_principal
+from fullcycle.audit.log import record
+from fullcycle.auth.dependencies import current_principal, get_db
 from fullcycle.auth.principal import Principal
+from fullcycle.auth.scopes import Scope
 from fullcycle.logs import explorer
 from fullcycle.logs.explorer import LogRequest, LogRequestError
 from fullcycle.logs.patterns import PATTERN_SAMPLE
 from fullcycle.logs.query import field_filter
+from fullcycle.logs.saved_searches import (
+    SavedSearchError,
+    create_saved_search,
+    find_saved_search,
+    list_saved_searches,
+)
 from fullcycle.telemetry.log_queries import LogLine
 from fullcycle.telemetry.store import TelemetryStore
+from fullcycle.web.pages.flash import page, redirect
 from fullcycle.web.rendering import render
 
 router = APIRouter()
@@ -104,7 +114,7 @@ def explore(store: TelemetryStore, request: LogRequest, view: View) -> dict[str,
             "step": histogram.step_seconds,
             "levels": histogram.levels,
         },
-        "facets": explorer.facets(store, request, 8, 6),
+        "facets": explorer.facets(store, request, 8, 6).facets,
     }
     if view.mode == "patterns":
         found = explorer.patterns(store, request, PATTERN_SAMPLE, view.new_since or None)
@@ -122,6 +132,7 @@ async def logs_page(
     cursor: str = "",
     new_since: str = "",
     principal: Principal = Depends(current_principal),
+    db: Session = Depends(get_db),
 ) -> Response:
     params = request.query_params
     state = View(
@@ -132,7 +143,17 @@ async def logs_page(
         cursor=cursor,
         new_since=new_since,
     )
-    context: dict[str, Any] = {"nav": "logs", "view": state, "quick_ranges": QUICK_RANGES}
+    context: dict[str, Any] = {
+        "nav": "logs",
+        "view": state,
+        "quick_ranges": QUICK_RANGES,
+        "saved_searches": [
+            (saved, View(saved.query, saved.range_from, saved.range_to, "lines", "", "").url())
+            for saved in list_saved_searches(db)
+        ],
+        "user_name": principal.user.name,
+        "is_admin": principal.has(Scope.ADMIN),
+    }
     try:
         log_request = explorer.log_request(state.q, state.start, state.end)
         context |= await run_in_threadpool(explore, store_of(request), log_request, state)
@@ -151,7 +172,47 @@ async def logs_page(
         "sparkline_points": sparkline_points,
     }
     status_code = 400 if "error" in context else 200
-    return render(request, "logs/explorer.html", context, status_code)
+    return page(request, "logs/explorer.html", context, status_code)
+
+
+@router.post("/logs/saved-searches")
+def save_search_from_form(
+    request: Request,
+    name: str = Form(""),
+    q: str = Form(""),
+    range_from: str = Form("now-1h", alias="from"),
+    range_to: str = Form("now", alias="to"),
+    principal: Principal = Depends(current_principal),
+    db: Session = Depends(get_db),
+) -> Response:
+    view = View(q, range_from, range_to, "lines", "", "")
+    try:
+        saved = create_saved_search(db, name, q, range_from, range_to, principal.user.name)
+    except SavedSearchError as error:
+        return redirect(view.url(), f"Not saved: {error}", "error")
+    record(db, request, principal, "logs.saved_search.create", saved.name, q=saved.query)
+    db.commit()
+    return redirect(view.url(), f"Saved as “{saved.name}”; everyone sees it under Saved searches.")
+
+
+@router.post("/logs/saved-searches/{search_id}/delete")
+def delete_saved_search_from_form(
+    request: Request,
+    search_id: int,
+    principal: Principal = Depends(current_principal),
+    db: Session = Depends(get_db),
+) -> Response:
+    saved = find_saved_search(db, search_id)
+    if saved is None:
+        raise HTTPException(status_code=404, detail=f"no saved search {search_id}")
+    if saved.created_by != principal.user.name and not principal.has(Scope.ADMIN):
+        raise HTTPException(
+            status_code=403, detail="only its author or an admin may delete a saved search"
+        )
+    record(db, request, principal, "logs.saved_search.delete", saved.name)
+    db.delete(saved)
+    db.commit()
+    return redirect("/logs", f"Deleted the saved search “{saved.name}”.")
 
 
 @router.get("/logs/lines/{line_id}")

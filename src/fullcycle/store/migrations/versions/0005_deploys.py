@@ -1,7 +1,7 @@
 """deploys: pipelines, deploys, stages, approvals, locks, freeze windows, github events
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-26 16:38:44.292060
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import fullcycle.store.database
 
 revision: str = "0005"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

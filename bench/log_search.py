@@ -1,0 +1,263 @@
+"""Log search in the embedded store next to ripgrep scanning the same lines as a plain file.
+
+    .venv/bin/python bench/log_search.py                      # 1 million lines, 10 runs each
+    .venv/bin/python bench/log_search.py --lines 10000000     # the issue's 10 million
+
+Generates realistic lines over the last 24 hours (30 services; web access logs, application
+logs with ids, stack traces, a few rare errors), stores them in a fresh embedded store through
+`TelemetryStore.append` (the ingest path after decoding) and writes the same lines to a text file,
+one per line (a stack trace's frames joined with " | "). Then, for each query, it times what the
+API's search does (the exact total and the newest 100 lines, `fullcycle.logs.explorer.search`),
+the histogram and the facets over the 24 hours, each next to `rg -c` over the file in the same
+run (page cache warm for both), and prints p50/p95 and the ratio. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from fullcycle.logs import explorer
+from fullcycle.logs.explorer import LogRequest
+from fullcycle.logs.query import parse
+from fullcycle.telemetry.batches import LogBatch
+from fullcycle.telemetry.log_queries import Window
+from fullcycle.telemetry.store import StoreOptions, TelemetryStore
+
+NS = 1_000_000_000
+DAY_NS = 86400 * NS
+SERVICES = [
+    f"{name}-{suffix}" if suffix else name
+    for name in (
+        "checkout",
+        "payments",
+        "frontend",
+        "inventory",
+        "auth",
+        "search",
+        "shipping",
+        "catalog",
+        "cart",
+        "pricing",
+    )
+    for suffix in ("", "worker", "api")
+]
+ROUTES = (
+    "/api/orders/{id}",
+    "/api/cart/{id}",
+    "/api/users/{id}",
+    "/healthz",
+    "/api/search",
+    "/login",
+    "/api/products/{id}",
+    "/static/app.{id}.js",
+)
+METHODS = ("GET", "GET", "GET", "POST", "PUT", "DELETE")
+STATUSES = (200, 200, 200, 200, 201, 204, 301, 304, 400, 401, 404, 500, 502, 503)
+APP_MESSAGES = (
+    "user {user} placed order {order} total={amount} EUR items={items}",
+    "cache miss for key product:{order} in region eu-west-1, falling back to the primary store",
+    "payment authorisation {outcome} for order {order} via provider stripe",
+    "retrying upstream call to inventory (attempt {attempt} of 3): connection refused",
+    "request {request} timeout after {ms}ms waiting for db-{attempt}",
+    "user {user} signed in from 10.{attempt}.{items}.17 session={request}",
+    "published event OrderCreated order={order} partition={attempt} offset={amount}",
+    "slow query on orders took {ms}ms rows={items}",
+)
+STACK = (
+    "java.lang.IllegalStateException: order {order} is not payable\n"
+    "\tat com.shop.payments.PaymentService.charge(PaymentService.java:{items})\n"
+    "\tat com.shop.payments.PaymentController.pay(PaymentController.java:88)\n"
+    "\tat org.springframework.web.servlet.FrameworkServlet.service(FrameworkServlet.java:897)"
+)
+RARE = "java.lang.OutOfMemoryError: Java heap space while building report {request}"
+RARE_RATE = 366 / 10_000_000
+RARE_NUMBER = "987654321"
+LEVELS = (("DEBUG", 5, 10), ("INFO", 9, 70), ("WARN", 13, 12), ("ERROR", 17, 8))
+
+
+def make_line(
+    rng: random.Random, timestamp_ns: int
+) -> tuple[str, str, str, int, str, dict[str, str]]:
+    """(service, host, level, severity, body, attributes) of one realistic line."""
+    service = rng.choice(SERVICES)
+    host = f"{service}-{rng.randrange(4)}"
+    level, severity, _ = rng.choices(LEVELS, weights=[w for *_, w in LEVELS])[0]
+    ids = {
+        "user": str(rng.randrange(100_000)),
+        "order": str(rng.randrange(10_000_000)),
+        "amount": f"{rng.randrange(1, 900)}.{rng.randrange(100):02d}",
+        "items": str(rng.randrange(1, 40)),
+        "attempt": str(rng.randrange(1, 4)),
+        "ms": str(rng.randrange(1, 5000)),
+        "request": f"{rng.getrandbits(64):016x}",
+        "outcome": rng.choice(("approved", "declined")),
+    }
+    attributes: dict[str, str] = {}
+    roll = rng.random()
+    if roll < RARE_RATE:
+        body, level, severity = RARE.format(**ids), "ERROR", 17
+    elif roll < 2 * RARE_RATE:
+        body = f"reconciliation found order {RARE_NUMBER} twice"
+    elif roll < 0.45:
+        route = rng.choice(ROUTES).format(id=rng.randrange(100_000))
+        status = rng.choice(STATUSES)
+        method = rng.choice(METHODS)
+        body = (
+            f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)} - - "
+            f'"{method} {route} HTTP/1.1" {status} {rng.randrange(100, 90_000)} {ids["ms"]}ms'
+        )
+        attributes = {"http.method": method, "http.status_code": str(status), "http.route": route}
+        level, severity = ("ERROR", 17) if status >= 500 else ("INFO", 9)
+    elif roll < 0.47:
+        body, level, severity = STACK.format(**ids), "ERROR", 17
+    else:
+        body = rng.choice(APP_MESSAGES).format(**ids)
+        attributes = {"user_id": ids["user"], "request_id": ids["request"]}
+    return service, host, level, severity, body, attributes
+
+
+def generate(store: TelemetryStore, text_file: Path, lines: int, end_ns: int) -> None:
+    rng = random.Random(20261126)  # noqa: S311 - test data
+    batch_size = 100_000
+    start_ns = end_ns - DAY_NS
+    with text_file.open("w") as out:
+        for first in range(0, lines, batch_size):
+            batch = LogBatch()
+            rows = []
+            for index in range(first, min(lines, first + batch_size)):
+                timestamp = start_ns + (index * DAY_NS) // lines
+                service, host, level, severity, body, attributes = make_line(rng, timestamp)
+                batch.add(
+                    timestamp_ns=timestamp,
+                    body=body,
+                    service=service,
+                    host=host,
+                    severity_text=level,
+                    severity_number=severity,
+                    attributes=attributes,
+                )
+                pairs = " ".join(f"{key}={value}" for key, value in attributes.items())
+                rows.append(
+                    f"{timestamp} {service} {level} {body.replace(chr(10), ' | ')} {pairs}\n"
+                )
+            out.writelines(rows)
+            asyncio.run(store.append([batch]))
+            if (first // batch_size) % 10 == 9:
+                store.flush()
+            print(
+                f"\r  generated {min(lines, first + batch_size):,} lines", end="", file=sys.stderr
+            )
+    store.flush()
+    print(file=sys.stderr)
+
+
+def timed(function: Callable[[], object], runs: int) -> list[float]:
+    function()  # warm
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def rg(arguments: list[str], text_file: Path) -> Callable[[], object]:
+    command = ["rg", "-c", *arguments, str(text_file)]
+    return lambda: subprocess.run(command, capture_output=True, check=False)  # noqa: S603
+
+
+BENCHMARKS: list[tuple[str, str, str, list[str]]] = [
+    # name, query, what the API does, rg arguments
+    ("rare term", "OutOfMemoryError", "search", ["-i", "-w", "OutOfMemoryError"]),
+    ("rare number (index-exact)", RARE_NUMBER, "search", ["-w", RARE_NUMBER]),
+    ("common term", "orders", "search", ["-i", "-w", "orders"]),
+    ("phrase", '"connection refused"', "search", ["-i", "-F", "connection refused"]),
+    ("field + term", "service:checkout timeout", "search", ["-i", r"^\d+ checkout .*\btimeout\b"]),
+    (
+        "field + rare term",
+        "level:error OutOfMemoryError",
+        "search",
+        ["-i", r"^\d+ \S+ ERROR .*\bOutOfMemoryError\b"],
+    ),
+    ("histogram 24 h, all lines", "", "histogram", ["-i", "ERROR"]),
+    ("histogram 24 h, level:error", "level:error", "histogram", ["ERROR"]),
+    ("facets 24 h, level:error", "level:error", "facets", ["ERROR"]),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--keep", type=Path, help="use (or fill) this data dir and keep it")
+    parser.add_argument("--only", default="", help="run only the queries whose name has this")
+    options = parser.parse_args()
+    if shutil.which("rg") is None:
+        sys.exit("ripgrep (rg) is needed: apt-get install ripgrep")
+    work = options.keep or Path(tempfile.mkdtemp(prefix="fullcycle-bench-logs-"))
+    text_file = work / "lines.txt"
+    store = TelemetryStore(StoreOptions(data_dir=work / "data", durable=False))
+    store.open()
+    try:
+        end_ns = time.time_ns()
+        if not text_file.exists():
+            started = time.perf_counter()
+            generate(store, text_file, options.lines, end_ns)
+            print(
+                f"stored {options.lines:,} lines in {time.perf_counter() - started:.0f} s; "
+                f"text file {text_file.stat().st_size / 1e6:.0f} MB",
+                file=sys.stderr,
+            )
+        else:  # a kept data dir: its 24 hours end with its newest line
+            everything = LogRequest(parse(""), Window(0, end_ns + DAY_NS))
+            end_ns = explorer.search(store, everything, 1, None).lines[0].timestamp_ns
+        window = Window(end_ns - DAY_NS - NS, end_ns + NS)
+        stored = next(table.rows for table in store.table_statistics() if table.name == "logs")
+        print(f"{stored:,} lines stored; {options.runs} runs per query; p50 / p95 in ms\n")
+        print(
+            "| query | matches | fullcycle p50 | p95 | rg -c p50 | p95 | rg p50 / fullcycle p50 |"
+        )
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for name, text, kind, rg_arguments in BENCHMARKS:
+            if options.only not in name:
+                continue
+            request = LogRequest(parse(text), window)
+            actions: dict[str, Callable[[], object]] = {
+                "search": lambda request=request: explorer.search(store, request, 100, None),
+                "histogram": lambda request=request: explorer.histogram(store, request),
+                "facets": lambda request=request: explorer.facets(store, request, 10, 8),
+            }
+            ours = timed(actions[kind], options.runs)
+            theirs = timed(rg(rg_arguments, text_file), options.runs)
+            matches = explorer.count_matches(store, request.query, window)
+            ratio = statistics.median(theirs) / statistics.median(ours)
+            print(
+                f"| {name}: `{text or '(all)'}` | {matches:,} | "
+                f"{percentile(ours, 0.5) * 1000:.0f} | {percentile(ours, 0.95) * 1000:.0f} | "
+                f"{percentile(theirs, 0.5) * 1000:.0f} | {percentile(theirs, 0.95) * 1000:.0f} | "
+                f"{ratio:.2f}x |",
+                flush=True,
+            )
+    finally:
+        store.close()
+        if options.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
