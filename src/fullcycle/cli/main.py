@@ -11,6 +11,7 @@ from fullcycle import __version__
 from fullcycle.cli import (
     audit_commands,
     auth_commands,
+    dashboard_commands,
     server_commands,
     service_commands,
     team_commands,
@@ -87,6 +88,7 @@ def main(
 auth_commands.register(app)
 service_commands.register(app)
 team_commands.register(app)
+dashboard_commands.register(app)
 user_commands.register(app)
 token_commands.register(app)
 audit_commands.register(app)

@@ -51,6 +51,7 @@ __all__ = [
     "PromQLError",
     "QueryResult",
     "Series",
+    "check_syntax",
     "instant_query",
     "range_query",
     "selector_matchers",
@@ -156,6 +157,11 @@ def _parse(expr: str) -> Any:
 
 def _duration_ms(delta: timedelta | None) -> int:
     return 0 if delta is None else round(delta.total_seconds() * 1000)
+
+
+def check_syntax(expr: str) -> None:
+    """Raises PromQLBadData if `expr` does not parse."""
+    _parse(expr)
 
 
 def selector_matchers(text: str) -> list[LabelMatcher]:

@@ -3,6 +3,7 @@
 from fullcycle.audit import models as audit_models
 from fullcycle.auth import models as auth_models
 from fullcycle.catalog import models as catalog_models
+from fullcycle.metrics import models as metrics_models
 from fullcycle.store.database import Base
 
-__all__ = ["Base", "audit_models", "auth_models", "catalog_models"]
+__all__ = ["Base", "audit_models", "auth_models", "catalog_models", "metrics_models"]
