@@ -14,7 +14,9 @@ from fullcycle.telemetry.store import TelemetryStore
 
 LEGEND_LABEL = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
 MAX_POINTS = 360
-MIN_STEP_SECONDS = 15
+# Steps a chart uses: each divides or is a multiple of the usual 5-minute rate window, so that
+# windows start on step boundaries (which lets the store aggregate per step).
+STEPS_SECONDS = (15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 WEEK = timedelta(days=7)
 
 
@@ -27,7 +29,8 @@ class TimeRange:
     @classmethod
     def ending(cls, end: datetime, duration: timedelta) -> TimeRange:
         """A range of `duration` up to `end`, with a step giving at most MAX_POINTS points."""
-        seconds = max(MIN_STEP_SECONDS, math.ceil(duration.total_seconds() / MAX_POINTS))
+        wanted = duration.total_seconds() / MAX_POINTS
+        seconds = next((s for s in STEPS_SECONDS if s >= wanted), STEPS_SECONDS[-1])
         step = timedelta(seconds=seconds)
         aligned_end = datetime.fromtimestamp(end.timestamp() // seconds * seconds, UTC)
         return cls(aligned_end - duration, aligned_end, step)
