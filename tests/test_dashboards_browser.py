@@ -28,14 +28,12 @@ pytestmark = [
 ]
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-NOW_S = int(time.time())
-FIRST_S = NOW_S - 45 * 60
 BOUNDS = ("0.1", "0.25", "0.5", "1", "+Inf")
 
 
 def _series(now_s: int) -> list[tuple[dict[str, str], list[tuple[int, float]]]]:
     """45 minutes of a checkout service scraped every 15 s, Prometheus client style."""
-    times = list(range(FIRST_S, now_s, 15))
+    times = list(range(now_s - 45 * 60, now_s, 15))
     job = {"job": "checkout", "instance": "checkout-1:8080"}
     series: list[tuple[dict[str, str], list[tuple[int, float]]]] = [
         (
@@ -63,19 +61,20 @@ def _series(now_s: int) -> list[tuple[dict[str, str], list[tuple[int, float]]]]:
 
 @pytest.fixture
 def checkout(live_server: LiveServer) -> Iterator[LiveServer]:
+    now_s = int(time.time())
     client = httpx.Client(base_url=live_server.url, headers=AUTH)
     assert client.post("/api/v1/teams", json={"name": "payments"}).status_code == 201
     response = client.post("/api/v1/services", json={"name": "checkout", "owners": ["payments"]})
     assert response.status_code == 201, response.text
     response = client.post(
         "/api/v1/write",
-        content=_write_request(_series(NOW_S)),
+        content=_write_request(_series(now_s)),
         headers={"content-type": "application/x-protobuf", "content-encoding": "snappy"},
     )
     assert response.status_code == 204, response.text
     lines = [
         {
-            "timestamp": (NOW_S - 60 * minute) * 1000,
+            "timestamp": (now_s - 60 * minute) * 1000,
             "service": "checkout",
             "level": level,
             "message": f"{level} {minute}",
@@ -91,7 +90,7 @@ def checkout(live_server: LiveServer) -> Iterator[LiveServer]:
     assert response.status_code == 200, response.text
     markers = MarkerBatch()
     markers.add(
-        timestamp_ns=(NOW_S - 20 * 60) * 1_000_000_000,
+        timestamp_ns=(now_s - 20 * 60) * 1_000_000_000,
         kind="deploy",
         service="checkout",
         title="checkout 1.4.2 by alice",
@@ -200,6 +199,7 @@ def test_time_picker_and_zoom_change_the_window(checkout: LiveServer, browser: B
 def test_edit_a_dashboard_with_live_preview_and_save_it(
     live_server: LiveServer, browser: Browser
 ) -> None:
+    now_s = int(time.time()) - 60  # a minute ago: before the end of the dashboard's window
     with httpx.Client(base_url=live_server.url, headers=AUTH) as client:
         response = client.post(
             "/api/v1/write",
@@ -207,7 +207,7 @@ def test_edit_a_dashboard_with_live_preview_and_save_it(
                 [
                     (
                         {"__name__": "revenue_euros_total", "job": "shop"},
-                        [((NOW_S - 7 * 86400) * 1000, 800.0), (NOW_S * 1000, 1000.0)],
+                        [((now_s - 7 * 86400) * 1000, 800.0), (now_s * 1000, 1000.0)],
                     )
                 ]
             ),

@@ -17,7 +17,6 @@ from tests.test_promql_api import _write_request
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
-NOW_S = int(time.time()) // 60 * 60
 WEEK_S = 7 * 24 * 3600
 
 SHOP = """\
@@ -50,13 +49,14 @@ rows:
 
 def _samples(client: TestClient) -> None:
     """Revenue now and a week ago (+25 %), and orders every 15 s for the last 20 minutes."""
-    times = range(NOW_S - 1200, NOW_S + 1, 15)
+    now_s = int(time.time()) // 60 * 60
+    times = range(now_s - 1200, now_s + 1, 15)
     series = []
     for job in ("shop", "outlet"):
         series.append(
             (
                 {"__name__": "revenue_euros_total", "job": job},
-                [((NOW_S - WEEK_S) * 1000, 800.0), (NOW_S * 1000, 1000.0)],
+                [((now_s - WEEK_S) * 1000, 800.0), (now_s * 1000, 1000.0)],
             )
         )
         series.append(
