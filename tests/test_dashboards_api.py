@@ -3,10 +3,12 @@ panels without data left out, markers included, and bad input answered with a 4x
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.test_dashboards_browser import NOW_S, _series
+from tests.test_dashboards_browser import _series
 from tests.test_promql_api import _write_request
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -19,7 +21,7 @@ def shop(admin: TestClient) -> TestClient:
     assert response.status_code == 201, response.text
     response = admin.post(
         "/api/v1/write",
-        content=_write_request(_series(NOW_S)),
+        content=_write_request(_series(int(time.time()))),
         headers={"content-type": "application/x-protobuf", "content-encoding": "snappy"},
     )
     assert response.status_code == 204

@@ -11,6 +11,7 @@ from fullcycle import __version__
 from fullcycle.cli import (
     audit_commands,
     auth_commands,
+    dashboard_commands,
     deploy_commands,
     detect_command,
     log_commands,
@@ -100,6 +101,7 @@ auth_commands.register(app)
 service_commands.register(app)
 deploy_commands.register(app)
 team_commands.register(app)
+dashboard_commands.register(app)
 user_commands.register(app)
 token_commands.register(app)
 audit_commands.register(app)

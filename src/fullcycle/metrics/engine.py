@@ -42,6 +42,7 @@ from fullcycle.metrics.values import (
     merge_same_labels,
     without_name,
 )
+from fullcycle.metrics.window_summaries import SUMMARY_FUNCTIONS, WindowSummary
 from fullcycle.telemetry import sample_queries
 from fullcycle.telemetry.sample_queries import LabelMatcher, MatchOperator
 from fullcycle.telemetry.store import TelemetryStore
@@ -51,6 +52,7 @@ __all__ = [
     "PromQLError",
     "QueryResult",
     "Series",
+    "check_syntax",
     "instant_query",
     "range_query",
     "selector_matchers",
@@ -156,6 +158,11 @@ def _parse(expr: str) -> Any:
 
 def _duration_ms(delta: timedelta | None) -> int:
     return 0 if delta is None else round(delta.total_seconds() * 1000)
+
+
+def check_syntax(expr: str) -> None:
+    """Raises PromQLBadData if `expr` does not parse."""
+    _parse(expr)
 
 
 def selector_matchers(text: str) -> list[LabelMatcher]:
@@ -321,6 +328,8 @@ class _Evaluator:
     def _call(self, node: Any) -> Value:
         name = node.func.name
         arguments = list(node.args)
+        if name in SUMMARY_FUNCTIONS:
+            return self._summary_function(name, arguments[0])
         if name in RANGE_FUNCTIONS or name == "quantile_over_time":
             return self._range_function(name, arguments)
         if name in ("absent", "absent_over_time"):
@@ -343,9 +352,34 @@ class _Evaluator:
         for samples in found:
             values, present = function(samples, Windows.over(samples, ends, range_ms))
             if present.any():
-                labels = (
-                    samples.labels if name == "last_over_time" else without_name(samples.labels)
-                )
+                vector.append(StepSeries(without_name(samples.labels), values, present))
+        return merge_same_labels(vector, f"{name}()")
+
+    def _summary_function(self, name: str, argument: Any) -> Vector:
+        """A function the store's per-bucket summaries suffice for. Buckets divide both the
+        step and the range, so every window is made of whole buckets."""
+        if not isinstance(argument, parser.MatrixSelector):
+            raise PromQLError("subqueries are not supported; pass a range selector such as x[5m]")
+        selector = argument.vector_selector
+        ends = self.times - _duration_ms(selector.offset)
+        range_ms = _duration_ms(argument.range)
+        bucket_ms = math.gcd(self.step_ms, range_ms) if self.step_ms else range_ms
+        found = sample_queries.window_buckets(
+            self.store,
+            _matchers(selector),
+            int(ends[0]),
+            max(self.step_ms, 1),
+            len(ends),
+            range_ms,
+            max(bucket_ms, 1),
+        )
+        function = SUMMARY_FUNCTIONS[name]
+        vector = []
+        for buckets in found:
+            values, present = function(WindowSummary.of(buckets, ends, range_ms))
+            if present.any():
+                keep_name = name == "last_over_time"
+                labels = buckets.labels if keep_name else without_name(buckets.labels)
                 vector.append(StepSeries(labels, values, present))
         return merge_same_labels(vector, f"{name}()")
 
@@ -356,7 +390,7 @@ class _Evaluator:
             vector = self._as_vector(self.evaluate(argument), name)
             selector = argument if isinstance(argument, parser.VectorSelector) else None
         else:
-            vector = self._range_function("count_over_time", [argument])
+            vector = self._summary_function("count_over_time", argument)
             selector = (
                 argument.vector_selector if isinstance(argument, parser.MatrixSelector) else None
             )

@@ -13,19 +13,12 @@ sent with the panels so that every chart can draw them.
 
 from __future__ import annotations
 
-import math
-import re
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from fullcycle.metrics.engine import QueryResult, range_query
+from fullcycle.metrics.panel_data import ChartPanel, ChartSeries, TimeRange, timeseries
 from fullcycle.telemetry.dashboard_queries import log_counts_by_level, markers_between
 from fullcycle.telemetry.store import TelemetryStore
-
-LEGEND_LABEL = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
-MAX_POINTS = 360
-MIN_STEP_SECONDS = 15
 
 
 @dataclass(frozen=True)
@@ -127,74 +120,11 @@ def service_panels(service: str) -> list[Panel]:
     ]
 
 
-@dataclass(frozen=True)
-class TimeRange:
-    start: datetime
-    end: datetime
-    step: timedelta
-
-    @classmethod
-    def ending(cls, end: datetime, duration: timedelta) -> TimeRange:
-        """A range of `duration` up to `end`, with a step giving at most MAX_POINTS points."""
-        seconds = max(MIN_STEP_SECONDS, math.ceil(duration.total_seconds() / MAX_POINTS))
-        step = timedelta(seconds=seconds)
-        aligned_end = datetime.fromtimestamp(end.timestamp() // seconds * seconds, UTC)
-        return cls(aligned_end - duration, aligned_end, step)
-
-    @property
-    def timestamps(self) -> list[float]:
-        first, last = self.start.timestamp(), self.end.timestamp()
-        step = self.step.total_seconds()
-        return [first + index * step for index in range(int((last - first) // step) + 1)]
-
-
-@dataclass
-class ChartSeries:
-    name: str
-    query: str
-    labels: dict[str, str]
-    values: list[float | None]
-
-
-@dataclass
-class ChartPanel:
-    title: str
-    unit: str
-    queries: list[str]
-    series: list[ChartSeries] = field(default_factory=list)
-
-
-def legend(template: str, labels: dict[str, str]) -> str:
-    if not template:
-        return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
-    return LEGEND_LABEL.sub(lambda match: labels.get(match.group(1), ""), template)
-
-
-def _aligned(result: QueryResult, timestamps: list[float]) -> list[tuple[dict, list]]:
-    """Each series' values at the chart's timestamps (None where it has none)."""
-    index = {round(t * 1000): position for position, t in enumerate(timestamps)}
-    aligned = []
-    for series in result.series:
-        values: list[float | None] = [None] * len(timestamps)
-        for t, v in series.points:
-            position = index.get(round(t * 1000))
-            if position is not None:
-                values[position] = None if math.isnan(v) or math.isinf(v) else v
-        aligned.append((series.labels, values))
-    return aligned
-
-
 def _evaluate_panel(store: TelemetryStore, panel: Panel, window: TimeRange) -> ChartPanel | None:
-    timestamps = window.timestamps
     for alternative in panel.alternatives:
         chart = ChartPanel(panel.title, panel.unit, [query.expr for query in alternative])
         for query in alternative:
-            result = range_query(store, query.expr, window.start, window.end, window.step)
-            for labels, values in _aligned(result, timestamps):
-                if any(value is not None for value in values):
-                    chart.series.append(
-                        ChartSeries(legend(query.legend, labels), query.expr, labels, values)
-                    )
+            chart.series.extend(timeseries(store, query.expr, query.legend, window))
         if chart.series:
             return chart
     return None
@@ -218,18 +148,26 @@ def _log_volume(store: TelemetryStore, service: str, window: TimeRange) -> Chart
     return chart
 
 
-def service_dashboard(store: TelemetryStore, service: str, window: TimeRange) -> dict[str, Any]:
-    """The panels with data, their series aligned to common timestamps, and the markers."""
-    panels = [_evaluate_panel(store, panel, window) for panel in service_panels(service)]
-    panels.append(_log_volume(store, service, window))
+def window_json(store: TelemetryStore, service: str, window: TimeRange) -> dict[str, Any]:
+    """The window's times and the service's markers in it, as every dashboard answer has."""
     start_ms = round(window.start.timestamp() * 1000)
     end_ms = round(window.end.timestamp() * 1000)
+    markers = markers_between(store, service, start_ms, end_ms) if service else []
     return {
         "service": service,
         "start": window.start.timestamp(),
         "end": window.end.timestamp(),
         "step": window.step.total_seconds(),
         "timestamps": window.timestamps,
+        "markers": [asdict(marker) for marker in markers],
+    }
+
+
+def service_dashboard(store: TelemetryStore, service: str, window: TimeRange) -> dict[str, Any]:
+    """The panels with data, their series aligned to common timestamps, and the markers."""
+    panels = [_evaluate_panel(store, panel, window) for panel in service_panels(service)]
+    panels.append(_log_volume(store, service, window))
+    return {
+        **window_json(store, service, window),
         "panels": [asdict(panel) for panel in panels if panel is not None],
-        "markers": [asdict(m) for m in markers_between(store, service, start_ms, end_ms)],
     }

@@ -5,6 +5,15 @@ from fullcycle.auth import models as auth_models
 from fullcycle.catalog import models as catalog_models
 from fullcycle.deploy import models as deploy_models
 from fullcycle.logs import models as logs_models
+from fullcycle.metrics import models as metrics_models
 from fullcycle.store.database import Base
 
-__all__ = ["Base", "audit_models", "auth_models", "catalog_models", "deploy_models", "logs_models"]
+__all__ = [
+    "Base",
+    "audit_models",
+    "auth_models",
+    "catalog_models",
+    "deploy_models",
+    "logs_models",
+    "metrics_models",
+]

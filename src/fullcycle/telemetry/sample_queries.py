@@ -88,9 +88,17 @@ def _add_matchers(conditions: _Conditions, matchers: Sequence[LabelMatcher]) -> 
 def _sample_conditions(
     matchers: Sequence[LabelMatcher], after_ms: int, until_ms: int
 ) -> _Conditions:
-    """Samples of the matching series with `after_ms <= timestamp <= until_ms`."""
+    """Samples of the matching series with `after_ms <= timestamp <= until_ms`.
+
+    The label matchers are applied to the small `series` table, and the samples are picked by
+    metric and fingerprint, the table's sort key: no label map of a sample is read."""
     conditions = _Conditions()
-    _add_matchers(conditions, matchers)
+    series = _Conditions()
+    series.parameters = conditions.parameters
+    _add_matchers(series, matchers)
+    _add_matchers(conditions, [m for m in matchers if m.name == METRIC_NAME])
+    matching = f"SELECT fingerprint FROM {DATABASE}.series WHERE {series.sql()}"  # noqa: S608
+    conditions.add(f"fingerprint IN ({matching})")
     after = conditions.bind(after_ms, "Int64")
     until = conditions.bind(until_ms, "Int64")
     conditions.add(f"timestamp >= fromUnixTimestamp64Milli({after})")
@@ -100,6 +108,42 @@ def _sample_conditions(
 
 def _labels_with_name(metric: str, labels: dict[str, str]) -> dict[str, str]:
     return {METRIC_NAME: metric, **labels}
+
+
+def _series_of(
+    store: TelemetryStore, matchers: Sequence[LabelMatcher]
+) -> dict[int, tuple[dict[str, str], str]]:
+    """Labels (with `__name__`) and type of the matching series, by fingerprint."""
+    conditions = _Conditions()
+    _add_matchers(conditions, matchers)
+    sql = f"""
+        SELECT fingerprint, metric, any(labels), any(type) FROM {DATABASE}.series
+        WHERE {conditions.sql()} GROUP BY fingerprint, metric
+    """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
+    return {
+        int(fingerprint): (_labels_with_name(metric, labels), str(kind))
+        for fingerprint, metric, labels, kind in store.query(sql, conditions.parameters)
+    }
+
+
+def _columns(store: TelemetryStore, sql: str, parameters: dict[str, Any]) -> np.ndarray:
+    """The rows of a numeric query as a numpy structured array (fields named by the aliases);
+    far cheaper than Python tuples for the many rows sample queries return."""
+    rows: np.ndarray = store.clickhouse.client().query_np(sql, parameters=parameters)
+    return rows
+
+
+def _per_series(rows: np.ndarray) -> list[tuple[int, slice]]:
+    """Each fingerprint's run of rows (the rows are ordered by fingerprint)."""
+    if not rows.dtype.names or not len(rows):
+        return []
+    fingerprints = rows["fingerprint"]
+    starts = [0, *(np.flatnonzero(fingerprints[1:] != fingerprints[:-1]) + 1).tolist()]
+    ends = [*starts[1:], len(rows)]
+    return [
+        (int(fingerprints[start]), slice(start, end))
+        for start, end in zip(starts, ends, strict=True)
+    ]
 
 
 def last_sample_per_step(
@@ -119,33 +163,32 @@ def last_sample_per_step(
     step = conditions.bind(max(step_ms, 1), "Int64")
     stale = conditions.bind(STALE_NAN_BITS, "UInt64")
     sql = f"""
-        SELECT metric, any(series_labels), any(series_type),
-               arraySort(groupArray((last_ms, last_value, is_stale))) AS points,
-               arrayMap(p -> p.1, points), arrayMap(p -> p.2, points), arrayMap(p -> p.3, points)
-        FROM (
-            SELECT metric, fingerprint, any(labels) AS series_labels, any(type) AS series_type,
-                   greatest(0, intDiv(toUnixTimestamp64Milli(timestamp) - {first} + {step} - 1,
-                                      {step})) AS step_index,
-                   max(toUnixTimestamp64Milli(timestamp)) AS last_ms,
-                   argMax(value, timestamp) AS last_value,
-                   argMax(reinterpretAsUInt64(value) = {stale}, timestamp) AS is_stale
-            FROM {DATABASE}.samples
-            WHERE {conditions.sql()}
-            GROUP BY metric, fingerprint, step_index
-        )
-        GROUP BY metric, fingerprint
+        SELECT fingerprint,
+               greatest(0, intDiv(toUnixTimestamp64Milli(timestamp) - {first} + {step} - 1,
+                                  {step})) AS step_index,
+               max(toUnixTimestamp64Milli(timestamp)) AS last_ms,
+               argMax(value, timestamp) AS last_value,
+               argMax(reinterpretAsUInt64(value) = {stale}, timestamp) AS is_stale
+        FROM {DATABASE}.samples
+        WHERE {conditions.sql()}
+        GROUP BY fingerprint, step_index
+        ORDER BY fingerprint, step_index
     """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
-    rows = store.query(sql, conditions.parameters)
-    return [
-        SeriesSamples(
-            labels=_labels_with_name(metric, labels),
-            type=kind,
-            timestamps_ms=np.asarray(last_ms, dtype=np.int64),
-            values=np.asarray(values, dtype=np.float64),
-            stale=np.asarray(stale_flags, dtype=bool),
+    rows = _columns(store, sql, conditions.parameters)
+    series = _series_of(store, matchers)
+    found = []
+    for fingerprint, run in _per_series(rows):
+        labels, kind = series.get(fingerprint, ({}, ""))
+        found.append(
+            SeriesSamples(
+                labels=labels,
+                type=kind,
+                timestamps_ms=rows["last_ms"][run].astype(np.int64),
+                values=rows["last_value"][run].astype(np.float64),
+                stale=rows["is_stale"][run].astype(bool),
+            )
         )
-        for metric, labels, kind, _points, last_ms, values, stale_flags in rows
-    ]
+    return found
 
 
 def raw_samples(
@@ -157,29 +200,25 @@ def raw_samples(
     stale = conditions.bind(STALE_NAN_BITS, "UInt64")
     conditions.add(f"reinterpretAsUInt64(value) != {stale}")
     sql = f"""
-        SELECT metric, any(labels), any(type), arraySort(groupArray((ms, value))) AS points,
-               arrayMap(p -> p.1, points), arrayMap(p -> p.2, points)
-        FROM (
-            SELECT metric, fingerprint, labels, type,
-                   toUnixTimestamp64Milli(timestamp) AS ms, value
-            FROM {DATABASE}.samples
-            WHERE {conditions.sql()}
-        )
-        GROUP BY metric, fingerprint
+        SELECT fingerprint, toUnixTimestamp64Milli(timestamp) AS ms, value
+        FROM {DATABASE}.samples
+        WHERE {conditions.sql()}
+        ORDER BY fingerprint, ms
     """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
-    series = []
-    for metric, labels, kind, _points, timestamps, values in store.query(
-        sql, conditions.parameters
-    ):
-        series.append(
+    rows = _columns(store, sql, conditions.parameters)
+    series = _series_of(store, matchers)
+    found = []
+    for fingerprint, run in _per_series(rows):
+        labels, kind = series.get(fingerprint, ({}, ""))
+        found.append(
             SeriesSamples(
-                labels=_labels_with_name(metric, labels),
+                labels=labels,
                 type=kind,
-                timestamps_ms=np.asarray(timestamps, dtype=np.int64),
-                values=np.asarray(values, dtype=np.float64),
+                timestamps_ms=rows["ms"][run].astype(np.int64),
+                values=rows["value"][run].astype(np.float64),
             )
         )
-    return series
+    return found
 
 
 def _series_conditions(
@@ -256,3 +295,91 @@ def label_values(
         WHERE {conditions.sql()} AND value != '' ORDER BY value
     """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
     return [str(row[0]) for row in store.query(sql, conditions.parameters)]
+
+
+@dataclass(frozen=True)
+class SeriesBuckets:
+    """One series' samples summed up per time bucket (only buckets that have samples), in time
+    order: each bucket holds the samples in (end - size, end]."""
+
+    labels: dict[str, str]
+    type: str
+    ends_ms: np.ndarray
+    first_ms: np.ndarray
+    first_values: np.ndarray
+    last_ms: np.ndarray
+    last_values: np.ndarray
+    counts: np.ndarray
+    sums: np.ndarray
+    minima: np.ndarray
+    maxima: np.ndarray
+    corrections: np.ndarray  # counter resets inside the bucket: the value before each drop
+
+
+def window_buckets(
+    store: TelemetryStore,
+    matchers: Sequence[LabelMatcher],
+    first_end_ms: int,
+    step_ms: int,
+    steps: int,
+    range_ms: int,
+    bucket_ms: int,
+) -> list[SeriesBuckets]:
+    """Samples of the windows `[end - range_ms, end]` for end = first_end_ms + k * step_ms,
+    summed up per bucket of `bucket_ms` (which divides both range and step, so windows are
+    whole buckets plus a sample exactly on their left edge). Samples in no window are skipped,
+    staleness markers too. A window's rate, sum or count follows from its buckets exactly."""
+    last_end_ms = first_end_ms + step_ms * (steps - 1)
+    conditions = _sample_conditions(matchers, first_end_ms - range_ms, last_end_ms)
+    stale = conditions.bind(STALE_NAN_BITS, "UInt64")
+    conditions.add(f"reinterpretAsUInt64(value) != {stale}")
+    origin = conditions.bind(first_end_ms - range_ms - bucket_ms, "Int64")
+    size = conditions.bind(bucket_ms, "Int64")
+    if range_ms < step_ms:  # windows leave gaps: keep the samples inside one
+        window_start = conditions.bind(first_end_ms - range_ms, "Int64")
+        step = conditions.bind(step_ms, "Int64")
+        width = conditions.bind(range_ms, "Int64")
+        conditions.add(
+            f"modulo(toUnixTimestamp64Milli(timestamp) - {window_start}, {step}) <= {width}"
+        )
+    sql = f"""
+        SELECT fingerprint,
+               {origin} + {size} * intDiv(ms - {origin} + {size} - 1, {size}) AS bucket_end,
+               min(ms) AS first_ms, argMin(value, ms) AS first_value,
+               max(ms) AS last_ms, argMax(value, ms) AS last_value,
+               count() AS n, sum(value) AS total, min(value) AS low, max(value) AS high,
+               sum(dropped) - argMin(dropped, ms) AS corrections
+        FROM (
+            SELECT fingerprint, value, toUnixTimestamp64Milli(timestamp) AS ms,
+                   lagInFrame(value, 1, value) OVER (
+                       PARTITION BY fingerprint ORDER BY timestamp
+                       ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS previous,
+                   if(value < previous, previous, 0) AS dropped
+            FROM {DATABASE}.samples
+            WHERE {conditions.sql()}
+        )
+        GROUP BY fingerprint, bucket_end
+        ORDER BY fingerprint, bucket_end
+    """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
+    rows = _columns(store, sql, conditions.parameters)
+    series = _series_of(store, matchers)
+    found = []
+    for fingerprint, run in _per_series(rows):
+        labels, kind = series.get(fingerprint, ({}, ""))
+        found.append(
+            SeriesBuckets(
+                labels=labels,
+                type=kind,
+                ends_ms=rows["bucket_end"][run].astype(np.int64),
+                first_ms=rows["first_ms"][run].astype(np.int64),
+                first_values=rows["first_value"][run].astype(np.float64),
+                last_ms=rows["last_ms"][run].astype(np.int64),
+                last_values=rows["last_value"][run].astype(np.float64),
+                counts=rows["n"][run].astype(np.int64),
+                sums=rows["total"][run].astype(np.float64),
+                minima=rows["low"][run].astype(np.float64),
+                maxima=rows["high"][run].astype(np.float64),
+                corrections=rows["corrections"][run].astype(np.float64),
+            )
+        )
+    return found

@@ -1,4 +1,5 @@
-// Service dashboards: uPlot charts from GET /api/v1/services/{name}/dashboard.
+// Dashboards: uPlot charts from the URL in the grid's data-source (a service's automatic
+// dashboard or a dashboard as code), or from the editor's preview of unsaved YAML.
 // Time picker (kept in the URL and shared with other pages via localStorage
 // "fullcycle.timeRange"), zoom by dragging, legend toggles, a tooltip with every series at the
 // cursor, units, auto-refresh, and the service's deploy/incident markers on every chart.
@@ -8,7 +9,8 @@
 
   const root = document.querySelector("[data-dashboard]");
   if (!root) return;
-  const service = root.dataset.service;
+  const source = root.dataset.source;
+  const editor = document.querySelector("[data-dashboard-editor]");
   const controls = document.querySelector("[data-dashboard-controls]");
   const status = document.querySelector("[data-dashboard-status]");
   const resetZoom = document.querySelector("[data-reset-zoom]");
@@ -26,6 +28,7 @@
     refresh: Number(url.searchParams.get("refresh") || 0),
   };
   let timer = null;
+  let generation = 0; // answers to superseded requests are dropped
   // The drawn charts, by panel title: {plot, panel}; the browser test reads their data.
   window.fullcycleCharts = {};
 
@@ -61,6 +64,7 @@
 
   function query() {
     const params = new URLSearchParams();
+    for (const [name, value] of url.searchParams) if (name.startsWith("var-")) params.set(name, value);
     if (state.start && state.end) {
       params.set("start", state.start);
       params.set("end", state.end);
@@ -82,16 +86,57 @@
 
   async function load() {
     remember();
+    if (editor) return preview();
     status.textContent = "Loading…";
-    const response = await fetch(
-      `/api/v1/services/${encodeURIComponent(service)}/dashboard?${query()}`,
-      { credentials: "same-origin" },
-    );
+    const mine = ++generation;
+    const response = await fetch(`${source}?${query()}`, { credentials: "same-origin" });
+    if (mine === generation) show(response);
+  }
+
+  async function show(response) {
     if (!response.ok) {
-      status.textContent = `Could not load the dashboard (${response.status}).`;
+      const body = await response.json().catch(() => ({}));
+      status.textContent = `Could not load the dashboard (${response.status}): ${body.detail || ""}`;
       return;
     }
     render(await response.json());
+  }
+
+  function csrfToken() {
+    const headers = document.body.getAttribute("hx-headers");
+    return headers ? JSON.parse(headers)["X-CSRF-Token"] : "";
+  }
+
+  async function preview() {
+    status.textContent = "Previewing…";
+    const mine = ++generation;
+    const response = await fetch("/api/v1/dashboards/preview", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+      body: JSON.stringify({ yaml: editor.source.value, range: state.range }),
+    });
+    if (mine === generation) show(response);
+  }
+
+  async function save() {
+    const name = editor.dataset.name || (editor.source.value.match(/^name:\s*([a-z0-9-]+)/m) || [])[1];
+    if (!name) {
+      status.textContent = "The YAML needs a name: line.";
+      return;
+    }
+    const response = await fetch(`/api/v1/dashboards/${encodeURIComponent(name)}`, {
+      method: "PUT",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+      body: JSON.stringify({ yaml: editor.source.value }),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      status.textContent = `Not saved (${response.status}): ${body.detail || ""}`;
+      return;
+    }
+    window.location.href = `/dashboards/${encodeURIComponent(name)}`;
   }
 
   function render(data) {
@@ -103,8 +148,23 @@
       ? `${range}, every ${data.step} s.`
       : `No telemetry from this service between ${range}.`;
     // All panels are laid out first, so that each chart takes its panel's final width.
-    const places = data.panels.map((panel) => placePanel(panel));
-    data.panels.forEach((panel, i) => drawPanel(panel, data, places[i]));
+    let row = null;
+    const places = data.panels.map((panel) => {
+      if (panel.row && panel.row !== row) {
+        const heading = document.createElement("h2");
+        heading.className = "dashboard-row";
+        heading.textContent = panel.row;
+        root.append(heading);
+      }
+      row = panel.row;
+      return placePanel(panel);
+    });
+    data.panels.forEach((panel, i) => {
+      const type = panel.type || "timeseries";
+      if (type === "timeseries") drawPanel(panel, data, places[i]);
+      else if (type === "logs") drawLogs(panel, data, places[i]);
+      else drawValues(panel, places[i]);
+    });
     listMarkers(data.markers);
     root.dataset.loaded = String(Date.now());
   }
@@ -144,13 +204,90 @@
       ],
       axes: [{}, { size: 80, values: (u, values) => values.map((v) => format(panel.unit, v)) }],
       hooks: {
-        draw: [(u) => drawMarkers(u, data.markers)],
+        draw: [(u) => drawMarkers(u, data.markers), (u) => drawThresholds(u, panel)],
         setSelect: [(u) => zoom(u)],
         setCursor: [(u) => showTooltip(u, panel, tooltip)],
       },
     };
     const plot = new uPlot(options, [data.timestamps, ...panel.series.map((s) => s.values)], chart);
     window.fullcycleCharts[panel.title] = { plot, panel };
+  }
+
+  function thresholdColor(panel, value) {
+    let color = "";
+    for (const threshold of panel.thresholds || []) if (value >= threshold.value) color = threshold.color;
+    return color;
+  }
+
+  // stat: one big number per series; table: labels and value; kpi: now vs a week ago.
+  function drawValues(panel, { chart }) {
+    if (!panel.values.length) {
+      chart.textContent = "No data";
+      chart.className = "muted";
+      return;
+    }
+    if (panel.type === "table") {
+      const table = document.createElement("table");
+      const names = [...new Set(panel.values.flatMap((v) => Object.keys(v.labels)))].sort();
+      const head = table.createTHead().insertRow();
+      for (const name of [...names, "value"]) head.insertCell().textContent = name;
+      const body = table.createTBody();
+      for (const item of panel.values) {
+        const row = body.insertRow();
+        for (const name of names) row.insertCell().textContent = item.labels[name] || "";
+        row.insertCell().textContent = format(panel.unit, item.value);
+      }
+      chart.append(table);
+      return;
+    }
+    for (const item of panel.values) {
+      const block = document.createElement("div");
+      block.className = "stat";
+      const number = document.createElement("strong");
+      number.className = "stat-value";
+      number.textContent = format(panel.unit, item.value);
+      const color = thresholdColor(panel, item.value);
+      if (color) number.style.color = color;
+      const caption = document.createElement("span");
+      caption.className = "muted";
+      caption.textContent = item.name;
+      block.append(number, caption);
+      if (panel.type === "kpi") {
+        const change = document.createElement("span");
+        change.className = "stat-change";
+        change.dataset.testid = "kpi-change";
+        const arrow = item.change === null ? "" : item.change >= 0 ? "▲" : "▼";
+        change.textContent = item.change === null
+          ? `last week: ${format(panel.unit, item.last_week)}`
+          : `${arrow} ${round(Math.abs(item.change) * 100)} % vs last week (${format(panel.unit, item.last_week)})`;
+        block.append(change);
+      }
+      chart.append(block);
+    }
+  }
+
+  function drawLogs(panel, data, { chart }) {
+    const link = document.createElement("a");
+    const params = new URLSearchParams({ q: panel.queries[0], start: data.start, end: data.end });
+    link.href = `/logs?${params}`;
+    link.textContent = `Open the logs: ${panel.queries[0]}`;
+    chart.append(link);
+  }
+
+  function drawThresholds(u, panel) {
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.lineWidth = devicePixelRatio;
+    for (const threshold of panel.thresholds || []) {
+      const y = Math.round(u.valToPos(threshold.value, "y", true));
+      if (y < u.bbox.top || y > u.bbox.top + u.bbox.height) continue;
+      ctx.strokeStyle = threshold.color;
+      ctx.beginPath();
+      ctx.moveTo(u.bbox.left, y);
+      ctx.lineTo(u.bbox.left + u.bbox.width, y);
+      ctx.stroke();
+    }
+    ctx.restore();
   }
 
   function drawMarkers(u, markers) {
@@ -224,6 +361,10 @@
     timer = state.refresh ? setInterval(load, state.refresh * 1000) : null;
   }
 
+  if (editor) {
+    editor.querySelector("[data-preview]").addEventListener("click", preview);
+    editor.querySelector("[data-save]").addEventListener("click", save);
+  }
   controls.range.value = state.range;
   controls.refresh.value = String(state.refresh);
   controls.range.addEventListener("change", () => {

@@ -1,0 +1,198 @@
+"""Range functions computed from per-bucket summaries that the store aggregates
+(`telemetry.sample_queries.window_buckets`): `rate`, `increase`, `delta` and the
+`sum/count/avg/min/max/last/present_over_time` functions, without loading every sample.
+
+A window `[end - range, end]` is a run of whole buckets `(b - size, b]` plus, when a sample lies
+exactly on `end - range`, that sample (the last one of the bucket before). From the buckets' first
+and last samples, counts, sums and counter corrections (inside a bucket, and between one bucket's
+last sample and the next one's first) the window's figures follow exactly, so `rate` extrapolates
+as Prometheus does (`extrapolatedRate` in promql/functions.go).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from fullcycle.telemetry.sample_queries import SeriesBuckets
+
+DELTA_TYPES = ("counter_delta", "histogram_delta")
+
+Result = tuple[np.ndarray, np.ndarray]
+
+
+def _cumulative(values: np.ndarray) -> np.ndarray:
+    return np.concatenate(([0.0], np.cumsum(values)))
+
+
+@dataclass(frozen=True)
+class WindowSummary:
+    """Per step: what the window's samples add up to."""
+
+    buckets: SeriesBuckets
+    start_ms: np.ndarray
+    end_ms: np.ndarray
+    range_seconds: float
+    low: np.ndarray  # first bucket of the window
+    high: np.ndarray  # one past its last bucket
+    edge: np.ndarray  # a sample lies exactly on the window's start
+    count: np.ndarray
+    first_ms: np.ndarray
+    first_values: np.ndarray
+    last_ms: np.ndarray
+    last_values: np.ndarray
+    corrections: np.ndarray
+    sums: np.ndarray
+
+    @classmethod
+    def of(cls, buckets: SeriesBuckets, end_ms: np.ndarray, range_ms: int) -> WindowSummary:
+        start_ms = end_ms - range_ms
+        ends = buckets.ends_ms
+        low = np.searchsorted(ends, start_ms, side="right")
+        high = np.searchsorted(ends, end_ms, side="right")
+        before = np.maximum(low - 1, 0)
+        edge = (low > 0) & (buckets.last_ms[before] == start_ms)
+        inside = high > low
+        first = np.minimum(low, len(ends) - 1)
+        last = np.maximum(high - 1, 0)
+        counts = _cumulative(buckets.counts.astype(np.float64))
+        count = counts[high] - counts[low] + edge
+        first_ms = np.where(edge, buckets.last_ms[before], buckets.first_ms[first])
+        first_values = np.where(edge, buckets.last_values[before], buckets.first_values[first])
+        last_ms = np.where(inside, buckets.last_ms[last], first_ms)
+        last_values = np.where(inside, buckets.last_values[last], first_values)
+        return cls(
+            buckets=buckets,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            range_seconds=range_ms / 1000,
+            low=low,
+            high=high,
+            edge=edge,
+            count=count,
+            first_ms=first_ms,
+            first_values=first_values,
+            last_ms=last_ms,
+            last_values=last_values,
+            corrections=_corrections(buckets, low, high, edge, inside),
+            sums=_sums(buckets, low, high, edge, before),
+        )
+
+
+def _corrections(
+    buckets: SeriesBuckets, low: np.ndarray, high: np.ndarray, edge: np.ndarray, inside: np.ndarray
+) -> np.ndarray:
+    """What counter resets took away in each window: inside its buckets, between consecutive
+    buckets, and between the edge sample and the first bucket."""
+    first_values, last_values = buckets.first_values, buckets.last_values
+    between = np.zeros(len(first_values))
+    if len(first_values) > 1:
+        drops = first_values[1:] < last_values[:-1]
+        between[1:] = np.where(drops, last_values[:-1], 0.0)
+    inner = _cumulative(buckets.corrections)
+    crossing = _cumulative(between)
+    next_low = np.minimum(low + 1, high)
+    total = inner[high] - inner[low] + crossing[high] - crossing[next_low]
+    at_edge = between[np.minimum(low, len(between) - 1)] if len(between) else np.zeros(len(low))
+    return np.where(inside, total, 0.0) + np.where(edge & inside, at_edge, 0.0)
+
+
+def _sums(
+    buckets: SeriesBuckets, low: np.ndarray, high: np.ndarray, edge: np.ndarray, before: np.ndarray
+) -> np.ndarray:
+    sums = _cumulative(buckets.sums)
+    return sums[high] - sums[low] + np.where(edge, buckets.last_values[before], 0.0)
+
+
+def _extrapolated(window: WindowSummary, counter: bool, rate: bool) -> Result:
+    if counter and window.buckets.type in DELTA_TYPES:
+        result = window.sums / window.range_seconds if rate else window.sums
+        return result, window.count >= 1
+    present = window.count >= 2
+    result = window.last_values - window.first_values
+    if counter:
+        result = result + window.corrections
+    with np.errstate(divide="ignore", invalid="ignore"):
+        to_start = (window.first_ms - window.start_ms) / 1000
+        to_end = (window.end_ms - window.last_ms) / 1000
+        sampled = (window.last_ms - window.first_ms) / 1000
+        average = sampled / np.maximum(window.count - 1, 1)
+        if counter:
+            to_zero = sampled * (window.first_values / result)
+            use_zero = (result > 0) & (window.first_values >= 0) & (to_zero < to_start)
+            to_start = np.where(use_zero, to_zero, to_start)
+        threshold = average * 1.1
+        interval = sampled
+        interval = interval + np.where(to_start < threshold, to_start, average / 2)
+        interval = interval + np.where(to_end < threshold, to_end, average / 2)
+        result = result * (interval / sampled)
+    if rate:
+        result = result / window.range_seconds
+    return result, present
+
+
+def rate(window: WindowSummary) -> Result:
+    return _extrapolated(window, counter=True, rate=True)
+
+
+def increase(window: WindowSummary) -> Result:
+    return _extrapolated(window, counter=True, rate=False)
+
+
+def delta(window: WindowSummary) -> Result:
+    return _extrapolated(window, counter=False, rate=False)
+
+
+def sum_over_time(window: WindowSummary) -> Result:
+    return window.sums, window.count >= 1
+
+
+def count_over_time(window: WindowSummary) -> Result:
+    return window.count.astype(np.float64), window.count >= 1
+
+
+def avg_over_time(window: WindowSummary) -> Result:
+    return window.sums / np.maximum(window.count, 1), window.count >= 1
+
+
+def last_over_time(window: WindowSummary) -> Result:
+    return window.last_values, window.count >= 1
+
+
+def present_over_time(window: WindowSummary) -> Result:
+    return np.ones(len(window.count)), window.count >= 1
+
+
+def _extreme(pick: Callable[[np.ndarray], float], column: str) -> Callable[[WindowSummary], Result]:
+    """min/max_over_time: over the buckets' minima (maxima) and the edge sample; NaN only when
+    every value is NaN, as in Prometheus."""
+
+    def function(window: WindowSummary) -> Result:
+        present = window.count >= 1
+        values: np.ndarray = getattr(window.buckets, column)
+        result = np.zeros(len(present))
+        for step in np.flatnonzero(present):
+            candidates = values[window.low[step] : window.high[step]]
+            if window.edge[step]:
+                candidates = np.append(candidates, window.first_values[step])
+            numbers = candidates[~np.isnan(candidates)]
+            result[step] = pick(numbers) if len(numbers) else np.nan
+        return result, present
+
+    return function
+
+
+SUMMARY_FUNCTIONS: dict[str, Callable[[WindowSummary], Result]] = {
+    "rate": rate,
+    "increase": increase,
+    "delta": delta,
+    "sum_over_time": sum_over_time,
+    "count_over_time": count_over_time,
+    "avg_over_time": avg_over_time,
+    "last_over_time": last_over_time,
+    "present_over_time": present_over_time,
+    "min_over_time": _extreme(lambda values: float(np.min(values)), "minima"),
+    "max_over_time": _extreme(lambda values: float(np.max(values)), "maxima"),
+}
