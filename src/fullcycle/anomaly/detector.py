@@ -31,6 +31,7 @@ DAILY_RATE = 0.15  # the share of a day's deviation the daily profile learns per
 WEEKLY_RATE = 0.1  # the same for the weekly correction, per weekly visit
 ERROR_RATE = 0.01  # the error scales remember ~100 points
 CHOICE_RATE = 0.002  # which forecast to use is decided over ~500 points, from day 2 on,
+CHOICE_MARGIN = 0.03  # switching needs a 3% difference
 CHOICE_HORIZON = 10  # comparing the seasonal forecast with the plain one of 10 points before
 CLIP = 3.0  # residuals are clipped at CLIP sigmas before the model learns from them
 CLIP_AFTER = 10  # (from the 10th point on: before that there is no scale to clip with)
@@ -150,6 +151,7 @@ class Detector:
         "_quantum",
         "_recent",
         "_same_run",
+        "_seasonal_chosen",
         "_seen",
         "_slow",
         "_surprise_counts",
@@ -197,6 +199,7 @@ class Detector:
         self._choice_plain = 0.0
         self._choice_seasonal = 0.0
         self._compared = 0
+        self._seasonal_chosen = False
         # surprise and score
         self._quantum = 0.0
         self._same_run = 0
@@ -271,7 +274,7 @@ class Detector:
     def _use_seasonal(self) -> bool:
         """The seasonal forecast is used once it predicts at least as well as the plain one
         does 10 points ahead (so a forecast that merely follows the series does not win)."""
-        return self._choice_seasonal < self._choice_plain
+        return self._seasonal_chosen
 
     def _step(self, timestamp: float, value: float) -> Point:
         seen = self._seen
@@ -286,7 +289,7 @@ class Detector:
         expected_seasonal = (
             self._base + self._daily[daily_slot] + self._weekly[weekly_slot] + self._offset
         )
-        seasonal = self._choice_seasonal < self._choice_plain
+        seasonal = self._seasonal_chosen
         if seasonal:
             expected, error, reference = expected_seasonal, self._error_seasonal, expected_seasonal
         else:
@@ -319,7 +322,10 @@ class Detector:
 
         score = self._score(z, shift_z, stuck)
         alert = self._alert(z, stuck)
-        self._learn(timestamp, value, expected_seasonal, seasonal, daily_slot, weekly_slot, hour)
+        unusual = alert == 1 or not lower <= value <= upper
+        self._learn(
+            timestamp, value, expected_seasonal, seasonal, unusual, daily_slot, weekly_slot, hour
+        )
         direction = "above" if residual > 0 else "below" if residual < 0 else ""
         return Point(timestamp, value, expected, lower, upper, score, alert, direction)
 
@@ -435,6 +441,7 @@ class Detector:
         value: float,
         expected_seasonal: float,
         seasonal: bool,
+        unusual: bool,
         daily_slot: int,
         weekly_slot: int,
         hour: int,
@@ -473,7 +480,7 @@ class Detector:
         chosen = chosen * chosen if self._business_kind else abs(chosen)
         hourly = self._error_hourly
         hourly[hour] += rate / self._hour_visit_points * (chosen - hourly[hour])
-        self._learn_choice(value, elapsed, seasonal_error, limit_plain)
+        self._learn_choice(value, elapsed, seasonal_error, limit_plain, unusual)
 
         # the plain forecast and the slow reference
         self._plain = plain + PLAIN_RATE * plain_error
@@ -495,19 +502,33 @@ class Detector:
         self._offset += self._offset_rate * seasonal_error
 
     def _learn_choice(
-        self, value: float, elapsed: float, seasonal_error: float, limit_plain: float
+        self,
+        value: float,
+        elapsed: float,
+        seasonal_error: float,
+        limit_plain: float,
+        unusual: bool,
     ) -> None:
-        """Compare the seasonal forecast with the plain forecast made 10 points earlier."""
+        """Compare the seasonal forecast with the plain forecast made 10 points earlier, on
+        points inside the band and not alerting (an outage must not teach which forecast is
+        better), and
+        switch forecasts only on a clear difference."""
         slot = self._seen % CHOICE_HORIZON
         ahead_error = _clip(value - self._plain_history[slot], limit_plain)
         self._plain_history[slot] = self._plain + PLAIN_RATE * _clip(
             value - self._plain, limit_plain
         )
-        if elapsed >= DAY:
-            self._compared += 1
-            rate = max(CHOICE_RATE, 1.0 / self._compared)
-            self._choice_seasonal += rate * (abs(seasonal_error) - self._choice_seasonal)
-            self._choice_plain += rate * (abs(ahead_error) - self._choice_plain)
+        if elapsed < DAY or unusual:
+            return
+        self._compared += 1
+        rate = max(CHOICE_RATE, 1.0 / self._compared)
+        self._choice_seasonal += rate * (abs(seasonal_error) - self._choice_seasonal)
+        self._choice_plain += rate * (abs(ahead_error) - self._choice_plain)
+        ratio = self._choice_seasonal / self._choice_plain if self._choice_plain else 1.0
+        if ratio < 1.0 - CHOICE_MARGIN:
+            self._seasonal_chosen = True
+        elif ratio > 1.0 + CHOICE_MARGIN:
+            self._seasonal_chosen = False
 
 
 def _clip(residual: float, limit: float) -> float:
