@@ -11,7 +11,8 @@ partial drop, a surge, a lasting level drop, a flat-lined exporter and an hour o
 
 Reports, per series kind and overall: incidents caught (an alert between their start and end),
 detection delay (median, p90, minutes) and false alarms (alert onsets outside incidents) per
-week. Five seeds; the same seeds every run.
+week after the first (the detector learns the weekly rhythm in that week and does not page).
+Five seeds; the same seeds every run.
 
     .venv/bin/python bench/anomaly_business.py [--seeds 5]
 """
@@ -32,6 +33,7 @@ DAY_MINUTES = 1440
 WEEKS = 6
 START = 1_704_067_200.0  # Monday 2024-01-01 00:00 UTC
 AFTERMATH_MINUTES = 120  # alerts this soon after an incident ends belong to it
+WARMUP_WEEKS = 1  # the detector does not page on business series in its first week
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ def evaluate(kind: str, seed: int) -> tuple[list[tuple[str, float | None]], int,
         hits = np.flatnonzero(fired[incident.start : end + 1])
         caught.append((incident.name, float(hits[0]) if len(hits) else None))
     onsets = np.flatnonzero(fired[1:] & ~fired[:-1]) + 1
+    onsets = onsets[onsets >= WARMUP_WEEKS * 7 * DAY_MINUTES]
     false_alarms = int(np.count_nonzero(~expected[onsets]))
     return caught, false_alarms, seconds
 
@@ -194,7 +197,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()
     speed()
-    weeks = args.seeds * WEEKS
+    weeks = args.seeds * (WEEKS - WARMUP_WEEKS)
     print(f"{args.seeds} seeds x {WEEKS} weeks per series, one point a minute")
     print(f"{'series':10} {'caught':>8} {'median':>7} {'p90':>6} {'false/wk':>9}  missed")
     all_delays: list[float] = []

@@ -159,6 +159,7 @@ class Detector:
         "_surprise_weight",
         "_sustained",
         "_upper_bound",
+        "_warmup_seconds",
         "_weekly",
         "_zero_when_absent",
         "kind",
@@ -177,6 +178,9 @@ class Detector:
         self._business_kind = self.kind is not MetricKind.OPS
         self._lower_bound = 0.0 if self.kind is not MetricKind.OPS else -math.inf
         self._upper_bound = 1.0 if self.kind is MetricKind.RATIO else math.inf
+        # no alerts while normal is unknown: business series have a weekly rhythm (the first
+        # Saturday is not an outage); ops series get a day
+        self._warmup_seconds = WEEK if self._business_kind else DAY
         # timing
         self._seen = 0
         self._first_timestamp = 0.0
@@ -323,6 +327,8 @@ class Detector:
         score = self._score(z, shift_z, stuck)
         alert = self._alert(z, stuck)
         unusual = alert == 1 or not lower <= value <= upper
+        if elapsed < self._warmup_seconds:
+            alert = 0
         self._learn(
             timestamp, value, expected_seasonal, seasonal, unusual, daily_slot, weekly_slot, hour
         )
