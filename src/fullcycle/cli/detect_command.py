@@ -46,8 +46,9 @@ def detect(
 ) -> None:
     """Score a series point by point: expected value, band, anomaly score and alert per row.
 
-    Writes timestamp,value,expected,lower,upper,anomaly_score,alert: the same rows in the
-    same order, each scored only from the rows before it.
+    Writes timestamp,value,expected,lower,upper,anomaly_score,alert.
+
+    The same rows in the same order, each scored only from the rows before it.
     """
     detector = Detector(kind, sensitivity)
     if output_path is None:
