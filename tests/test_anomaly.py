@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -102,6 +103,21 @@ def test_state_restored_continues_identically() -> None:
     assert [detector.update(*point) for point in tail] == [
         restored.update(*point) for point in tail
     ]
+
+
+def refuse_non_finite(constant: str) -> None:
+    raise AssertionError(f"{constant} in a detector's state")
+
+
+def test_state_is_strict_json_for_every_kind() -> None:
+    for kind in MetricKind:
+        detector = Detector(kind, Sensitivity.HIGH)
+        for k in range(50):
+            detector.update(MONDAY + k * 60.0, float(k % 5))
+        fields = json.loads(detector.state(), parse_constant=refuse_non_finite)
+        assert fields["kind"] == kind.value and fields["sensitivity"] == "high"
+        restored = Detector.from_state(detector.state())
+        assert restored.kind is kind and restored.sensitivity is Sensitivity.HIGH
 
 
 def test_state_is_bounded() -> None:

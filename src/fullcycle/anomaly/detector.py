@@ -237,18 +237,19 @@ class Detector:
         return self._step(timestamp, float(value))
 
     def state(self) -> bytes:
-        """Everything the detector learnt, as JSON bytes; `from_state` continues from it."""
-        fields = {name.lstrip("_"): getattr(self, name) for name in self.__slots__}
-        return json.dumps(fields, separators=(",", ":")).encode()
+        """Everything the detector learnt, as strict JSON bytes (no NaN or Infinity, so it can
+        go into a JSON column); `from_state` continues from it."""
+        fields = {name.lstrip("_"): getattr(self, name) for name in _LEARNT}
+        fields["kind"], fields["sensitivity"] = self.kind.value, self.sensitivity.value
+        return json.dumps(fields, separators=(",", ":"), allow_nan=False).encode()
 
     @classmethod
     def from_state(cls, state: bytes) -> Detector:
         """A detector that continues exactly where the one that saved `state` stopped."""
         fields: dict[str, Any] = json.loads(state)
         detector = cls(MetricKind(fields["kind"]), Sensitivity(fields["sensitivity"]))
-        for name in cls.__slots__:
-            if name not in ("kind", "sensitivity"):
-                setattr(detector, name, fields[name.lstrip("_")])
+        for name in _LEARNT:
+            setattr(detector, name, fields[name.lstrip("_")])
         return detector
 
     # --- absent points ------------------------------------------------------------------
@@ -535,6 +536,21 @@ class Detector:
             self._seasonal_chosen = True
         elif ratio > 1.0 + CHOICE_MARGIN:
             self._seasonal_chosen = False
+
+
+# What `__init__` derives from the kind and sensitivity is not saved; the rest is.
+_DERIVED = (
+    "_band_sigmas",
+    "_business_kind",
+    "_count_kind",
+    "_lower_bound",
+    "_upper_bound",
+    "_warmup_seconds",
+    "_zero_when_absent",
+    "kind",
+    "sensitivity",
+)
+_LEARNT = tuple(name for name in Detector.__slots__ if name not in _DERIVED)
 
 
 def _clip(residual: float, limit: float) -> float:
