@@ -2,9 +2,9 @@
 
 Each `update(timestamp, value)` sees one point, updates a bounded state (about 12 KB of JSON:
 a daily and a weekly profile, levels, error scales and a histogram of past surprises) and
-returns a `Point` that depends only on that point and the ones before it. The arithmetic is plain Python
-on floats, written with local variables and few calls: per point that is cheaper than a single
-numpy call would be.
+returns a `Point` that depends only on that point and the ones before it. The arithmetic is
+plain Python on floats, written with local variables and few calls: per point that is cheaper
+than a single numpy call would be.
 """
 
 from __future__ import annotations
