@@ -277,8 +277,7 @@ class Detector:
     # --- one step -----------------------------------------------------------------------
 
     def _use_seasonal(self) -> bool:
-        """The seasonal forecast is used once it predicts at least as well as the plain one
-        does 10 points ahead (so a forecast that merely follows the series does not win)."""
+        """Whether the seasonal forecast is in use (see `_learn_choice`)."""
         return self._seasonal_chosen
 
     def _step(self, timestamp: float, value: float) -> Point:
@@ -304,15 +303,7 @@ class Detector:
         elif seasonal and elapsed > DAY:
             error = self._error_hourly[hour]
         stuck = seen > 0 and self._is_stuck(value)
-
-        scale = MEAN_ABSOLUTE_TO_SIGMA * error
-        floor = max(self._quantum, 1e-9 * abs(expected), 1e-12)
-        if scale < floor:
-            scale = floor
-        if self._count_kind and expected > 1.0 and scale * scale < expected:
-            scale = math.sqrt(expected)
-        elif self._count_kind and scale < 1.0:
-            scale = 1.0
+        scale = self._sigma(expected, error)
         residual = value - expected
         z = residual / scale if seen > 1 else 0.0
         shift_z = (value - reference) / scale if seen > 1 else 0.0
@@ -335,6 +326,17 @@ class Detector:
         )
         direction = "above" if residual > 0 else "below" if residual < 0 else ""
         return Point(timestamp, value, expected, lower, upper, score, alert, direction)
+
+    def _sigma(self, expected: float, error: float) -> float:
+        """The error scale: from the forecast's errors, never below the series' quantum (or a
+        billionth of its size), and for counts never below the Poisson noise."""
+        sigma = MEAN_ABSOLUTE_TO_SIGMA * error
+        floor = max(self._quantum, 1e-9 * abs(expected), 1e-12)
+        if sigma < floor:
+            sigma = floor
+        if self._count_kind and sigma * sigma < max(expected, 1.0):
+            sigma = math.sqrt(max(expected, 1.0))
+        return sigma
 
     def _start(self, timestamp: float, value: float) -> None:
         self._first_timestamp = timestamp
