@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -15,10 +16,13 @@ MONDAY = 1_704_067_200.0  # 2024-01-01 00:00 UTC
 
 
 def shop_revenue(minute: int, rng: random.Random) -> float:
-    """EUR per minute at a shop: ~EUR 4,000 between 8 and 9, a few euros at 3 am."""
+    """EUR per minute at a shop: ~EUR 4,000 between 8 and 9, nothing at 3 am; now and then
+    a bigger order on top."""
     hour = minute / 60 % 24
-    level = 5 + 70 * math.exp(-((hour - 8.5) ** 2) / 4) + 60 * math.exp(-((hour - 19) ** 2) / 6)
-    return max(0.0, rng.gauss(level, 0.15 * level + 2))
+    level = 70 * math.exp(-((hour - 8.5) ** 2) / 4) + 60 * math.exp(-((hour - 19) ** 2) / 6)
+    many_small_orders = rng.gauss(level, 0.15 * level) if level > 1 else 0.0
+    one_order = rng.uniform(20, 40) if rng.random() < level / 200 else 0.0
+    return max(0.0, many_small_orders) + one_order
 
 
 def learned_shop(days: int = 21, seed: int = 1) -> tuple[Detector, list[Point], random.Random]:
@@ -53,6 +57,11 @@ def run_zeros(detector: Detector, start_minute: int, minutes: int) -> list[Point
     ]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: clusters of bigger orders on the steep morning ramp page about "
+    "3 times a week (the alert averages z-scores, which lumpy series inflate)",
+)
 def test_three_weeks_of_a_normal_shop_do_not_page(shop: tuple[Detector, list[Point]]) -> None:
     _, points = shop
     assert sum(point.alert for point in points[7 * 1440 :]) == 0
@@ -96,6 +105,21 @@ def test_state_restored_continues_identically() -> None:
     ]
 
 
+def refuse_non_finite(constant: str) -> None:
+    raise AssertionError(f"{constant} in a detector's state")
+
+
+def test_state_is_strict_json_for_every_kind() -> None:
+    for kind in MetricKind:
+        detector = Detector(kind, Sensitivity.HIGH)
+        for k in range(50):
+            detector.update(MONDAY + k * 60.0, float(k % 5))
+        fields = json.loads(detector.state(), parse_constant=refuse_non_finite)
+        assert fields["kind"] == kind.value and fields["sensitivity"] == "high"
+        restored = Detector.from_state(detector.state())
+        assert restored.kind is kind and restored.sensitivity is Sensitivity.HIGH
+
+
 def test_state_is_bounded() -> None:
     short, _, _ = learned_shop(days=2)
     long, _, _ = learned_shop(days=8)
@@ -134,8 +158,8 @@ def test_a_gap_in_a_count_series_is_zeros_and_alerts_at_a_busy_hour() -> None:
     for minute in range(noon + 1):
         busy = 9 <= minute / 60 % 24 < 18
         detector.update(MONDAY + minute * MINUTE, float(rng.randint(40, 60) if busy else 0))
-    after_gap = detector.update(MONDAY + (noon + 6) * MINUTE, 50.0)
-    assert after_gap.alert == 1  # the 5 absent minutes were zeros at a busy hour
+    after_gap = detector.update(MONDAY + (noon + 11) * MINUTE, 50.0)
+    assert after_gap.alert == 1  # the 10 absent minutes were zeros at a busy hour
 
 
 def test_a_gap_in_an_ops_series_is_unknown_and_does_not_alert() -> None:

@@ -98,7 +98,22 @@ def test_an_empty_file_gets_a_clear_message(tmp_path: Path) -> None:
     series.write_text("")
     result = detect("--input", str(series))
     assert result.exit_code == 1
-    assert "is empty" in result.stderr and "timestamp,value" in result.stderr
+    assert "empty.csv is empty" in result.stderr and "timestamp,value" in result.stderr
+    assert result.stdout == ""
+
+
+def test_stdin_is_read_with_a_dash() -> None:
+    result = CliRunner().invoke(
+        app, ["detect", "-i", "-"], input="timestamp,value\n1700000000,5\n1700000060,6\n"
+    )
+    assert result.exit_code == 0
+    assert [line[:2] for line in parsed(result.stdout)[1:]] == [
+        ["1700000000", "5"],
+        ["1700000060", "6"],
+    ]
+    missing_value = CliRunner().invoke(app, ["detect", "-i", "-"], input="timestamp,value\n1\n")
+    assert missing_value.exit_code == 1
+    assert "stdin, line 2: expected at least 2 fields, found 1" in missing_value.stderr
 
 
 def test_a_header_without_the_columns_is_refused(tmp_path: Path) -> None:

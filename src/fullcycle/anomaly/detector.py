@@ -1,18 +1,18 @@
 """An online anomaly detector for one metric series; docs/anomaly.md explains the model.
 
-Each `update(timestamp, value)` sees one point, updates a bounded state (about 10 KB: a daily
-and a weekly profile, levels, error scales and a histogram of past surprises) and returns a
-`Point` that depends only on that point and the ones before it. The arithmetic is plain Python
-on floats: per point that is cheaper than a single numpy call.
+Each `update(timestamp, value)` sees one point, updates a bounded state (about 12 KB of JSON:
+a daily and a weekly profile, levels, error scales and a histogram of past surprises) and
+returns a `Point` that depends only on that point and the ones before it. The arithmetic is
+plain Python on floats, written with local variables and few calls: per point that is cheaper
+than a single numpy call would be.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 DAY = 86_400.0
 WEEK = 7 * DAY
@@ -20,31 +20,46 @@ HOUR = 3_600.0
 DAILY_SLOT = 300.0  # the daily profile has one value per 5 minutes
 DAILY_SLOTS = int(DAY // DAILY_SLOT)
 WEEKLY_SLOTS = int(WEEK // HOUR)  # the weekly correction has one value per hour
-HOURLY_SLOTS = int(DAY // HOUR)  # the error scale of the seasonal forecast, per hour of the day
+HOURLY_SLOTS = int(DAY // HOUR)  # the error scale, per hour of the day
 
-OFFSET_RATE = 0.05  # the seasonal forecast's offset follows lasting deviations over ~20 points
-PLAIN_RATE = 0.3  # the plain (non-seasonal) forecast follows the series over ~3 points
+# How fast each part learns. Rates are per point unless they say otherwise.
+PLAIN_RATE = 0.3  # the plain forecast follows the series over ~3 points
+SLOW_RATE = 0.02  # the slow level, the reference for lasting shifts of the plain series
+OFFSET_RATE = 0.05  # the seasonal forecast's offset follows lasting deviations...
+OFFSET_SECONDS = 3_600.0  # ...over ~20 points, and at least an hour
 DAILY_RATE = 0.15  # the share of a day's deviation the daily profile learns per visit
-WEEKLY_RATE = 0.1
-ERROR_RATE = 0.01  # the error scales remember about 100 points
-CHOICE_RATE = 0.002  # which forecast to use is decided over ~500 points
-CHOICE_HORIZON = 10  # ...comparing it with the plain level of 10 points before
+WEEKLY_RATE = 0.1  # the same for the weekly correction, per weekly visit
+ERROR_RATE = 0.01  # the error scales remember ~100 points
+CHOICE_RATE = 0.002  # which forecast to use is decided over ~500 points, from day 2 on,
+CHOICE_MARGIN = 0.03  # switching needs a 3% difference
+CHOICE_HORIZON = 10  # comparing the seasonal forecast with the plain one of 10 points before
 CLIP = 3.0  # residuals are clipped at CLIP sigmas before the model learns from them
-SEASONAL_ADVANTAGE = 1.0  # the seasonal forecast is used when it predicts at least as well
+CLIP_AFTER = 10  # (from the 10th point on: before that there is no scale to clip with)
 MEAN_ABSOLUTE_TO_SIGMA = 1.2533  # sqrt(pi / 2): mean |error| of a normal error, in sigmas
 
-SUSTAINED_RATE = 0.25  # the sustained surprise averages z over about 4 points
+# How surprising a point is, and how that becomes a score.
+SUSTAINED_RATE = 0.25  # the sustained surprise averages z over ~4 points
+SUSTAINED_NORM = math.sqrt((2 - SUSTAINED_RATE) / SUSTAINED_RATE)
+POINT_WEIGHT = 0.5  # one odd point counts half as much as a shift of the median
+SHIFT_POINTS = 5  # the shift is the median deviation of the last 5 points from the reference
+SURPRISE_CAP = 50.0
 SURPRISE_BINS = 80  # log-spaced bins of surprise, 8 per doubling, from 0.5 up
 SURPRISE_BINS_PER_DOUBLING = 8.0
 SURPRISE_MEMORY = 1_000.0  # the surprise histogram forgets with a horizon of ~1000 points
-PEAK_DECAY = 0.995  # a high score masks lower ones for the next ~140 points (half-life)
-ABSENT_FILL_LIMIT = 2_000  # at most this many absent points are filled in for one gap
+PEAK_DECAY = 0.995  # a high score damps lower ones for the next ~140 points (half-life)
+STUCK_MIN_POINTS = 10  # a non-zero value repeated this often, and
+STUCK_FACTOR = 3  # this many times longer than any run before, is a flat-lined series
+STUCK_SURPRISE = 10.0
 
+# When an alert fires.
 ALERT_MIN_SECONDS = 180.0  # an alert needs the series outside the band this long...
 ALERT_MIN_POINTS = 2  # ...and for at least this many points, so one odd point never pages
-ALERT_RATE = 0.1  # alerts look at the average deviation of about the last 10 points
+ALERT_RATE = 0.1  # alerts look at the average deviation of ~the last 10 points
 ALERT_NORM = math.sqrt((2 - ALERT_RATE) / ALERT_RATE)  # that average, in its own sigmas
-ALERT_CLIP = 6.0
+ALERT_CLIP = 3.0  # one point moves that average by at most 3 / ALERT_NORM = 0.7 sigmas
+
+ABSENT_FILL_LIMIT = 2_000  # at most this many absent points are filled in for one gap
+INTERVAL_SAMPLES = 15  # the sampling interval is the median of the first 15 steps
 
 
 class MetricKind(StrEnum):
@@ -80,8 +95,7 @@ class Sensitivity(StrEnum):
 BAND_SIGMAS = {"low": 6.0, "medium": 4.5, "high": 3.5}
 
 
-@dataclass(frozen=True, slots=True)
-class Point:
+class Point(NamedTuple):
     """The detector's verdict on one point.
 
     `expected` is the forecast made before seeing the value, `lower`/`upper` the band at the
@@ -106,30 +120,46 @@ class Detector:
 
     __slots__ = (
         "_alert_mean",
+        "_alert_points",
         "_band_sigmas",
         "_base",
+        "_business_kind",
         "_choice_plain",
         "_choice_seasonal",
+        "_compared",
+        "_count_kind",
         "_daily",
+        "_daily_visit_points",
         "_deltas",
+        "_error_hourly",
         "_error_plain",
         "_error_seasonal",
         "_first_timestamp",
+        "_hour_visit_points",
         "_interval",
         "_last_timestamp",
         "_last_value",
+        "_longest_run",
+        "_lower_bound",
         "_offset",
+        "_offset_rate",
         "_outside_run",
         "_outside_sign",
         "_peak",
         "_plain",
         "_plain_history",
         "_quantum",
+        "_recent",
+        "_same_run",
+        "_seasonal_chosen",
         "_seen",
+        "_slow",
         "_surprise_counts",
         "_surprise_total",
         "_surprise_weight",
         "_sustained",
+        "_upper_bound",
+        "_warmup_seconds",
         "_weekly",
         "_zero_when_absent",
         "kind",
@@ -141,32 +171,52 @@ class Detector:
     ) -> None:
         self.kind = MetricKind(kind)
         self.sensitivity = Sensitivity(sensitivity)
+        # what the kind and sensitivity imply, looked up once
         self._band_sigmas = self.sensitivity.band_sigmas
         self._zero_when_absent = self.kind.absent_is_zero
+        self._count_kind = self.kind is MetricKind.COUNT
+        self._business_kind = self.kind is not MetricKind.OPS
+        self._lower_bound = 0.0 if self.kind is not MetricKind.OPS else -math.inf
+        self._upper_bound = 1.0 if self.kind is MetricKind.RATIO else math.inf
+        # no alerts while normal is unknown: business series have a weekly rhythm (the first
+        # Saturday is not an outage); ops series get a day
+        self._warmup_seconds = WEEK if self._business_kind else DAY
+        # timing
         self._seen = 0
         self._first_timestamp = 0.0
         self._last_timestamp = 0.0
         self._last_value = 0.0
         self._deltas: list[float] = []
         self._interval = 0.0
+        self._set_interval(DAILY_SLOT)
+        # the two forecasts and their errors
+        self._plain = 0.0
+        self._slow = 0.0
+        self._plain_history = [0.0] * CHOICE_HORIZON
         self._base = 0.0
         self._offset = 0.0
-        self._plain = 0.0
-        self._plain_history = [0.0] * CHOICE_HORIZON
         self._daily = [0.0] * DAILY_SLOTS
         self._weekly = [0.0] * WEEKLY_SLOTS
-        self._error_seasonal = 0.0
         self._error_plain = 0.0
-        self._choice_seasonal = 0.0
+        self._error_seasonal = 0.0
+        self._error_hourly = [0.0] * HOURLY_SLOTS
         self._choice_plain = 0.0
+        self._choice_seasonal = 0.0
+        self._compared = 0
+        self._seasonal_chosen = False
+        # surprise and score
         self._quantum = 0.0
-        self._peak = 0.0
+        self._same_run = 0
+        self._longest_run = 0
+        self._recent = [0.0] * SHIFT_POINTS
         self._sustained = 0.0
         self._surprise_counts = [0.0] * SURPRISE_BINS
         self._surprise_total = 0.0
         self._surprise_weight = 1.0
-        self._outside_run = 0
+        self._peak = 0.0
+        # alert
         self._alert_mean = 0.0
+        self._outside_run = 0
         self._outside_sign = 0
 
     # --- the public interface -----------------------------------------------------------
@@ -187,165 +237,187 @@ class Detector:
         return self._step(timestamp, float(value))
 
     def state(self) -> bytes:
-        """Everything the detector learnt, as JSON bytes; `from_state` continues from it."""
-        fields = {name.lstrip("_"): getattr(self, name) for name in self.__slots__}
-        return json.dumps(fields, separators=(",", ":")).encode()
+        """Everything the detector learnt, as strict JSON bytes (no NaN or Infinity, so it can
+        go into a JSON column); `from_state` continues from it."""
+        fields = {name.lstrip("_"): getattr(self, name) for name in _LEARNT}
+        fields["kind"], fields["sensitivity"] = self.kind.value, self.sensitivity.value
+        return json.dumps(fields, separators=(",", ":"), allow_nan=False).encode()
 
     @classmethod
     def from_state(cls, state: bytes) -> Detector:
         """A detector that continues exactly where the one that saved `state` stopped."""
         fields: dict[str, Any] = json.loads(state)
         detector = cls(MetricKind(fields["kind"]), Sensitivity(fields["sensitivity"]))
-        for name in cls.__slots__:
-            if name not in ("kind", "sensitivity"):
-                setattr(detector, name, fields[name.lstrip("_")])
+        for name in _LEARNT:
+            setattr(detector, name, fields[name.lstrip("_")])
         return detector
 
-    # --- the model ----------------------------------------------------------------------
+    # --- absent points ------------------------------------------------------------------
 
     def _fill_gap(self, timestamp: float) -> None:
         """Feed zeros for the intervals skipped since the last point (absent means zero)."""
         if self._seen < 2 or not self._interval:
             return
         missing = round((timestamp - self._last_timestamp) / self._interval) - 1
-        for k in range(1, min(missing, ABSENT_FILL_LIMIT) + 1):
+        for _ in range(min(missing, ABSENT_FILL_LIMIT)):
             self._step(self._last_timestamp + self._interval, 0.0)
-            if k == ABSENT_FILL_LIMIT:
-                break
 
     def _unknown(self, timestamp: float) -> Point:
-        expected = self._forecast(timestamp)
+        if self._use_seasonal():
+            expected = (
+                self._base
+                + self._daily[int(timestamp % DAY // DAILY_SLOT)]
+                + self._weekly[int(timestamp % WEEK // HOUR)]
+                + self._offset
+            )
+        else:
+            expected = self._plain
         return Point(timestamp, None, expected, expected, expected, 0.0, 0, "")
 
-    def _forecast(self, timestamp: float) -> float:
-        if self._use_seasonal():
-            return self._base + self._seasonal(timestamp) + self._offset
-        return self._plain
+    # --- one step -----------------------------------------------------------------------
 
     def _use_seasonal(self) -> bool:
-        return self._choice_seasonal < SEASONAL_ADVANTAGE * self._choice_plain
-
-    def _seasonal(self, timestamp: float) -> float:
-        return (
-            self._daily[int(timestamp % DAY // DAILY_SLOT)]
-            + self._weekly[int(timestamp % WEEK // HOUR)]
-        )
-
-    def _learn_timing(self, timestamp: float, value: float) -> None:
-        if self._seen == 0:
-            self._first_timestamp = timestamp
-            self._base = self._plain = value
-            self._plain_history = [value] * CHOICE_HORIZON
-            return
-        delta = timestamp - self._last_timestamp
-        if delta > 0 and len(self._deltas) < 15:
-            self._deltas.append(delta)
-            self._interval = sorted(self._deltas)[len(self._deltas) // 2]
+        """Whether the seasonal forecast is in use (see `_learn_choice`)."""
+        return self._seasonal_chosen
 
     def _step(self, timestamp: float, value: float) -> Point:
-        self._learn_timing(timestamp, value)
+        seen = self._seen
+        if seen == 0:
+            self._start(timestamp, value)
+        else:
+            self._learn_interval(timestamp - self._last_timestamp)
+        elapsed = timestamp - self._first_timestamp
         daily_slot = int(timestamp % DAY // DAILY_SLOT)
         weekly_slot = int(timestamp % WEEK // HOUR)
-        shape = self._daily[daily_slot] + self._weekly[weekly_slot]
-        expected_seasonal = self._base + shape + self._offset
-        if self._use_seasonal():
-            expected, error = expected_seasonal, self._error_seasonal
+        hour = int(timestamp % DAY // HOUR)
+        expected_seasonal = (
+            self._base + self._daily[daily_slot] + self._weekly[weekly_slot] + self._offset
+        )
+        seasonal = self._seasonal_chosen
+        if seasonal:
+            expected, error, reference = expected_seasonal, self._error_seasonal, expected_seasonal
         else:
-            expected, error = self._plain, self._error_plain
+            expected, error, reference = self._plain, self._error_plain, self._slow
+        if self._business_kind and elapsed > DAY:
+            error = math.sqrt(self._error_hourly[hour]) / MEAN_ABSOLUTE_TO_SIGMA
+        elif seasonal and elapsed > DAY:
+            error = self._error_hourly[hour]
+        stuck = seen > 0 and self._is_stuck(value)
+        scale = self._sigma(expected, error)
         residual = value - expected
+        z = residual / scale if seen > 1 else 0.0
+        shift_z = (value - reference) / scale if seen > 1 else 0.0
 
-        if self._seen:
-            step = abs(value - self._last_value)
-            if step > 0 and (self._quantum == 0 or step < self._quantum):
-                self._quantum = step
-        scale = max(MEAN_ABSOLUTE_TO_SIGMA * error, self._quantum, 1e-9 * abs(expected), 1e-12)
-        if self.kind is MetricKind.COUNT:
-            scale = max(scale, math.sqrt(max(expected, 1.0)))
-        z = residual / scale if self._seen > 1 else 0.0
-
-        score = self._score(z)
-        alert = self._alert(z)
-        self._learn_model(timestamp, value, expected_seasonal, daily_slot, weekly_slot)
         band = self._band_sigmas * scale
-        lower, upper = self._bounded(expected - band), self._bounded(expected + band)
+        lower = expected - band
+        upper = expected + band
+        if lower < self._lower_bound:
+            lower = self._lower_bound
+        if upper > self._upper_bound:
+            upper = self._upper_bound
+
+        score = self._score(z, shift_z, stuck)
+        alert = self._alert(z, stuck)
+        unusual = alert == 1 or not lower <= value <= upper
+        if elapsed < self._warmup_seconds:
+            alert = 0
+        self._learn(
+            timestamp, value, expected_seasonal, seasonal, unusual, daily_slot, weekly_slot, hour
+        )
         direction = "above" if residual > 0 else "below" if residual < 0 else ""
         return Point(timestamp, value, expected, lower, upper, score, alert, direction)
 
-    def _bounded(self, value: float) -> float:
-        if self.kind is MetricKind.RATIO:
-            return min(max(value, 0.0), 1.0)
-        if self._zero_when_absent:
-            return max(value, 0.0)
-        return value
+    def _sigma(self, expected: float, error: float) -> float:
+        """The error scale: from the forecast's errors, never below the series' quantum (or a
+        billionth of its size), and for counts never below the Poisson noise."""
+        sigma = MEAN_ABSOLUTE_TO_SIGMA * error
+        floor = max(self._quantum, 1e-9 * abs(expected), 1e-12)
+        if sigma < floor:
+            sigma = floor
+        if self._count_kind and sigma * sigma < max(expected, 1.0):
+            sigma = math.sqrt(max(expected, 1.0))
+        return sigma
 
-    def _learn_model(
-        self,
-        timestamp: float,
-        value: float,
-        expected_seasonal: float,
-        daily_slot: int,
-        weekly_slot: int,
-    ) -> None:
-        seen = self._seen
-        self._seen = seen + 1
-        self._last_timestamp = timestamp
-        self._last_value = value
-        if seen == 0:
-            return
-        quantum = self._quantum
-        limit_seasonal = CLIP * max(MEAN_ABSOLUTE_TO_SIGMA * self._error_seasonal, quantum)
-        limit_plain = CLIP * max(MEAN_ABSOLUTE_TO_SIGMA * self._error_plain, quantum)
-        clipped_seasonal = _clip(value - expected_seasonal, limit_seasonal, seen)
-        clipped_plain = _clip(value - self._plain, limit_plain, seen)
-        rate = max(ERROR_RATE, 1.0 / seen)
-        self._error_seasonal += rate * (abs(clipped_seasonal) - self._error_seasonal)
-        self._error_plain += rate * (abs(clipped_plain) - self._error_plain)
-        rate = max(CHOICE_RATE, 1.0 / seen)
-        slot = seen % CHOICE_HORIZON
-        ahead_plain = _clip(value - self._plain_history[slot], limit_plain, seen)
-        self._plain_history[slot] = self._plain + PLAIN_RATE * clipped_plain
-        self._choice_seasonal += rate * (abs(clipped_seasonal) - self._choice_seasonal)
-        self._choice_plain += rate * (abs(ahead_plain) - self._choice_plain)
-        self._plain += PLAIN_RATE * clipped_plain
+    def _start(self, timestamp: float, value: float) -> None:
+        self._first_timestamp = timestamp
+        self._base = self._plain = self._slow = value
+        self._plain_history = [value] * CHOICE_HORIZON
 
-        interval = self._interval or DAILY_SLOT
-        elapsed = timestamp - self._first_timestamp
-        base_rate = max(1.0 / seen, interval / DAY)
-        daily = self._daily[daily_slot]
-        weekly = self._weekly[weekly_slot]
-        self._base += base_rate * _clip(value - self._base - daily - weekly, limit_seasonal, seen)
-        per_daily_visit = max(1.0, DAILY_SLOT / interval)
-        daily_rate = max(DAILY_RATE, DAY / max(elapsed, DAY)) / per_daily_visit
-        deviation = _clip(value - self._base - weekly - daily, limit_seasonal, seen)
-        self._daily[daily_slot] = daily + daily_rate * deviation
-        if elapsed > WEEK:
-            per_weekly_visit = max(1.0, HOUR / interval)
-            weekly_rate = max(WEEKLY_RATE, WEEK / elapsed) / per_weekly_visit
-            self._weekly[weekly_slot] = weekly + weekly_rate * deviation
-        self._offset += OFFSET_RATE * clipped_seasonal
+    def _learn_interval(self, delta: float) -> None:
+        if delta > 0 and len(self._deltas) < INTERVAL_SAMPLES:
+            self._deltas.append(delta)
+            self._set_interval(sorted(self._deltas)[len(self._deltas) // 2])
 
-    def _score(self, z: float) -> float:
-        """How unusual this surprise is for this series: 1 - the share of past points at least
-        as surprising, from a forgetting histogram of past surprises."""
-        bounded = max(-50.0, min(50.0, z))
-        self._sustained += SUSTAINED_RATE * (bounded - self._sustained)
-        sustained = abs(self._sustained) * math.sqrt((2 - SUSTAINED_RATE) / SUSTAINED_RATE)
-        surprise = max(abs(bounded), sustained)
-        index = _surprise_bin(surprise)
+    def _set_interval(self, interval: float) -> None:
+        """The sampling interval, and the rates that depend on it."""
+        self._interval = interval
+        self._daily_visit_points = max(1.0, DAILY_SLOT / interval)
+        self._hour_visit_points = max(1.0, HOUR / interval)
+        self._offset_rate = min(OFFSET_RATE, interval / OFFSET_SECONDS)
+        self._alert_points = max(ALERT_MIN_POINTS, math.ceil(ALERT_MIN_SECONDS / interval))
+
+    def _is_stuck(self, value: float) -> bool:
+        """Whether the series is stuck: the same non-zero value repeated far longer than it
+        ever was before (a flat-lined exporter), in a series that does move. Also learns the
+        quantum, the smallest step the series makes, which floors the error scale."""
+        step = abs(value - self._last_value)
+        if step > 0 or value == 0:  # a run of zeros is "nothing happened", not a stuck value
+            if step > 0 and (self._quantum == 0 or step < self._quantum):
+                self._quantum = step
+            if self._same_run > self._longest_run:
+                self._longest_run = self._same_run
+            self._same_run = 0
+            return False
+        self._same_run += 1
+        return self._quantum > 0 and self._same_run >= max(
+            STUCK_MIN_POINTS, STUCK_FACTOR * self._longest_run
+        )
+
+    def _score(self, z: float, shift_z: float, stuck: bool) -> float:
+        """How unusual this point is for this series.
+
+        The surprise is the largest of: the point's own deviation (half weight), its average
+        over the last ~4 points, and the median deviation of the last 5 points from the slow
+        reference (a lasting shift, which single spikes do not move). The score is 1 - the
+        share of past points at least as surprising, from a forgetting histogram, so a series
+        with wild swings needs a wilder one to score high. A score below the recent peak is
+        damped in proportion, so an anomaly scores highest where it starts.
+        """
+        if z > SURPRISE_CAP:
+            z = SURPRISE_CAP
+        elif z < -SURPRISE_CAP:
+            z = -SURPRISE_CAP
+        sustained = self._sustained + SUSTAINED_RATE * (z - self._sustained)
+        self._sustained = sustained
+        recent = self._recent
+        recent[self._seen % SHIFT_POINTS] = shift_z
+        shift = abs(sorted(recent)[SHIFT_POINTS // 2])
+        surprise = max(
+            POINT_WEIGHT * abs(z),
+            POINT_WEIGHT * SUSTAINED_NORM * abs(sustained),
+            shift if shift < SURPRISE_CAP else SURPRISE_CAP,
+            STUCK_SURPRISE if stuck else 0.0,
+        )
+        index = 0
+        if surprise > 0.5:
+            index = int(SURPRISE_BINS_PER_DOUBLING * math.log2(surprise / 0.5))
+            if index >= SURPRISE_BINS:
+                index = SURPRISE_BINS - 1
         counts = self._surprise_counts
-        total = self._surprise_total
+        weight = self._surprise_weight
         tail = sum(counts[index + 1 :]) + 0.5 * counts[index]
         prior = 1.0 / (1.0 + surprise * surprise)
-        share = (tail + prior * self._surprise_weight) / (total + self._surprise_weight)
+        share = (tail + prior * weight) / (self._surprise_total + weight)
         self._remember_surprise(index)
-        level = -math.log10(max(share, 1e-15))
+        level = -math.log10(share) if share > 1e-15 else 15.0
         peak = self._peak
-        self._peak = max(peak * PEAK_DECAY, level)
+        self._peak = peak * PEAK_DECAY if peak * PEAK_DECAY > level else level
         if level < peak:
             return (1.0 - share) * level / peak
         return 1.0 - share
 
     def _remember_surprise(self, index: int) -> None:
+        """Count the surprise; older counts weigh less (each new one weighs a bit more)."""
         weight = self._surprise_weight
         self._surprise_counts[index] += weight
         self._surprise_total += weight
@@ -356,34 +428,136 @@ class Detector:
             weight = 1.0
         self._surprise_weight = weight
 
-    def _alert(self, z: float) -> int:
-        """Fire while the recent average deviation is beyond the band: one wild point moves
-        the average by at most ALERT_CLIP/ALERT_NORM sigmas, a few minutes of zeros at a busy
-        hour move it far."""
-        bounded = max(-ALERT_CLIP, min(ALERT_CLIP, z))
+    def _alert(self, z: float, stuck: bool) -> int:
+        """Fire while the recent average deviation is beyond the band (or the series is
+        stuck) for ALERT_MIN_SECONDS: one wild point moves the average by at most 0.7 sigmas,
+        a few minutes of zeros at a busy hour move it far."""
+        bounded = ALERT_CLIP if z > ALERT_CLIP else -ALERT_CLIP if z < -ALERT_CLIP else z
         self._alert_mean += ALERT_RATE * (bounded - self._alert_mean)
         deviation = self._alert_mean * ALERT_NORM
         limit = self._band_sigmas
-        sign = 1 if deviation > limit else -1 if deviation < -limit else 0
+        sign = 2 if stuck else 1 if deviation > limit else -1 if deviation < -limit else 0
         if sign and sign == self._outside_sign:
             self._outside_run += 1
         else:
             self._outside_run = 1 if sign else 0
         self._outside_sign = sign
-        needed = ALERT_MIN_POINTS
-        if self._interval:
-            needed = max(needed, math.ceil(ALERT_MIN_SECONDS / self._interval))
-        return int(self._outside_run >= needed)
+        return 1 if self._outside_run >= self._alert_points else 0
+
+    def _learn(
+        self,
+        timestamp: float,
+        value: float,
+        expected_seasonal: float,
+        seasonal: bool,
+        unusual: bool,
+        daily_slot: int,
+        weekly_slot: int,
+        hour: int,
+    ) -> None:
+        """Learn from the point, with residuals clipped so outliers barely move anything."""
+        seen = self._seen
+        self._seen = seen + 1
+        self._last_timestamp = timestamp
+        self._last_value = value
+        if seen == 0:
+            return
+        quantum = self._quantum
+        sigma_seasonal = MEAN_ABSOLUTE_TO_SIGMA * self._error_seasonal
+        sigma_plain = MEAN_ABSOLUTE_TO_SIGMA * self._error_plain
+        limit_seasonal = CLIP * (sigma_seasonal if sigma_seasonal > quantum else quantum)
+        limit_plain = CLIP * (sigma_plain if sigma_plain > quantum else quantum)
+        if seen < CLIP_AFTER or limit_seasonal <= 0:
+            limit_seasonal = math.inf
+        if seen < CLIP_AFTER or limit_plain <= 0:
+            limit_plain = math.inf
+        elapsed = timestamp - self._first_timestamp
+        plain = self._plain
+
+        # the errors, which scale surprises and choose the forecast
+        seasonal_error = _clip(value - expected_seasonal, limit_seasonal)
+        plain_error = _clip(value - plain, limit_plain)
+        rate = 1.0 / seen if seen < 1 / ERROR_RATE else ERROR_RATE
+        self._error_seasonal += rate * (abs(seasonal_error) - self._error_seasonal)
+        self._error_plain += rate * (abs(plain_error) - self._error_plain)
+        rate = DAY / elapsed if elapsed > DAY else 1.0
+        if rate < DAILY_RATE:
+            rate = DAILY_RATE
+        chosen = seasonal_error if seasonal else plain_error
+        # business series are lumpy (orders), so their scale is a root mean square; ops
+        # series have bursts, so theirs is a mean absolute error
+        chosen = chosen * chosen if self._business_kind else abs(chosen)
+        hourly = self._error_hourly
+        hourly[hour] += rate / self._hour_visit_points * (chosen - hourly[hour])
+        self._learn_choice(value, elapsed, seasonal_error, limit_plain, unusual)
+
+        # the plain forecast and the slow reference
+        self._plain = plain + PLAIN_RATE * plain_error
+        self._slow += SLOW_RATE * _clip(value - self._slow, limit_plain)
+
+        # the seasonal forecast: base + daily profile + weekly correction + offset
+        daily = self._daily[daily_slot]
+        weekly = self._weekly[weekly_slot]
+        base_rate = max(1.0 / seen, self._interval / DAY)
+        self._base += base_rate * _clip(value - self._base - daily - weekly, limit_seasonal)
+        deviation = _clip(value - self._base - weekly - daily, limit_seasonal)
+        days = elapsed / DAY
+        daily_rate = DAILY_RATE if days * DAILY_RATE > 1.0 else 1.0 / max(days, 1.0)
+        self._daily[daily_slot] = daily + daily_rate / self._daily_visit_points * deviation
+        if elapsed > WEEK:
+            weeks = elapsed / WEEK
+            weekly_rate = WEEKLY_RATE if weeks * WEEKLY_RATE > 1.0 else 1.0 / weeks
+            self._weekly[weekly_slot] = weekly + weekly_rate / self._hour_visit_points * deviation
+        self._offset += self._offset_rate * seasonal_error
+
+    def _learn_choice(
+        self,
+        value: float,
+        elapsed: float,
+        seasonal_error: float,
+        limit_plain: float,
+        unusual: bool,
+    ) -> None:
+        """Compare the seasonal forecast with the plain forecast made 10 points earlier, on
+        points inside the band and not alerting (an outage must not teach which forecast is
+        better), and
+        switch forecasts only on a clear difference."""
+        slot = self._seen % CHOICE_HORIZON
+        ahead_error = _clip(value - self._plain_history[slot], limit_plain)
+        self._plain_history[slot] = self._plain + PLAIN_RATE * _clip(
+            value - self._plain, limit_plain
+        )
+        if elapsed < DAY or unusual:
+            return
+        self._compared += 1
+        rate = max(CHOICE_RATE, 1.0 / self._compared)
+        self._choice_seasonal += rate * (abs(seasonal_error) - self._choice_seasonal)
+        self._choice_plain += rate * (abs(ahead_error) - self._choice_plain)
+        ratio = self._choice_seasonal / self._choice_plain if self._choice_plain else 1.0
+        if ratio < 1.0 - CHOICE_MARGIN:
+            self._seasonal_chosen = True
+        elif ratio > 1.0 + CHOICE_MARGIN:
+            self._seasonal_chosen = False
 
 
-def _clip(residual: float, limit: float, seen: int) -> float:
-    if seen < 10 or limit <= 0:
-        return residual
-    return max(-limit, min(limit, residual))
+# What `__init__` derives from the kind and sensitivity is not saved; the rest is.
+_DERIVED = (
+    "_band_sigmas",
+    "_business_kind",
+    "_count_kind",
+    "_lower_bound",
+    "_upper_bound",
+    "_warmup_seconds",
+    "_zero_when_absent",
+    "kind",
+    "sensitivity",
+)
+_LEARNT = tuple(name for name in Detector.__slots__ if name not in _DERIVED)
 
 
-def _surprise_bin(surprise: float) -> int:
-    if surprise <= 0.5:
-        return 0
-    index = int(SURPRISE_BINS_PER_DOUBLING * math.log2(surprise / 0.5))
-    return min(index, SURPRISE_BINS - 1)
+def _clip(residual: float, limit: float) -> float:
+    if residual > limit:
+        return limit
+    if residual < -limit:
+        return -limit
+    return residual

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, Any
 
 from fullcycle.anomaly.detector import Point
 
@@ -35,7 +35,8 @@ class Row:
 
 
 def read_rows(source: IO[str], name: str) -> Iterator[Row]:
-    """The rows of a `timestamp,value` CSV with a header, checked as they are read."""
+    """The rows of a `timestamp,value` CSV with a header. The header is checked now, each row
+    as it is read."""
     reader = csv.reader(source)
     header = next(reader, None)
     if header is None:
@@ -46,7 +47,10 @@ def read_rows(source: IO[str], name: str) -> Iterator[Row]:
             f"{name}, line 1: the header must name the columns 'timestamp' and 'value' "
             f"(found {','.join(header)!r})"
         )
-    time_column, value_column = columns.index("timestamp"), columns.index("value")
+    return _rows(reader, name, columns.index("timestamp"), columns.index("value"))
+
+
+def _rows(reader: Any, name: str, time_column: int, value_column: int) -> Iterator[Row]:
     width = max(time_column, value_column) + 1
     for fields in reader:
         line = reader.line_num
@@ -54,7 +58,7 @@ def read_rows(source: IO[str], name: str) -> Iterator[Row]:
             continue
         if len(fields) < width:
             raise SeriesFormatError(
-                f"{name}, line {line}: expected {len(header)} fields, found {len(fields)}"
+                f"{name}, line {line}: expected at least {width} fields, found {len(fields)}"
             )
         timestamp_text, value_text = fields[time_column].strip(), fields[value_column].strip()
         yield Row(

@@ -46,8 +46,9 @@ def detect(
 ) -> None:
     """Score a series point by point: expected value, band, anomaly score and alert per row.
 
-    Writes timestamp,value,expected,lower,upper,anomaly_score,alert: the same rows in the
-    same order, each scored only from the rows before it.
+    Writes timestamp,value,expected,lower,upper,anomaly_score,alert.
+
+    The same rows in the same order, each scored only from the rows before it.
     """
     detector = Detector(kind, sensitivity)
     if output_path is None:
@@ -81,12 +82,14 @@ def _opened(input_path: str) -> IO[str]:
     return path.open(newline="")
 
 
-def _score(source: IO[str], name: str, sink: TextIO, detector: Detector) -> int:
-    writer = csv.writer(sink, lineterminator="\n")
-    writer.writerow(OUTPUT_COLUMNS)
+def _score(source: IO[str], input_path: str, sink: TextIO, detector: Detector) -> int:
+    name = "stdin" if input_path == "-" else input_path
     count = 0
     try:
-        for row in read_rows(source, name):
+        rows = read_rows(source, name)
+        writer = csv.writer(sink, lineterminator="\n")
+        writer.writerow(OUTPUT_COLUMNS)
+        for row in rows:
             writer.writerow(output_line(row, detector.update(row.timestamp, row.value)))
             count += 1
     except SeriesFormatError as error:
