@@ -24,7 +24,12 @@ from pathlib import Path
 import httpx
 
 from fullcycle.deploy.pipeline_spec import ProcessTarget
-from fullcycle.deploy.shell import LineSink, fill_placeholders, terminate_group
+from fullcycle.deploy.shell import (
+    LineSink,
+    fill_placeholders,
+    resolve_secrets,
+    terminate_group,
+)
 from fullcycle.deploy.targets import Release, TargetFailed
 
 log = logging.getLogger("fullcycle.deploy.process")
@@ -155,7 +160,8 @@ class ProcessSlot:
         port = free_port()
         values = {**release.placeholders(), "port": str(port)}
         command = fill_placeholders(self.spec.command, values)
-        env = {**release.variables(), "PORT": str(port), **self.spec.env, **self.spec.secrets}
+        secrets = resolve_secrets(self.spec.secrets)
+        env = {**release.variables(), "PORT": str(port), **self.spec.env, **secrets}
         sink(f"starting {release.version} on port {port}")
         running = RunningRelease(
             release.version,

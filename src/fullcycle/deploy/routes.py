@@ -46,6 +46,7 @@ from fullcycle.deploy.records import (
     list_deploys,
     pipeline_of,
     record_external,
+    redacted_source,
     start_deploy,
     start_rollback,
 )
@@ -127,7 +128,7 @@ def get_pipeline(name: str, db: Session = Depends(get_db)) -> dict[str, Any]:
         raise refused(error) from None
     return {
         "service": name,
-        "source": pipeline.source,
+        "source": redacted_source(pipeline.source, spec),
         "updated_by": pipeline.updated_by,
         "updated_at": pipeline.updated_at,
         "environments": [env.name for env in spec.environments],
