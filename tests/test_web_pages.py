@@ -447,8 +447,9 @@ def test_service_page_shows_owners_runbook_and_dependencies(client: TestClient) 
     assert 'href="/services/inventory"' in markup
     assert 'class="unresolved"' in markup and "resource:orders-db" in markup
     assert "mailto:payments-oncall@example.com" in markup
-    for section in ("Dashboard", "Logs", "Deploys", "Alerts", "Incidents"):
+    for section in ("Dashboard", "Logs", "Alerts", "Incidents"):
         assert f'<section class="placeholder" aria-label="{section}">' in markup
+    assert "No deploys of this service yet." in markup
     assert 'href="/services/orders"' in client.get("/services/inventory").text, "dependents"
 
     user_page = client.get("/users/jdoe").text
