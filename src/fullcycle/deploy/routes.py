@@ -608,8 +608,12 @@ async def github_webhook(request: Request) -> dict[str, Any]:
         raise HTTPException(422, "body: expected a JSON object")
     database: Database = request.app.state.database
 
-    def write() -> int:
+    def write() -> tuple[int, DeployOut | None]:
         with database.session() as db:
-            return record_delivery(db, delivery[:100], event, payload)
+            added = record_delivery(db, delivery[:100], event, payload)
+            return added.recorded, deploy_view(added.deploy) if added.deploy else None
 
-    return {"event": event, "recorded": await run_in_threadpool(write)}
+    recorded, deploy = await run_in_threadpool(write)
+    if deploy is not None and deploy.live_at is not None:
+        await request.app.state.telemetry.append([marker_for(deploy)])
+    return {"event": event, "recorded": recorded}
