@@ -192,3 +192,14 @@ def test_reading_deploys_needs_a_token_and_starting_them_the_deploy_scope(
     started = admin.post("/api/v1/services/shop/deploys", json={"version": "1"}, headers=reader)
     assert started.status_code == 403
     assert admin.get("/api/v1/deploys", headers={"Authorization": ""}).status_code == 401
+
+
+def test_the_sample_pipeline_is_valid(admin: TestClient) -> None:
+    source = (Path(__file__).parent.parent / "examples" / "shop" / "fullcycle.yaml").read_text()
+    answer = admin.post("/api/v1/pipelines/check", json={"source": source}).json()
+    assert answer == {
+        "valid": True,
+        "problems": [],
+        "service": "shop",
+        "environments": ["production"],
+    }

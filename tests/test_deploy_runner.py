@@ -8,6 +8,7 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
@@ -306,3 +307,41 @@ def test_a_deploy_whose_server_died_is_failed_and_the_next_one_runs(
     assert finished["status"] == "succeeded"
     assert orphaned["status"] == "failed"
     assert orphaned["reason"] == "abandoned: the server process running it stopped"
+
+
+def test_secrets_from_the_servers_environment_and_hidden_from_readers(
+    admin: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_service(admin)
+    monkeypatch.setenv("SHOP_DEPLOY_KEY", "from-the-server-env")
+    live = tmp_path / "live"
+    source = f"""service: shop
+environments:
+  - name: production
+    test: echo testing with $DEPLOY_KEY and $LITERAL
+    deploy:
+      target: command
+      command: echo {{version}} > {live}
+      secrets: {{DEPLOY_KEY: "${{SHOP_DEPLOY_KEY}}", LITERAL: very-secret-literal}}
+    verify: {{bake: 0}}
+  - name: staging
+    deploy:
+      target: command
+      command: "true"
+      secrets: {{KEY: "${{NOT_SET_ANYWHERE}}"}}
+    verify: {{bake: 0}}
+"""
+    apply_pipeline(admin, source)
+    deploy = wait_for(admin, start(admin, "1.0.0"))
+    assert deploy["status"] == "succeeded", deploy
+    assert "testing with **** and ****" in stage(deploy, "test")["log"]
+
+    missing = wait_for(admin, start(admin, "1.0.0", environment="staging"))
+    assert missing["status"] == "failed"
+    assert (
+        "the server has no environment variable NOT_SET_ANYWHERE" in stage(missing, "deploy")["log"]
+    )
+
+    shown = admin.get("/api/v1/services/shop/pipeline").json()["source"]
+    assert "very-secret-literal" not in shown and "LITERAL: ****" in shown
+    assert "${SHOP_DEPLOY_KEY}" in shown

@@ -105,6 +105,11 @@ def test_commits_then_a_github_deployment_give_a_deploy_with_its_commit_time(
     )
     assert deploy["commit"] == SHA and deploy["actor"] == "github:octocat"
     assert deploy["commit_time"].startswith("2026-11-26T08:15:00")
+    store = admin.app.state.telemetry  # type: ignore[attr-defined]
+    store.flush()
+    assert list(store.query("SELECT kind, title, reference FROM fullcycle.markers")) == [
+        ("deploy", "shop v1.4.2 by github:octocat", f"/deploys/{deploy['id']}")
+    ]
 
 
 def test_a_deploy_started_with_a_known_commit_gets_its_commit_time(admin: TestClient) -> None:

@@ -27,7 +27,9 @@ STATUS_STYLE = {
     "queued": "dim",
 }
 
-deploys_app = typer.Typer(help="The history of deploys: list, show, record.", no_args_is_help=True)
+deploys_app = typer.Typer(
+    help="Deploy history (list, show, record), approvals, cancelling, locks.", no_args_is_help=True
+)
 pipelines_app = typer.Typer(help="Pipelines from fullcycle.yaml files.", no_args_is_help=True)
 
 Env = typer.Option("production", "--env", "-e", help="The environment.")
@@ -86,8 +88,10 @@ def deploy(
     ),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the deploy to its end."),
 ) -> None:
-    """Deploy VERSION of SERVICE through its pipeline; streams the stages and exits non-zero
-    when the deploy fails or is rolled back."""
+    """Deploy VERSION of SERVICE through its pipeline, streaming its stages.
+
+    Exits with status 1 when the deploy fails or is rolled back.
+    """
     client = connect(ctx)
     started = client.post(
         f"/api/v1/services/{quote(service)}/deploys",
@@ -184,6 +188,8 @@ def _follow_one(client: ApiClient, deploy_id: int) -> dict[str, Any]:
                             )
                 running = [s["name"] for s in data["stages"] if s["status"] == "running"]
                 current = running[0] if running else data["status"]
+                if data["status"] == "queued":
+                    current = f"queued behind the deploy running in {data['environment']}"
                 spinner.update(
                     f"deploy {deploy_id} ({data['service']} {data['version']}): {current}"
                 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -45,10 +46,18 @@ def _repository(payload: dict[str, Any]) -> str:
     return str(repository.get("full_name", "")) if isinstance(repository, dict) else ""
 
 
-def record_delivery(db: Session, delivery: str, event: str, payload: dict[str, Any]) -> int:
-    """Store what the delivery says; returns how many records it added (0 for a repeat)."""
+@dataclass
+class Delivery:
+    """What a delivery added: how many records (0 for a repeat), and the deploy if any."""
+
+    recorded: int = 0
+    deploy: Deploy | None = None
+
+
+def record_delivery(db: Session, delivery: str, event: str, payload: dict[str, Any]) -> Delivery:
+    """Store what the delivery says."""
     if db.scalar(select(GithubEvent.id).where(GithubEvent.delivery_id == delivery)) is not None:
-        return 0
+        return Delivery()
     repository = _repository(payload)
     rows = [GithubEvent(delivery_id=delivery, event=event, repository=repository, payload={})]
     if event == "push":
@@ -63,11 +72,9 @@ def record_delivery(db: Session, delivery: str, event: str, payload: dict[str, A
             "ref": deployment.get("ref", ""),
         }
     db.add_all(rows)
-    added = len(rows)
-    if event == "deployment_status":
-        added += _record_deploy(db, repository, payload)
+    deploy = _record_deploy(db, repository, payload) if event == "deployment_status" else None
     db.flush()
-    return added
+    return Delivery(len(rows) + (deploy is not None), deploy)
 
 
 def _commits(delivery: str, repository: str, payload: dict[str, Any]) -> list[GithubEvent]:
@@ -119,29 +126,28 @@ def commit_time(db: Session, sha: str) -> datetime | None:
     )
 
 
-def _record_deploy(db: Session, repository: str, payload: dict[str, Any]) -> int:
+def _record_deploy(db: Session, repository: str, payload: dict[str, Any]) -> Deploy | None:
     status = payload.get("deployment_status") or {}
     outcome = FINAL_STATES.get(str(status.get("state", "")))
     service = service_for(db, repository)
     if outcome is None or service is None:
-        return 0
+        return None
     deployment = payload.get("deployment") or {}
     sha = str(deployment.get("sha", ""))[:64]
     now = utcnow()
     creator = (deployment.get("creator") or {}).get("login", "")
-    db.add(
-        Deploy(
-            service=service,
-            environment=str(deployment.get("environment") or "production")[:63],
-            version=str(deployment.get("ref") or sha[:12] or "unknown")[:200],
-            commit_sha=sha,
-            commit_time=commit_time(db, sha),
-            kind="external",
-            actor=f"github:{creator}" if creator else "github",
-            status=outcome,
-            started_at=_time(deployment.get("created_at")) or now,
-            live_at=now if outcome == "succeeded" else None,
-            finished_at=now,
-        )
+    deploy = Deploy(
+        service=service,
+        environment=str(deployment.get("environment") or "production")[:63],
+        version=str(deployment.get("ref") or sha[:12] or "unknown")[:200],
+        commit_sha=sha,
+        commit_time=commit_time(db, sha),
+        kind="external",
+        actor=f"github:{creator}" if creator else "github",
+        status=outcome,
+        started_at=_time(deployment.get("created_at")) or now,
+        live_at=now if outcome == "succeeded" else None,
+        finished_at=now,
     )
-    return 1
+    db.add(deploy)
+    return deploy

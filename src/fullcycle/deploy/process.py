@@ -24,7 +24,12 @@ from pathlib import Path
 import httpx
 
 from fullcycle.deploy.pipeline_spec import ProcessTarget
-from fullcycle.deploy.shell import LineSink, fill_placeholders, terminate_group
+from fullcycle.deploy.shell import (
+    LineSink,
+    fill_placeholders,
+    resolve_secrets,
+    terminate_group,
+)
 from fullcycle.deploy.targets import Release, TargetFailed
 
 log = logging.getLogger("fullcycle.deploy.process")
@@ -33,6 +38,9 @@ HEALTH_POLL_SECONDS = 0.1
 RESTART_BACKOFF_START = 0.5
 RESTART_BACKOFF_MAX = 30.0
 PIPE_CHUNK = 64 * 1024
+DRAIN_SECONDS = 1.0
+"""A release that no longer gets new connections is stopped this long after the switch, so
+that connections the proxy handed it just before are accepted and answered."""
 
 
 def free_port() -> int:
@@ -81,14 +89,10 @@ class TcpProxy:
         assert task is not None
         self._pipes.add(task)
         try:
-            if self.backend is None:
+            connected = await self._connect()
+            if connected is None:
                 return
-            try:
-                backend_reader, backend_writer = await asyncio.open_connection(
-                    "127.0.0.1", self.backend
-                )
-            except OSError:
-                return
+            backend_reader, backend_writer = connected
             await asyncio.gather(
                 _pipe(reader, backend_writer),
                 _pipe(backend_reader, writer),
@@ -97,6 +101,19 @@ class TcpProxy:
         finally:
             self._pipes.discard(task)
             writer.close()
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """A connection to the live release; tried again once if traffic moved meanwhile."""
+        for _attempt in range(2):
+            backend = self.backend
+            if backend is None:
+                return None
+            try:
+                return await asyncio.open_connection("127.0.0.1", backend)
+            except OSError:
+                if self.backend == backend:
+                    return None
+        return None
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -120,6 +137,7 @@ class ProcessSlot:
         self.releases: list[RunningRelease] = []  # oldest first; the live one is `live`
         self.live: RunningRelease | None = None
         self._started = False
+        self._draining: set[asyncio.Task[None]] = set()
 
     async def release(
         self, spec: ProcessTarget, workdir: str, release: Release, sink: LineSink, rollback: bool
@@ -148,14 +166,15 @@ class ProcessSlot:
             self._switch(started, sink)
         if rollback and previous is not None and previous is not self.live:
             sink(f"stopping {previous.version} (port {previous.port}), rolled back from")
-            await self._stop(previous)
-        await self._stop_beyond_keep(sink)
+            self._stop_after_drain(previous)
+        await self._stop_beyond_keep(sink, previous)
 
     async def _start(self, release: Release, workdir: str, sink: LineSink) -> RunningRelease:
         port = free_port()
         values = {**release.placeholders(), "port": str(port)}
         command = fill_placeholders(self.spec.command, values)
-        env = {**release.variables(), "PORT": str(port), **self.spec.env, **self.spec.secrets}
+        secrets = resolve_secrets(self.spec.secrets)
+        env = {**release.variables(), "PORT": str(port), **self.spec.env, **secrets}
         sink(f"starting {release.version} on port {port}")
         running = RunningRelease(
             release.version,
@@ -223,19 +242,38 @@ class ProcessSlot:
         self.live = running
         sink(f"traffic on port {self.spec.port} now goes to {running.version}")
 
-    async def _stop_beyond_keep(self, sink: LineSink) -> None:
+    async def _stop_beyond_keep(self, sink: LineSink, previous: RunningRelease | None) -> None:
         """Keep the live release and the newest standbys, `keep` in all."""
         standbys = [r for r in self.releases if r is not self.live]
         excess = len(self.releases) - self.spec.keep
         for old in standbys[: max(0, excess)]:
             sink(f"stopping {old.version} (port {old.port})")
-            await self._stop(old)
+            if old is previous:
+                self._stop_after_drain(old)
+            else:
+                await self._stop(old)
 
     async def _stop(self, running: RunningRelease) -> None:
         self.releases.remove(running)
         if running.watcher is not None:
             running.watcher.cancel()
         await terminate_group(running.process)
+
+    def _stop_after_drain(self, running: RunningRelease) -> None:
+        """Stop a release that just lost the traffic, in the background after DRAIN_SECONDS."""
+        self.releases.remove(running)
+        if running.watcher is not None:
+            running.watcher.cancel()
+
+        async def drain_then_stop() -> None:
+            try:
+                await asyncio.sleep(DRAIN_SECONDS)
+            finally:
+                await terminate_group(running.process)
+
+        task = asyncio.create_task(drain_then_stop())
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
 
     async def _watch(self, running: RunningRelease) -> None:
         """Restart the release if it exits while it is live, with exponential backoff (reset
@@ -266,6 +304,9 @@ class ProcessSlot:
             running.restarts += 1
 
     async def stop(self) -> None:
+        for task in list(self._draining):
+            task.cancel()
+        await asyncio.gather(*self._draining, return_exceptions=True)
         for running in list(self.releases):
             await self._stop(running)
         await self.proxy.stop()

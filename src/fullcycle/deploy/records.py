@@ -22,6 +22,7 @@ from fullcycle.deploy.models import (
     Pipeline,
 )
 from fullcycle.deploy.pipeline_spec import NAME, Environment, PipelineSpec
+from fullcycle.deploy.shell import redact
 from fullcycle.store.database import utcnow
 
 TERMINAL = frozenset({"succeeded", "failed", "rolled_back", "cancelled"})
@@ -181,6 +182,17 @@ def apply_pipeline(db: Session, spec: PipelineSpec, source: str, actor: str) -> 
     pipeline.updated_by = actor
     db.flush()
     return pipeline
+
+
+def redacted_source(source: str, spec: PipelineSpec) -> str:
+    """The pipeline as readers may see it: literal secret values masked. (Whoever may deploy
+    may edit the pipeline, and with it run any command: they see it whole.)"""
+    secrets = {
+        f"{env.name}.{name}": value
+        for env in spec.environments
+        for name, value in env.deploy.secrets.items()
+    }
+    return redact(source, secrets)
 
 
 def pipeline_of(db: Session, service_name: str) -> tuple[Pipeline, PipelineSpec]:

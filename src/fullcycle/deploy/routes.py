@@ -46,6 +46,7 @@ from fullcycle.deploy.records import (
     list_deploys,
     pipeline_of,
     record_external,
+    redacted_source,
     start_deploy,
     start_rollback,
 )
@@ -127,7 +128,7 @@ def get_pipeline(name: str, db: Session = Depends(get_db)) -> dict[str, Any]:
         raise refused(error) from None
     return {
         "service": name,
-        "source": pipeline.source,
+        "source": redacted_source(pipeline.source, spec),
         "updated_by": pipeline.updated_by,
         "updated_at": pipeline.updated_at,
         "environments": [env.name for env in spec.environments],
@@ -607,8 +608,12 @@ async def github_webhook(request: Request) -> dict[str, Any]:
         raise HTTPException(422, "body: expected a JSON object")
     database: Database = request.app.state.database
 
-    def write() -> int:
+    def write() -> tuple[int, DeployOut | None]:
         with database.session() as db:
-            return record_delivery(db, delivery[:100], event, payload)
+            added = record_delivery(db, delivery[:100], event, payload)
+            return added.recorded, deploy_view(added.deploy) if added.deploy else None
 
-    return {"event": event, "recorded": await run_in_threadpool(write)}
+    recorded, deploy = await run_in_threadpool(write)
+    if deploy is not None and deploy.live_at is not None:
+        await request.app.state.telemetry.append([marker_for(deploy)])
+    return {"event": event, "recorded": recorded}

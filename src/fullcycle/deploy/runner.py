@@ -40,7 +40,14 @@ from fullcycle.deploy.records import (
     last_good,
     stage_names,
 )
-from fullcycle.deploy.shell import CommandFailed, LineSink, fill_placeholders, masker, run_command
+from fullcycle.deploy.shell import (
+    CommandFailed,
+    LineSink,
+    fill_placeholders,
+    masker,
+    resolve_secrets,
+    run_command,
+)
 from fullcycle.deploy.targets import (
     CommandTargetRunner,
     Release,
@@ -236,10 +243,11 @@ class DeployRunner:
 
     async def _command_stage(self, job: Job, name: str) -> bool:
         commands = job.spec.build if name == "build" else job.spec.test
-        env = stage_environment(job.spec, job.release)
-        mask = masker(job.spec.deploy.secrets)
 
         async def work(sink: LineSink) -> list[dict[str, Any]]:
+            secrets = resolve_secrets(job.spec.deploy.secrets)
+            env = stage_environment(job.spec, job.release, secrets)
+            mask = masker(secrets)
             for command in commands:
                 await run_command(
                     fill_placeholders(command, job.release.placeholders()),

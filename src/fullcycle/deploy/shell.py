@@ -32,6 +32,31 @@ def fill_placeholders(command: str, values: Mapping[str, str]) -> str:
     )
 
 
+SERVER_VARIABLE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def resolve_secrets(secrets: Mapping[str, str]) -> dict[str, str]:
+    """Secret values, with `${NAME}` taken from the server's environment (so that the
+    pipeline file holds no secret); raises CommandFailed when such a variable is not set."""
+    resolved = {}
+    for name, value in secrets.items():
+        reference = SERVER_VARIABLE.match(value)
+        if reference is None:
+            resolved[name] = value
+        elif reference.group(1) in os.environ:
+            resolved[name] = os.environ[reference.group(1)]
+        else:
+            raise CommandFailed(
+                f"secret {name}: the server has no environment variable {reference.group(1)}"
+            )
+    return resolved
+
+
+def redact(source: str, secrets: Mapping[str, str]) -> str:
+    """The pipeline source with literal secret values replaced by the mask, for readers."""
+    return masker({k: v for k, v in secrets.items() if not SERVER_VARIABLE.match(v)})(source)
+
+
 def masker(secrets: Mapping[str, str]) -> Callable[[str], str]:
     values = sorted((value for value in secrets.values() if value), key=len, reverse=True)
 

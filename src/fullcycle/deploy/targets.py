@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fullcycle.deploy.pipeline_spec import CommandTarget, Environment
-from fullcycle.deploy.shell import LineSink, fill_placeholders, masker, run_command
+from fullcycle.deploy.shell import (
+    LineSink,
+    fill_placeholders,
+    masker,
+    resolve_secrets,
+    run_command,
+)
 
 
 @dataclass(frozen=True)
@@ -52,16 +58,19 @@ class CommandTargetRunner:
 
     async def release(self, release: Release, sink: LineSink, *, rollback: bool) -> None:
         template = self.spec.rollback if rollback and self.spec.rollback else self.spec.command
+        secrets = resolve_secrets(self.spec.secrets)
         await run_command(
             fill_placeholders(template, release.placeholders()),
-            env={**release.variables(), **self.spec.env, **self.spec.secrets},
+            env={**release.variables(), **self.spec.env, **secrets},
             timeout=self.spec.timeout,
             sink=sink,
-            mask=masker(self.spec.secrets),
+            mask=masker(secrets),
             cwd=self.workdir,
         )
 
 
-def stage_environment(environment: Environment, release: Release) -> dict[str, str]:
+def stage_environment(
+    environment: Environment, release: Release, secrets: dict[str, str]
+) -> dict[str, str]:
     """Variables for build and test commands: the release's and the target's (with secrets)."""
-    return {**release.variables(), **environment.deploy.env, **environment.deploy.secrets}
+    return {**release.variables(), **environment.deploy.env, **secrets}

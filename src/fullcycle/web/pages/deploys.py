@@ -31,6 +31,7 @@ from fullcycle.deploy.records import (
     get_deploy,
     list_deploys,
     pipeline_of,
+    redacted_source,
     start_deploy,
     start_rollback,
 )
@@ -117,6 +118,7 @@ def _service_page(
         pipeline, spec = None, None
     context = {
         "draft": draft if draft is not None else (pipeline.source if pipeline else ""),
+        "redacted": redacted_source(pipeline.source, spec) if pipeline and spec else "",
         "problems": problems or [],
         "nav": "deploys",
         "service": name,
