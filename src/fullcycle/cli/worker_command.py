@@ -27,9 +27,11 @@ def worker(ctx: typer.Context, data_dir: Path | None = DataDirOption) -> None:
     """Run the background work (scrapes) for the server at --url, until Ctrl-C or SIGTERM.
 
     The database is the server's: FULLCYCLE_DATABASE_URL, or the SQLite file in --data-dir on
-    this machine. The token (--token or FULLCYCLE_TOKEN) needs the `ingest` scope.
+    this machine. The token (--token or FULLCYCLE_TOKEN) needs the `ingest` and `read` scopes
+    (rows go to the server's ingest API; deploy verification queries its PromQL API).
     """
     from fullcycle.background import BackgroundWork
+    from fullcycle.deploy.api_queries import ApiQueries
     from fullcycle.selfmonitoring.json_logs import configure_logging
     from fullcycle.store.database import Database
     from fullcycle.telemetry.remote import RemoteTelemetry
@@ -44,7 +46,10 @@ def worker(ctx: typer.Context, data_dir: Path | None = DataDirOption) -> None:
     configure_logging(settings.log_level)
     database = Database(database_url)
     work = BackgroundWork.create(
-        database, RemoteTelemetry(client.url, token), None, settings.data_dir
+        database,
+        RemoteTelemetry(client.url, token),
+        ApiQueries(client.url, token),
+        settings.data_dir,
     )
     try:
         asyncio.run(_run_until_stopped(work))
