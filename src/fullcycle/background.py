@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from fullcycle.deploy.metric_queries import MetricQueries, engine_queries
+from fullcycle.deploy.metric_queries import EngineQueries, MetricQueries
 from fullcycle.deploy.process import Supervisor
 from fullcycle.deploy.runner import DeployRunner
 from fullcycle.ingest.scraper import Scraper, default_instance_id
@@ -31,7 +31,7 @@ class BackgroundWork:
     def for_server(
         cls, settings: Settings, database: Database, store: TelemetryStore
     ) -> BackgroundWork:
-        return cls.create(database, store, engine_queries(store), settings.data_dir)
+        return cls.create(database, store, EngineQueries(store), settings.data_dir)
 
     @classmethod
     def create(

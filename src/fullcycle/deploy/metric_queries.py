@@ -1,14 +1,14 @@
 """The metric queries verification needs, behind a small adapter over the PromQL engine of
-`fullcycle.metrics.engine` (`instant_query`, `range_query`). When this build has no engine,
-`engine_queries` answers None and metric checks are reported inconclusive."""
+`fullcycle.metrics.engine` (`instant_query`, `range_query`) in the server, or over a server's
+query API in a worker (`api_queries.py`)."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
+from fullcycle.metrics.engine import QueryResult, instant_query, range_query
 from fullcycle.telemetry.store import TelemetryStore
 
 
@@ -31,29 +31,20 @@ class MetricQueries(Protocol):
 class EngineQueries:
     """MetricQueries over the metrics engine's `instant_query` and `range_query`."""
 
-    def __init__(self, store: TelemetryStore, engine: Any) -> None:
+    def __init__(self, store: TelemetryStore) -> None:
         self.store = store
-        self.engine = engine
 
     def instant(self, expr: str, at: datetime) -> list[SeriesPoints]:
-        return _series(self.engine.instant_query(self.store, expr, at))
+        return _series(instant_query(self.store, expr, at))
 
     def range(
         self, expr: str, start: datetime, end: datetime, step: timedelta
     ) -> list[SeriesPoints]:
-        return _series(self.engine.range_query(self.store, expr, start, end, step))
+        return _series(range_query(self.store, expr, start, end, step))
 
 
-def _series(result: Any) -> list[SeriesPoints]:
+def _series(result: QueryResult) -> list[SeriesPoints]:
     return [
         SeriesPoints(dict(series.labels), [(float(t), float(v)) for t, v in series.points])
         for series in result.series
     ]
-
-
-def engine_queries(store: TelemetryStore) -> MetricQueries | None:
-    try:
-        engine = importlib.import_module("fullcycle.metrics.engine")
-    except ImportError:
-        return None
-    return EngineQueries(store, engine)
