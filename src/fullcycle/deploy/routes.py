@@ -23,8 +23,8 @@ from starlette.concurrency import run_in_threadpool
 from fullcycle.audit.log import record
 from fullcycle.auth.dependencies import RequireAdmin, RequireDeploy, RequireRead, get_db
 from fullcycle.auth.principal import Principal
-from fullcycle.auth.scopes import Scope
-from fullcycle.deploy.freeze import MAX_DURATION_MINUTES, parse_cron, zone
+from fullcycle.deploy import controls
+from fullcycle.deploy.controls import FreezeIn
 from fullcycle.deploy.github import EVENTS, commit_time, record_delivery, signature_valid
 from fullcycle.deploy.markers import marker_for
 from fullcycle.deploy.models import Deploy, DeployLock, FreezeWindow
@@ -39,7 +39,6 @@ from fullcycle.deploy.records import (
     ExternalDeployIn,
     RollbackIn,
     apply_pipeline,
-    approve,
     cancel,
     deploy_view,
     get_deploy,
@@ -285,19 +284,9 @@ def approve_route(
 ) -> DeployOut:
     deploy = _deploy_or_404(db, deploy_id)
     try:
-        approve(db, deploy, body, principal.user.name)
+        controls.approve_deploy(db, request, principal, deploy, body)
     except DeployRefused as error:
         raise refused(error) from None
-    record(
-        db,
-        request,
-        principal,
-        "deploy.approve",
-        deploy.service,
-        id=deploy.id,
-        checklist=body.checklist,
-        comment=body.comment,
-    )
     db.commit()
     db.refresh(deploy)
     return deploy_view(deploy)
@@ -422,32 +411,12 @@ def take_lock(
     db: Session = Depends(get_db),
 ) -> dict[str, Any]:
     """Lock a service's environment by hand (say, during an incident): no deploy starts."""
-    lock = db.scalar(
-        select(DeployLock).where(
-            DeployLock.service == body.service, DeployLock.environment == body.environment
+    try:
+        lock = controls.take_lock(
+            db, request, principal, body.service, body.environment, body.reason
         )
-    )
-    if lock is None:
-        lock = DeployLock(service=body.service, environment=body.environment)
-        db.add(lock)
-    elif lock.locked_reason:
-        raise HTTPException(
-            409,
-            f"{body.service}/{body.environment} is already locked by "
-            f"{lock.locked_by}: {lock.locked_reason}",
-        )
-    lock.locked_by = principal.user.name
-    lock.locked_reason = body.reason
-    lock.locked_at = utcnow()
-    record(
-        db,
-        request,
-        principal,
-        "deploy_lock.take",
-        body.service,
-        environment=body.environment,
-        reason=body.reason,
-    )
+    except DeployRefused as error:
+        raise refused(error) from None
     db.commit()
     return _lock_view(lock)
 
@@ -461,48 +430,15 @@ def release_lock(
     db: Session = Depends(get_db),
 ) -> Response:
     """The one who locked releases; anyone else needs `admin` (breaking it is audited)."""
-    lock = db.scalar(
-        select(DeployLock).where(
-            DeployLock.service == service,
-            DeployLock.environment == environment,
-            DeployLock.locked_reason != "",
-        )
-    )
-    if lock is None:
-        raise HTTPException(404, f"{service}/{environment} is not locked")
-    own = lock.locked_by == principal.user.name
-    if not own and not principal.has(Scope.ADMIN):
-        raise HTTPException(
-            403, f"the lock is {lock.locked_by}'s: only they or an admin can release it"
-        )
-    action = "deploy_lock.release" if own else "deploy_lock.break"
-    record(
-        db,
-        request,
-        principal,
-        action,
-        service,
-        environment=environment,
-        locked_by=lock.locked_by,
-        reason=lock.locked_reason,
-    )
-    lock.locked_by, lock.locked_reason, lock.locked_at = "", "", None
+    try:
+        controls.release_lock(db, request, principal, service, environment)
+    except DeployRefused as error:
+        raise refused(error) from None
     db.commit()
     return Response(status_code=204)
 
 
 # --- freeze windows ---------------------------------------------------------------------------
-
-
-class FreezeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    service: Annotated[str, Field(max_length=63)] = ""
-    environment: Annotated[str, Field(max_length=63)] = ""
-    cron: Annotated[str, Field(min_length=1, max_length=100)]
-    duration_minutes: Annotated[int, Field(ge=1, le=MAX_DURATION_MINUTES)]
-    timezone: Annotated[str, Field(max_length=64)] = "UTC"
 
 
 def _freeze_view(window: FreezeWindow) -> dict[str, Any]:
@@ -530,26 +466,10 @@ def create_freeze(
     principal: Principal = RequireAdmin,
     db: Session = Depends(get_db),
 ) -> dict[str, Any]:
-    for field, check in (
-        ("cron", lambda: parse_cron(body.cron)),
-        ("timezone", lambda: zone(body.timezone)),
-    ):
-        try:
-            check()
-        except ValueError as error:
-            raise HTTPException(422, f"{field}: {error}") from None
-    window = FreezeWindow(**body.model_dump(), created_by=principal.actor)
-    db.add(window)
-    db.flush()
-    record(
-        db,
-        request,
-        principal,
-        "freeze.create",
-        body.service or "*",
-        id=window.id,
-        **body.model_dump(),
-    )
+    try:
+        window = controls.create_freeze(db, request, principal, body)
+    except DeployRefused as error:
+        raise refused(error) from None
     db.commit()
     return _freeze_view(window)
 

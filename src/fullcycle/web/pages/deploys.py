@@ -17,7 +17,8 @@ from fullcycle.audit.log import record
 from fullcycle.auth.dependencies import current_principal, get_db
 from fullcycle.auth.principal import Principal
 from fullcycle.auth.scopes import Scope
-from fullcycle.deploy.freeze import parse_cron, zone
+from fullcycle.deploy import controls
+from fullcycle.deploy.controls import FreezeIn
 from fullcycle.deploy.models import DeployLock, FreezeWindow
 from fullcycle.deploy.pipeline_file import PipelineFileError, Problem, parse_pipeline
 from fullcycle.deploy.records import (
@@ -26,7 +27,6 @@ from fullcycle.deploy.records import (
     DeployRefused,
     RollbackIn,
     apply_pipeline,
-    approve,
     deploy_view,
     get_deploy,
     list_deploys,
@@ -276,21 +276,11 @@ async def approve_from_form(
             checklist=[str(item) for item in form.getlist("checklist")],
             comment=_form_text(form, "comment"),
         )
-        approve(db, deploy, body, principal.user.name)
+        controls.approve_deploy(db, request, principal, deploy, body)
     except ValidationError as error:
         return redirect(back, _first_error(error), "error")
     except DeployRefused as error:
         return redirect(back, error.message, "error")
-    record(
-        db,
-        request,
-        principal,
-        "deploy.approve",
-        deploy.service,
-        id=deploy.id,
-        checklist=body.checklist,
-        comment=body.comment,
-    )
     db.commit()
     return redirect(back, "approval recorded")
 
@@ -307,22 +297,10 @@ async def lock_from_form(
     reason = _form_text(form, "reason")
     if not service or not environment or not reason:
         return redirect("/deploys", "a lock needs a service, an environment and a reason", "error")
-    lock = db.scalar(
-        select(DeployLock).where(
-            DeployLock.service == service, DeployLock.environment == environment
-        )
-    )
-    if lock is None:
-        lock = DeployLock(service=service[:63], environment=environment[:63])
-        db.add(lock)
-    elif lock.locked_reason:
-        return redirect(
-            "/deploys", f"{service}/{environment} is already locked by {lock.locked_by}", "error"
-        )
-    lock.locked_by, lock.locked_reason, lock.locked_at = principal.user.name, reason, utcnow()
-    record(
-        db, request, principal, "deploy_lock.take", service, environment=environment, reason=reason
-    )
+    try:
+        controls.take_lock(db, request, principal, service[:63], environment[:63], reason)
+    except DeployRefused as error:
+        return redirect("/deploys", error.message, "error")
     db.commit()
     return redirect("/deploys", f"{service}/{environment} locked")
 
@@ -336,29 +314,10 @@ def unlock_from_form(
     db: Session = Depends(get_db),
 ) -> Response:
     require_deploy(principal, "Releasing a lock")
-    lock = db.scalar(
-        select(DeployLock).where(
-            DeployLock.service == service,
-            DeployLock.environment == environment,
-            DeployLock.locked_reason != "",
-        )
-    )
-    if lock is None:
-        return redirect("/deploys", f"{service}/{environment} is not locked", "error")
-    own = lock.locked_by == principal.user.name
-    if not own:
-        require_admin(principal, "Breaking someone else's lock")
-    record(
-        db,
-        request,
-        principal,
-        "deploy_lock.release" if own else "deploy_lock.break",
-        service,
-        environment=environment,
-        locked_by=lock.locked_by,
-        reason=lock.locked_reason,
-    )
-    lock.locked_by, lock.locked_reason, lock.locked_at = "", "", None
+    try:
+        controls.release_lock(db, request, principal, service, environment)
+    except DeployRefused as error:
+        return redirect("/deploys", error.message, "error")
     db.commit()
     return redirect("/deploys", f"{service}/{environment} unlocked")
 
@@ -376,34 +335,18 @@ async def freeze_from_form(
         for name in ("name", "service", "environment", "cron", "timezone", "duration_minutes")
     }
     try:
-        parse_cron(values["cron"])
-        zone(values["timezone"] or "UTC")
-        minutes = int(values["duration_minutes"])
-        if not values["name"] or not 1 <= minutes <= 31 * 24 * 60:
-            raise ValueError("a name and a duration of 1 minute to 31 days are needed")
-    except ValueError as error:
-        return redirect("/deploys", f"freeze window not added: {error}", "error")
-    window = FreezeWindow(
-        name=values["name"][:200],
-        service=values["service"][:63],
-        environment=values["environment"][:63],
-        cron=values["cron"],
-        duration_minutes=minutes,
-        timezone=values["timezone"] or "UTC",
-        created_by=principal.actor,
-    )
-    db.add(window)
-    db.flush()
-    record(
-        db,
-        request,
-        principal,
-        "freeze.create",
-        window.service or "*",
-        id=window.id,
-        name=window.name,
-        cron=window.cron,
-        timezone=window.timezone,
-    )
+        body = FreezeIn(
+            name=values["name"],
+            service=values["service"],
+            environment=values["environment"],
+            cron=values["cron"],
+            timezone=values["timezone"] or "UTC",
+            duration_minutes=values["duration_minutes"],
+        )
+        window = controls.create_freeze(db, request, principal, body)
+    except ValidationError as error:
+        return redirect("/deploys", f"freeze window not added: {_first_error(error)}", "error")
+    except DeployRefused as error:
+        return redirect("/deploys", f"freeze window not added: {error.message}", "error")
     db.commit()
     return redirect("/deploys", f"freeze window {window.name!r} added")
