@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,10 +153,17 @@ def test_kill_9_at_a_random_moment_loses_nothing_acknowledged(
     program = _run_program("append_until_killed.py", str(tmp_path))
     assert program.stdout is not None
     assert program.stdout.readline().strip() == "ready"
-    time.sleep(random.Random(round_number).uniform(0.5, 2.0))
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(program.stdout or []), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 60
+    while len(lines) <= 10 and time.monotonic() < deadline:  # it has written for a while
+        time.sleep(0.05)
+    time.sleep(random.Random(round_number).uniform(0.0, 1.5))
     program.send_signal(signal.SIGKILL)
-    acknowledged = {line.strip() for line in program.stdout if line.strip()}
     program.wait(timeout=30)
+    reader.join(timeout=30)
+    acknowledged = {line.strip() for line in lines if line.strip()}
     assert len(acknowledged) > 10, "the program should have written for a while"
 
     restarted = TelemetryStore(StoreOptions(data_dir=tmp_path))
