@@ -120,3 +120,49 @@ def test_bad_band_requests_are_400_naming_the_parameter(admin: TestClient) -> No
         response = admin.get("/api/v1/anomaly/band", params=params)
         assert response.status_code == 400, (name, response.text)
         assert message in response.json()["detail"], (name, response.text)
+
+
+BAND_DASHBOARD = f"""
+name: revenue
+title: Revenue
+rows:
+  - panels:
+      - title: Revenue per 10 minutes
+        unit: currency
+        band: {{kind: money, sensitivity: medium}}
+        queries:
+          - expr: {QUERY.replace("5m", "10m")}
+"""
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_dashboard_panel_draws_the_band_the_api_gives(shop: TestClient) -> None:
+    data = shop.post("/api/v1/dashboards/preview", json={"yaml": BAND_DASHBOARD, "range": "2d"})
+    assert data.status_code == 200, data.text
+    preview = data.json()
+    [panel] = preview["panels"]
+    api = shop.get(
+        "/api/v1/anomaly/band",
+        params={
+            "query": QUERY.replace("5m", "10m"),
+            "from": datetime.fromtimestamp(preview["start"], UTC).isoformat(),
+            "to": datetime.fromtimestamp(preview["end"], UTC).isoformat(),
+            "step": f"{int(preview['step'])}s",
+            "kind": "money",
+        },
+    )
+    assert api.status_code == 200, api.text
+    [series] = api.json()["series"]
+    by_time = {point["timestamp"]: point for point in series["points"]}
+
+    for moment, expected, lower in zip(
+        preview["timestamps"], panel["band"]["expected"], panel["band"]["lower"], strict=True
+    ):
+        assert expected == pytest.approx(by_time[moment]["expected"])
+        assert lower == pytest.approx(by_time[moment]["lower"])
+    alerting = [
+        moment
+        for moment, alert in zip(preview["timestamps"], panel["band"]["alert"], strict=True)
+        if alert
+    ]
+    assert alerting and OUTAGE[0].timestamp() <= alerting[0] <= OUTAGE[1].timestamp()

@@ -10,13 +10,17 @@ import math
 import re
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from fullcycle.telemetry.batches import MarkerBatch
+from fullcycle.telemetry.payloads import encode_batches
+from fullcycle.telemetry.remote import BATCHES_CONTENT_TYPE, BATCHES_PATH
 from tests.conftest import ADMIN_TOKEN, LiveServer
+from tests.test_anomaly_api import BAND_DASHBOARD, OUTAGE_DAY, revenue_counter
 from tests.test_browser import PASSWORD, create_admin_user, screenshot
 from tests.test_browser import browser as browser
 from tests.test_dashboards_code import SHOP
@@ -234,3 +238,37 @@ def test_edit_a_dashboard_with_live_preview_and_save_it(
     expect(page.get_by_test_id("kpi-change")).to_be_visible()
     page.goto(f"{live_server.url}/dashboards/shop-business/edit")
     expect(page.get_by_test_id("dashboard-yaml")).to_have_value(SHOP)
+
+
+def test_a_panel_with_a_band_draws_the_expected_range(
+    live_server: LiveServer, browser: Browser
+) -> None:
+    batch = revenue_counter(OUTAGE_DAY - timedelta(days=15), OUTAGE_DAY + timedelta(hours=12))
+    with httpx.Client(base_url=live_server.url, headers=AUTH) as client:
+        response = client.post(
+            BATCHES_PATH,
+            content=encode_batches([batch]),
+            headers={"Content-Type": BATCHES_CONTENT_TYPE},
+        )
+        assert response.status_code == 200, response.text
+        live_server.app.state.telemetry.flush()
+        response = client.put("/api/v1/dashboards/revenue", json={"yaml": BAND_DASHBOARD})
+        assert response.status_code in (200, 201), response.text
+        data = client.get("/api/v1/dashboards/revenue/data", params={"range": "2d"}).json()
+    create_admin_user(live_server, "alice")
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    _log_in(page, live_server, "/dashboards/revenue?range=2d")
+    expect(page.get_by_test_id("dashboard")).to_have_attribute("data-loaded", re.compile(r"\d+"))
+
+    drawn = page.evaluate(
+        """() => { const c = window.fullcycleCharts['Revenue per 10 minutes'];
+        return {labels: c.plot.series.map((s) => s.label), data: c.plot.data,
+                bands: c.plot.bands.length}; }"""
+    )
+    screenshot(page, "dashboard-band")
+
+    assert drawn["labels"][-3:] == ["expected", "lower", "upper"]
+    assert drawn["bands"] == 1
+    [panel] = data["panels"]
+    assert drawn["data"][-3] == panel["band"]["expected"]
+    assert drawn["data"][-1] == panel["band"]["upper"]

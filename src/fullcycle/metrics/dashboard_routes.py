@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from fullcycle.anomaly.band import BandRequestError
 from fullcycle.audit.log import record
 from fullcycle.auth.dependencies import RequireDeploy, RequireRead, get_db
 from fullcycle.auth.principal import Principal
@@ -164,7 +165,7 @@ async def _evaluated(
         return await run_in_threadpool(
             evaluate_dashboard, request.app.state.telemetry, spec, variables, window
         )
-    except PromQLError as error:
+    except (PromQLError, BandRequestError) as error:
         raise HTTPException(422, str(error)) from None
 
 

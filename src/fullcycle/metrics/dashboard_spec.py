@@ -18,7 +18,9 @@ rows:
             legend: "{{code}}"
 ```
 
-A `kpi` panel shows its query's value now next to the same time a week earlier. A `logs` panel
+A `kpi` panel shows its query's value now next to the same time a week earlier. A timeseries
+panel with `band: {kind: money, sensitivity: medium}` also draws the expected band of its first
+query (docs/anomaly.md; kind says whether a step without data is a zero or unknown). A `logs` panel
 holds a log query (the logs page runs it). Errors name the place: `rows[0].panels[1].type: ...`.
 """
 
@@ -58,12 +60,20 @@ class Query(_Strict):
     legend: Annotated[str, StringConstraints(max_length=200)] = ""
 
 
+class BandSpec(_Strict):
+    """The expected band of the panel's first query, learnt by the anomaly detector."""
+
+    kind: Literal["money", "count", "ratio", "ops"] = "ops"
+    sensitivity: Literal["low", "medium", "high"] = "medium"
+
+
 class PanelSpec(_Strict):
     title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     type: PanelType = "timeseries"
     unit: Unit = ""
     thresholds: list[Threshold] = Field(default_factory=list, max_length=10)
     queries: list[Query] = Field(min_length=1, max_length=10)
+    band: BandSpec | None = None
 
 
 class RowSpec(_Strict):

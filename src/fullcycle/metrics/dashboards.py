@@ -10,7 +10,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fullcycle.anomaly.band import BandRequest, band
+from fullcycle.anomaly.detector import MetricKind, Sensitivity
 from fullcycle.metrics.dashboard_spec import (
+    BandSpec,
     DashboardError,
     DashboardSpec,
     parse_dashboard,
@@ -79,6 +82,8 @@ def _panels(
                 row=row.title,
                 thresholds=[threshold.model_dump() for threshold in panel.thresholds],
             )
+            if panel.type == "timeseries" and panel.band is not None:
+                chart.band = expected_band(store, exprs[0], panel.band, window)
             for expr, query in zip(exprs, panel.queries, strict=True):
                 if panel.type == "timeseries":
                     chart.series.extend(timeseries(store, expr, query.legend, window))
@@ -88,6 +93,32 @@ def _panels(
                     chart.values.extend(week_over_week(store, expr, query.legend, window.end))
             panels.append(chart)
     return panels
+
+
+def expected_band(
+    store: TelemetryStore, expr: str, spec: BandSpec, window: TimeRange
+) -> dict[str, list[float | None]] | None:
+    """expected / lower / upper / alert of the query's first series at the chart's timestamps,
+    or None when the query returns no series."""
+    request = BandRequest(
+        expr,
+        window.start,
+        window.end,
+        window.step,
+        MetricKind(spec.kind),
+        Sensitivity(spec.sensitivity),
+    )
+    bands = band(store, request)
+    if not bands:
+        return None
+    by_time = {round(point.timestamp * 1000): point for point in bands[0].points}
+    points = [by_time.get(round(moment * 1000)) for moment in window.timestamps]
+    return {
+        "expected": [point.expected if point else None for point in points],
+        "lower": [point.lower if point else None for point in points],
+        "upper": [point.upper if point else None for point in points],
+        "alert": [float(point.alert) if point else None for point in points],
+    }
 
 
 def evaluate_dashboard(

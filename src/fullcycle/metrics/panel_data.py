@@ -62,6 +62,7 @@ class ChartPanel:
     row: str = ""
     thresholds: list[dict[str, Any]] = field(default_factory=list)
     values: list[dict[str, Any]] = field(default_factory=list)
+    band: dict[str, list[float | None]] | None = None
 
 
 def legend(template: str, labels: dict[str, str]) -> str:

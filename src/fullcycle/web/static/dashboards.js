@@ -19,6 +19,8 @@
   const TIME_KEY = "fullcycle.timeRange";
   const COLORS = ["#3b82f6", "#ef4444", "#10b981", "#f59e0b", "#8b5cf6", "#ec4899", "#14b8a6", "#64748b"];
   const MARKER_COLORS = { deploy: "#2563eb", rollback: "#d97706", incident: "#dc2626" };
+  const BAND_COLOR = "#94a3b8";
+  const BAND_FILL = "rgba(148, 163, 184, 0.25)";
 
   const url = new URL(window.location.href);
   const state = {
@@ -184,8 +186,25 @@
     return { chart, tooltip };
   }
 
+  // The expected band (anomaly detector): expected dashed, the range between lower and upper
+  // filled; its series come after the panel's own, so the tooltip lists them last.
+  function bandSeries(panel) {
+    if (!panel.band) return { series: [], data: [], bands: [] };
+    const first = panel.series.length + 1;
+    const line = (label, dash) => ({
+      label, stroke: BAND_COLOR, width: 1, dash, spanGaps: false,
+      value: (u, v) => format(panel.unit, v),
+    });
+    return {
+      series: [line("expected", [6, 4]), line("lower", []), line("upper", [])],
+      data: [panel.band.expected, panel.band.lower, panel.band.upper],
+      bands: [{ series: [first + 2, first + 1], fill: BAND_FILL }],
+    };
+  }
+
   function drawPanel(panel, data, { chart, tooltip }) {
     const width = Math.max(280, chart.clientWidth);
+    const band = bandSeries(panel);
     const options = {
       width,
       height: 220,
@@ -201,7 +220,9 @@
           spanGaps: false,
           value: (u, v) => format(panel.unit, v),
         })),
+        ...band.series,
       ],
+      bands: band.bands,
       axes: [{}, { size: 80, values: (u, values) => values.map((v) => format(panel.unit, v)) }],
       hooks: {
         draw: [(u) => drawMarkers(u, data.markers), (u) => drawThresholds(u, panel)],
@@ -209,7 +230,8 @@
         setCursor: [(u) => showTooltip(u, panel, tooltip)],
       },
     };
-    const plot = new uPlot(options, [data.timestamps, ...panel.series.map((s) => s.values)], chart);
+    const values = [data.timestamps, ...panel.series.map((s) => s.values), ...band.data];
+    const plot = new uPlot(options, values, chart);
     window.fullcycleCharts[panel.title] = { plot, panel };
   }
 
