@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import select
+import selectors
 import subprocess
 import sys
 import time
@@ -97,8 +97,9 @@ def test_logs_follow_prints_new_lines_until_interrupted(live_server: LiveServer)
         time.sleep(3)  # the command has printed the (empty) page and opened the tail
         send(live_server, {"service": "shop", "message": "followed line"})
         assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 20)
-        assert ready, "no line within 20 s"
+        with selectors.DefaultSelector() as selector:  # select() fails on fds over 1023
+            selector.register(process.stdout, selectors.EVENT_READ)
+            assert selector.select(timeout=20), "no line within 20 s"
         line = json.loads(process.stdout.readline())
         assert line["body"] == "followed line"
     finally:
