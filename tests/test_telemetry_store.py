@@ -215,3 +215,30 @@ def test_a_table_made_by_an_earlier_version_gains_the_new_columns(tmp_path: Path
         store.close()
     assert [(event["name"], event["attributes"]) for event in events] == [("retry", {"n": "2"})]
     assert links == []
+
+
+def test_an_index_changed_by_a_newer_version_is_rebuilt(tmp_path: Path) -> None:
+    earlier = TelemetryStore(StoreOptions(data_dir=tmp_path))
+    earlier.open()
+    earlier.query("ALTER TABLE fullcycle.logs DROP INDEX body_text")
+    earlier.query(
+        "ALTER TABLE fullcycle.logs ADD INDEX body_text body"
+        " TYPE text(tokenizer = splitByNonAlpha) GRANULARITY 1"
+    )
+    asyncio.run(earlier.append([_logs(5, tag="Timeout")]))
+    earlier.close()
+
+    store = TelemetryStore(StoreOptions(data_dir=tmp_path))
+    store.open()
+    try:
+        indexes = store.query(
+            "SELECT expr FROM system.data_skipping_indices"
+            " WHERE database = 'fullcycle' AND table = 'logs' AND name = 'body_text'"
+        )
+        found = store.query(
+            "SELECT count() FROM fullcycle.logs WHERE hasToken(lower(body), 'timeout')"
+        )
+    finally:
+        store.close()
+    assert indexes == [("lower(body)",)]
+    assert found == [(5,)]

@@ -11,6 +11,7 @@ from fullcycle.telemetry.connection import DATABASE
 from fullcycle.telemetry.tables import SAMPLES, TABLES, Column, Table
 
 DURATION = re.compile(r"^(\d+)([hdw])$")
+INDEX_DEFINITION = re.compile(r"^INDEX (\w+) (.+) TYPE (.+) GRANULARITY \d+$")
 HOURS_PER_UNIT = {"h": 1, "d": 24, "w": 24 * 7}
 
 
@@ -102,6 +103,35 @@ def added_columns_sql(table: Table, cluster: str | None) -> list[str]:
     ]
 
 
+def changed_indexes_sql(client: Client, table: Table, cluster: str | None) -> list[str]:
+    """Statements that rebuild each data-skipping index whose expression or type differs from
+    the table definition (an index changed by a newer version), for the data already stored."""
+    name = f"{table.name}_local" if cluster else table.name
+    on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
+    existing = {
+        index: (expression, kind)
+        for index, expression, kind in client.query(
+            "SELECT name, expr, type_full FROM system.data_skipping_indices"
+            " WHERE database = {database:String} AND table = {table:String}",
+            parameters={"database": DATABASE, "table": name},
+        ).result_rows
+    }
+    statements = []
+    for definition in table.extra_definitions:
+        match = INDEX_DEFINITION.match(definition)
+        if match is None:
+            continue
+        index, expression, kind = match.groups()
+        if index in existing and existing[index] != (expression, kind):
+            target = f"{DATABASE}.{name}{on_cluster}"
+            statements += [
+                f"ALTER TABLE {target} DROP INDEX {index}",
+                f"ALTER TABLE {target} ADD {definition}",
+                f"ALTER TABLE {target} MATERIALIZE INDEX {index}",
+            ]
+    return statements
+
+
 def ensure_schema(client: Client, retention: Retention, cluster: str | None = None) -> None:
     """Create what is missing and apply the configured retention; safe on every start."""
     on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
@@ -111,7 +141,9 @@ def ensure_schema(client: Client, retention: Retention, cluster: str | None = No
         for statement in create_table_sql(table, hours, cluster):
             client.command(statement)
         target = f"{DATABASE}.{table.name}_local" if cluster else f"{DATABASE}.{table.name}"
-        for statement in added_columns_sql(table, cluster):
+        for statement in added_columns_sql(table, cluster) + changed_indexes_sql(
+            client, table, cluster
+        ):
             client.command(statement)
         client.command(
             f"ALTER TABLE {target}{on_cluster} MODIFY {_ttl(table, hours)}",
