@@ -19,6 +19,11 @@
   const TIME_KEY = "fullcycle.timeRange";
   const COLORS = ["#3b82f6", "#ef4444", "#10b981", "#f59e0b", "#8b5cf6", "#ec4899", "#14b8a6", "#64748b"];
   const MARKER_COLORS = { deploy: "#2563eb", rollback: "#d97706", incident: "#dc2626" };
+  // The colours of the logs page, so that a level looks the same everywhere.
+  const LEVEL_COLORS = {
+    trace: "#9aa5b1", debug: "#7b8794", info: "#3f9142", warn: "#d08c00",
+    error: "#d64545", fatal: "#8b0000", unknown: "#b8c2cc",
+  };
   const BAND_COLOR = "#94a3b8";
   const BAND_FILL = "rgba(148, 163, 184, 0.25)";
 
@@ -215,7 +220,7 @@
         {},
         ...panel.series.map((series, i) => ({
           label: series.name,
-          stroke: COLORS[i % COLORS.length],
+          stroke: LEVEL_COLORS[series.labels.level] || COLORS[i % COLORS.length],
           width: 1.5,
           spanGaps: false,
           value: (u, v) => format(panel.unit, v),
