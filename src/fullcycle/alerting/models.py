@@ -1,0 +1,118 @@
+"""Alerting tables. Rules name their service by name (like deploys), so that a rule file can be
+applied before the service is renamed; alerts and notifications are history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from fullcycle.store.database import Base, UTCDateTime, utcnow
+
+
+class AlertRule(Base):
+    """One rule: a metric expression, a log query, an absence or an anomaly watch."""
+
+    __tablename__ = "alert_rules"
+    __table_args__ = (
+        UniqueConstraint("service", "name"),
+        Index("ix_alert_rules_next_eval_at", "next_eval_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(200))
+    group_name: Mapped[str] = mapped_column(String(200), default="")
+    source: Mapped[str] = mapped_column(String(500), default="")
+    kind: Mapped[str] = mapped_column(String(20))  # metric | log | absence
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    interval_seconds: Mapped[int] = mapped_column(Integer, default=60)
+    for_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    severity: Mapped[str] = mapped_column(String(20), default="warning")
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    annotations: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    next_eval_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_eval_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    leased_by: Mapped[str] = mapped_column(String(100), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Alert(Base):
+    """One alert of a rule: a set of labels from pending (or firing) until resolved. When the
+    same labels fire again after resolving, that is a new alert."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("rule_id", "fingerprint", "active_at"),
+        Index("ix_alerts_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"))
+    service: Mapped[str] = mapped_column(String(63))
+    fingerprint: Mapped[str] = mapped_column(String(16))
+    labels: Mapped[dict[str, str]] = mapped_column(JSON)
+    annotations: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    value: Mapped[float] = mapped_column(Float, default=0.0)
+    state: Mapped[str] = mapped_column(String(20))  # pending | firing | resolved
+    active_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[str] = mapped_column(String(200), default="")
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    resolved_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Receiver(Base):
+    """Where notifications go: a channel (`kind`) and its target (a URL holding a secret,
+    never shown back in full). `service` empty: alerts of every service."""
+
+    __tablename__ = "alert_receivers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))  # webhook
+    url: Mapped[str] = mapped_column(String(2000))
+    service: Mapped[str] = mapped_column(String(63), default="")
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notification(Base):
+    """One event of an alert (it fired, it resolved) for one receiver, with its delivery log.
+    Written in the same transaction as the alert's change of state; the unique constraint
+    makes a second evaluation of the same change (another process, a restart) write none."""
+
+    __tablename__ = "alert_notifications"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "receiver_id", "event"),
+        Index("ix_alert_notifications_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    receiver_id: Mapped[int] = mapped_column(ForeignKey("alert_receivers.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(20))  # firing | resolved
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempt_log: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    leased_by: Mapped[str] = mapped_column(String(100), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,25 @@
+"""Notification channels: one small class per channel, all behind `notify()`.
+
+A channel turns a `Message` (the alerts of one notification, with their links) into the
+request the real service expects and sends it; a failure raises `DeliveryFailed`."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import httpx
+
+from fullcycle.alerting.notify.message import Message
+from fullcycle.alerting.notify.webhook import Webhook
+
+
+class Channel(Protocol):
+    async def send(self, client: httpx.AsyncClient, url: str, message: Message) -> None: ...
+
+
+CHANNELS: dict[str, Channel] = {"webhook": Webhook()}
+
+
+async def notify(client: httpx.AsyncClient, kind: str, url: str, message: Message) -> None:
+    """Send `message` through the channel `kind` to `url`; raises DeliveryFailed."""
+    await CHANNELS[kind].send(client, url, message)
