@@ -160,6 +160,11 @@ class Alerting:
 
 def write_samples(client: TestClient, values: list[tuple[float, float]]) -> None:
     """queue_depth of shop/instance a, (minutes after T0, value) pairs, via remote_write."""
+    post_samples(client, values)
+    client.app.state.telemetry.flush()  # type: ignore[attr-defined]
+
+
+def post_samples(client: httpx.Client, values: list[tuple[float, float]]) -> None:
     request = WriteRequest()
     series = request.timeseries.add()
     for name, value in (("__name__", "queue_depth"), ("instance", "a"), ("job", "shop")):
@@ -174,7 +179,6 @@ def write_samples(client: TestClient, values: list[tuple[float, float]]) -> None
         headers={"content-type": "application/x-protobuf", "content-encoding": "snappy"},
     )
     assert response.status_code == 204, response.text
-    client.app.state.telemetry.flush()  # type: ignore[attr-defined]
 
 
 def queue_depths() -> list[tuple[float, float]]:

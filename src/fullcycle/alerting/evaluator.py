@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fullcycle.alerting.evaluation import Active, LogCounter, RuleQuery, evaluate
 from fullcycle.alerting.models import Alert, AlertRule, Notification, Receiver
+from fullcycle.alerting.silences import suppression
 from fullcycle.alerting.templating import fill_all
 from fullcycle.catalog.models import Service
 from fullcycle.deploy.metric_queries import MetricQueries
@@ -202,8 +203,9 @@ def record_evaluation(db: Session, rule: AlertRule, actives: list[Active], now: 
         if alert.state == "pending" and pending_long_enough:
             alert.state = "firing"
             alert.fired_at = now
+        if alert.state == "firing":
             db.flush()
-            queue_notifications(db, alert, "firing", now)
+            notify_unless_suppressed(db, alert, now)
     keep_firing = timedelta(seconds=int(rule.definition.get("keep_firing_for", 0)))
     for key, alert in open_alerts.items():
         if key in seen:
@@ -214,14 +216,20 @@ def record_evaluation(db: Session, rule: AlertRule, actives: list[Active], now: 
             resolve(db, alert, now, by="")
 
 
+def notify_unless_suppressed(db: Session, alert: Alert, now: datetime) -> None:
+    """Queue the firing notifications not yet queued, unless a silence or a critical alert
+    mutes the alert now (when the silence ends, the next evaluation notifies)."""
+    alert.suppressed_by = suppression(db, alert, now)
+    if not alert.suppressed_by:
+        queue_notifications(db, alert, "firing", now)
+
+
 def resolve(db: Session, alert: Alert, now: datetime, by: str) -> None:
     """Resolve an open alert (the rule no longer sees it, or a person resolved it)."""
-    was_firing = alert.state == "firing"
     alert.state = "resolved"
     alert.resolved_at = now
     alert.resolved_by = by
-    if was_firing:
-        queue_notifications(db, alert, "resolved", now)
+    queue_notifications(db, alert, "resolved", now)
 
 
 def alert_labels(rule: AlertRule, found: dict[str, str]) -> dict[str, str]:
@@ -243,17 +251,17 @@ def _runbook(db: Session, rule: AlertRule) -> str:
 
 
 def queue_notifications(db: Session, alert: Alert, event: str, now: datetime) -> None:
-    """One notification of this event for every receiver of the alert's service."""
-    receivers = db.scalars(
-        select(Receiver.id).where(or_(Receiver.service == "", Receiver.service == alert.service))
-    ).all()
-    already = set(
-        db.scalars(
-            select(Notification.receiver_id).where(
-                Notification.alert_id == alert.id, Notification.event == event
+    """One notification of this event for every receiver of the alert's service that has not
+    had it; a resolution goes only to the receivers that were told the alert fired."""
+    if event == "firing":
+        receivers = db.scalars(
+            select(Receiver.id).where(
+                or_(Receiver.service == "", Receiver.service == alert.service)
             )
-        )
-    )
+        ).all()
+    else:
+        receivers = _told(db, alert.id, "firing")
+    already = set(_told(db, alert.id, event))
     for receiver_id in receivers:
         if receiver_id not in already:
             db.add(
@@ -261,3 +269,13 @@ def queue_notifications(db: Session, alert: Alert, event: str, now: datetime) ->
                     alert_id=alert.id, receiver_id=receiver_id, event=event, next_attempt_at=now
                 )
             )
+
+
+def _told(db: Session, alert_id: int, event: str) -> list[int]:
+    return list(
+        db.scalars(
+            select(Notification.receiver_id).where(
+                Notification.alert_id == alert_id, Notification.event == event
+            )
+        )
+    )

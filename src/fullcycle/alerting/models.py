@@ -76,6 +76,7 @@ class Alert(Base):
     acknowledged_by: Mapped[str] = mapped_column(String(200), default="")
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     resolved_by: Mapped[str] = mapped_column(String(200), default="")
+    suppressed_by: Mapped[str] = mapped_column(String(200), default="")
 
 
 class Receiver(Base):
@@ -115,4 +116,19 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     leased_by: Mapped[str] = mapped_column(String(100), default="")
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Silence(Base):
+    """Mutes the notifications of alerts whose labels match every matcher, from start to end."""
+
+    __tablename__ = "alert_silences"
+    __table_args__ = (Index("ix_alert_silences_ends_at", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    matchers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+    comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

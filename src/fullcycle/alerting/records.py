@@ -97,6 +97,7 @@ def alert_view(alert: Alert) -> dict[str, Any]:
         "resolved_by": alert.resolved_by,
         "acknowledged_by": alert.acknowledged_by,
         "acknowledged_at": _time(alert.acknowledged_at),
+        "suppressed_by": alert.suppressed_by,
     }
 
 

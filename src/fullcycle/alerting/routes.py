@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fullcycle.alerting.models import AlertRule, Receiver
+from fullcycle.alerting.models import AlertRule, Receiver, Silence
 from fullcycle.alerting.notify import CHANNELS
 from fullcycle.alerting.notify.message import masked
 from fullcycle.alerting.records import (
@@ -28,6 +28,7 @@ from fullcycle.alerting.records import (
 from fullcycle.alerting.rules.file import RuleFileError, parse_rule_file
 from fullcycle.alerting.rules.spec import SERVICE_NAME
 from fullcycle.alerting.rules.store import apply_rule_file, rule_view
+from fullcycle.alerting.silences import SilenceIn, SilenceRefused, create_silence, silence_view
 from fullcycle.audit.log import record
 from fullcycle.auth.dependencies import RequireAdmin, RequireDeploy, RequireRead, get_db
 from fullcycle.auth.principal import Principal
@@ -188,3 +189,45 @@ def create_receiver(
 @router.get("/alert-receivers", dependencies=[RequireRead])
 def list_receivers(db: Session = Depends(get_db)) -> list[dict[str, Any]]:
     return [receiver_view(r) for r in db.scalars(select(Receiver).order_by(Receiver.name))]
+
+
+@router.post("/silences", status_code=201)
+def add_silence(
+    body: SilenceIn,
+    request: Request,
+    principal: Principal = RequireDeploy,
+    db: Session = Depends(get_db),
+) -> dict[str, Any]:
+    now = utcnow()
+    try:
+        silence = create_silence(db, body, principal.user.name, now)
+    except SilenceRefused as error:
+        raise HTTPException(422, str(error)) from None
+    record(db, request, principal, "silence.create", str(silence.id), matchers=silence.matchers)
+    db.commit()
+    return silence_view(silence, now)
+
+
+@router.get("/silences", dependencies=[RequireRead])
+def silences(db: Session = Depends(get_db)) -> list[dict[str, Any]]:
+    now = utcnow()
+    return [silence_view(s, now) for s in db.scalars(select(Silence).order_by(Silence.id.desc()))]
+
+
+@router.delete("/silences/{silence_id}")
+def expire_silence(
+    silence_id: int,
+    request: Request,
+    principal: Principal = RequireDeploy,
+    db: Session = Depends(get_db),
+) -> dict[str, Any]:
+    """End a silence now (it stays in the list, expired)."""
+    silence = db.get(Silence, silence_id)
+    if silence is None:
+        raise HTTPException(404, f"there is no silence {silence_id}")
+    now = utcnow()
+    silence.ends_at = min(silence.ends_at, now)
+    silence.starts_at = min(silence.starts_at, now)
+    record(db, request, principal, "silence.expire", str(silence_id))
+    db.commit()
+    return silence_view(silence, now)
