@@ -19,12 +19,16 @@ from urllib.parse import quote, urlencode
 
 import httpx
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from fullcycle.alerting.ack_links import issue
 from fullcycle.alerting.evaluator import Clock
 from fullcycle.alerting.models import Alert, Notification, Receiver
 from fullcycle.alerting.notify import notify
-from fullcycle.alerting.notify.message import AlertItem, DeliveryFailed, Message
+from fullcycle.alerting.notify.message import AlertItem, DeliveryFailed, Message, Target
+from fullcycle.alerting.records import suspect_deploy
+from fullcycle.catalog.models import Service, ServiceOwner
 from fullcycle.store.database import Database, utcnow
 
 log = logging.getLogger("fullcycle.alerting")
@@ -41,7 +45,7 @@ SEND_TIMEOUT_SECONDS = 10.0
 class Delivery:
     notification_id: int
     kind: str
-    url: str
+    target: Target
     message: Message
 
 
@@ -118,7 +122,7 @@ class NotificationDispatcher:
 
     async def _send(self, client: httpx.AsyncClient, delivery: Delivery) -> str:
         try:
-            await notify(client, delivery.kind, delivery.url, delivery.message)
+            await notify(client, delivery.kind, delivery.target, delivery.message)
         except DeliveryFailed as failure:
             return str(failure)
         except Exception as failure:
@@ -147,14 +151,33 @@ class NotificationDispatcher:
                     notification = db.get_one(Notification, notification_id)
                     receiver = db.get_one(Receiver, notification.receiver_id)
                     alert = db.get_one(Alert, notification.alert_id)
-                    message = self._message(receiver, alert, notification.event)
-                    deliveries.append(
-                        Delivery(notification_id, receiver.kind, receiver.url, message)
-                    )
+                    message = self._message(db, receiver, alert, notification, now)
+                    target = Target(receiver.url, dict(receiver.options), receiver.secret)
+                    deliveries.append(Delivery(notification_id, receiver.kind, target, message))
         return deliveries
 
-    def _message(self, receiver: Receiver, alert: Alert, event: str) -> Message:
+    def _message(
+        self,
+        db: Session,
+        receiver: Receiver,
+        alert: Alert,
+        notification: Notification,
+        now: datetime,
+    ) -> Message:
+        event = notification.event
         links = alert_links(self.base_url, alert)
+        if event == "firing":
+            token = issue(notification, now)
+            links["acknowledge"] = f"{self.base_url}/alerts/{alert.id}/ack-link?token={token}"
+        deploy = suspect_deploy(db, alert)
+        if deploy is not None:
+            links["suspect_deploy"] = f"{self.base_url}/deploys/{deploy.id}"
+        owners = db.scalars(
+            select(ServiceOwner.ref)
+            .join(Service, Service.id == ServiceOwner.service_id)
+            .where(Service.name == alert.service)
+            .order_by(ServiceOwner.position)
+        ).all()
         item = AlertItem(
             status=event,
             labels=dict(alert.labels),
@@ -165,6 +188,7 @@ class NotificationDispatcher:
             fingerprint=alert.fingerprint,
             value=alert.value,
             links=links,
+            owners=", ".join(owners),
         )
         group = {"alertname": alert.labels.get("alertname", ""), "service": alert.service}
         return Message(receiver.name, event, [item], group, self.base_url)

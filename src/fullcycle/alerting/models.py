@@ -80,15 +80,18 @@ class Alert(Base):
 
 
 class Receiver(Base):
-    """Where notifications go: a channel (`kind`) and its target (a URL holding a secret,
-    never shown back in full). `service` empty: alerts of every service."""
+    """Where notifications go: a channel (`kind`), its target URL and options, and a secret
+    (SMTP password, PagerDuty routing key). URLs and secrets are never shown back in full.
+    `service` empty: alerts of every service."""
 
     __tablename__ = "alert_receivers"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True)
-    kind: Mapped[str] = mapped_column(String(20))  # webhook
+    kind: Mapped[str] = mapped_column(String(20))  # webhook | slack | email | pagerduty
     url: Mapped[str] = mapped_column(String(2000))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    secret: Mapped[str] = mapped_column(String(500), default="")
     service: Mapped[str] = mapped_column(String(63), default="")
     created_by: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -116,6 +119,8 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     leased_by: Mapped[str] = mapped_column(String(100), default="")
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    ack_token_hash: Mapped[str] = mapped_column(String(64), default="", index=True)
+    ack_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -9,13 +9,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fullcycle.alerting.models import AlertRule, Receiver, Silence
-from fullcycle.alerting.notify import CHANNELS
-from fullcycle.alerting.notify.message import masked
+from fullcycle.alerting.notify.message import masked, masked_secret
 from fullcycle.alerting.records import (
     AlertRefused,
     acknowledge,
@@ -144,12 +143,34 @@ def resolve_alert(
 
 
 class ReceiverIn(BaseModel):
+    """webhook, slack: `url`. pagerduty: `secret` is the routing key (`url` defaults to the
+    Events API). email: `url` smtp://host:port, options `to` (list), `from`, `starttls`,
+    `username`; `secret` is the SMTP password."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(pattern=SERVICE_NAME)]
-    kind: Literal["webhook"]
-    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=2000)]
+    kind: Literal["webhook", "slack", "email", "pagerduty"]
+    url: Annotated[str, Field(pattern=r"^(https?|smtp)://[^\s]+$", max_length=2000)] = ""
+    options: dict[str, Any] = Field(default_factory=dict)
+    secret: Annotated[str, Field(max_length=500)] = ""
     service: Annotated[str, Field(pattern=r"^$|" + SERVICE_NAME)] = ""
+
+    @model_validator(mode="after")
+    def complete(self) -> ReceiverIn:
+        scheme = self.url.split("://", 1)[0]
+        if self.kind == "email":
+            if scheme != "smtp":
+                raise ValueError("an email receiver needs url smtp://host:port")
+            recipients = self.options.get("to")
+            if not isinstance(recipients, list) or not recipients:
+                raise ValueError("an email receiver needs options.to, a list of addresses")
+        elif self.kind == "pagerduty":
+            if not self.secret:
+                raise ValueError("a pagerduty receiver needs the routing key as `secret`")
+        elif scheme not in ("http", "https"):
+            raise ValueError(f"a {self.kind} receiver needs an http(s) url")
+        return self
 
 
 def receiver_view(receiver: Receiver) -> dict[str, Any]:
@@ -157,7 +178,9 @@ def receiver_view(receiver: Receiver) -> dict[str, Any]:
         "id": receiver.id,
         "name": receiver.name,
         "kind": receiver.kind,
-        "target": masked(receiver.url),
+        "target": masked(receiver.url) if receiver.url else "",
+        "options": receiver.options,
+        "secret": masked_secret(receiver.secret),
         "service": receiver.service,
     }
 
@@ -169,13 +192,14 @@ def create_receiver(
     principal: Principal = RequireAdmin,
     db: Session = Depends(get_db),
 ) -> dict[str, Any]:
-    assert body.kind in CHANNELS
     if db.scalar(select(Receiver.id).where(Receiver.name == body.name)) is not None:
         raise HTTPException(409, f"there is a receiver named {body.name!r} already")
     receiver = Receiver(
         name=body.name,
         kind=body.kind,
         url=body.url,
+        options=body.options,
+        secret=body.secret,
         service=body.service,
         created_by=principal.actor,
     )

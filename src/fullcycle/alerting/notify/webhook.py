@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from fullcycle.alerting.notify.message import AlertItem, Message, post_json
+from fullcycle.alerting.notify.message import AlertItem, Message, Target, post_json
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -60,5 +60,5 @@ def payload(message: Message) -> dict[str, Any]:
 
 
 class Webhook:
-    async def send(self, client: httpx.AsyncClient, url: str, message: Message) -> None:
-        await post_json(client, url, payload(message))
+    async def send(self, client: httpx.AsyncClient, target: Target, message: Message) -> None:
+        await post_json(client, target.url, payload(message))

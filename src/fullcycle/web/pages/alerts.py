@@ -5,14 +5,16 @@ delivery of its notifications; acknowledging and resolving from the page."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fullcycle.alerting.ack_links import redeem
 from fullcycle.alerting.dispatch import alert_links
-from fullcycle.alerting.models import Silence
+from fullcycle.alerting.models import Alert, Silence
 from fullcycle.alerting.records import (
     STATES,
     AlertRefused,
@@ -31,6 +33,7 @@ from fullcycle.auth.scopes import Scope
 from fullcycle.store.database import utcnow
 from fullcycle.web.pages.access import require_deploy
 from fullcycle.web.pages.flash import page, redirect
+from fullcycle.web.rendering import render_error
 
 router = APIRouter()
 PAGE_SIZE = 100
@@ -116,3 +119,44 @@ def resolve_from_page(
     record(db, request, principal, "alert.resolve", str(alert_id))
     db.commit()
     return redirect(f"/alerts/{alert_id}", "resolved")
+
+
+def _login_instead(alert_id: str) -> Response:
+    """No valid token (expired, wrong, another alert's): acknowledging needs logging in."""
+    return RedirectResponse(f"/login?next={quote(f'/alerts/{alert_id}')}", status_code=303)
+
+
+@router.get("/alerts/{alert_id}/ack-link")
+def ack_link_page(
+    alert_id: str, request: Request, token: str = "", db: Session = Depends(get_db)
+) -> Response:
+    """The page an acknowledge link in a notification opens: it asks to confirm (a GET
+    changes nothing, so mail scanners following links acknowledge nothing)."""
+    if not alert_id.isdigit():
+        return _login_instead(alert_id)
+    receiver = redeem(db, int(alert_id), token, utcnow())
+    alert = db.get(Alert, int(alert_id))
+    if receiver is None or alert is None:
+        return _login_instead(alert_id)
+    context = {"alert": alert_view(alert), "token": token, "receiver": receiver}
+    return page(request, "alerts/ack_link.html", context)
+
+
+@router.post("/alerts/{alert_id}/ack-link")
+async def ack_by_link(alert_id: str, request: Request, db: Session = Depends(get_db)) -> Response:
+    form = await request.form()
+    token = form.get("token")
+    if not alert_id.isdigit() or not isinstance(token, str):
+        return _login_instead(alert_id)
+    receiver = redeem(db, int(alert_id), token, utcnow())
+    if receiver is None:
+        return _login_instead(alert_id)
+    actor = f"link from {receiver}"
+    try:
+        acknowledge(db, int(alert_id), actor, utcnow())
+    except AlertRefused as error:
+        return render_error(request, error.status, str(error))
+    record(db, request, actor, "alert.ack", alert_id, via="link")
+    db.commit()
+    alert = db.get_one(Alert, int(alert_id))
+    return page(request, "alerts/ack_link.html", {"alert": alert_view(alert), "done": True})
