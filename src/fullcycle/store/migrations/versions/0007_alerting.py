@@ -1,8 +1,8 @@
-"""alerting: rules, alerts, receivers, notifications, silences
+"""alerting: rules, alerts, receivers, notifications, silences, on-call schedules
 
 Revision ID: 0007
 Revises: 0005
-Create Date: 2026-11-26 17:42:16.217496
+Create Date: 2026-11-26 17:46:25.365706
 """
 
 from collections.abc import Sequence
@@ -90,6 +90,22 @@ def upgrade() -> None:
         batch_op.create_index("ix_alert_silences_ends_at", ["ends_at"], unique=False)
 
     op.create_table(
+        "oncall_schedules",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("team", sa.String(length=63), nullable=False),
+        sa.Column("name", sa.String(length=63), nullable=False),
+        sa.Column("rotation", sa.String(length=10), nullable=False),
+        sa.Column("handoff", sa.String(length=5), nullable=False),
+        sa.Column("timezone", sa.String(length=64), nullable=False),
+        sa.Column("start_date", sa.String(length=10), nullable=False),
+        sa.Column("participants", sa.JSON(), nullable=False),
+        sa.Column(
+            "created_at", fullcycle.store.database.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_oncall_schedules")),
+        sa.UniqueConstraint("team", "name", name=op.f("uq_oncall_schedules_team")),
+    )
+    op.create_table(
         "alerts",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("rule_id", sa.Integer(), nullable=False),
@@ -124,6 +140,30 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.create_index("ix_alerts_state", ["state"], unique=False)
+
+    op.create_table(
+        "oncall_overrides",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("schedule_id", sa.Integer(), nullable=False),
+        sa.Column("user", sa.String(length=100), nullable=False),
+        sa.Column("starts_at", fullcycle.store.database.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", fullcycle.store.database.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column(
+            "created_at", fullcycle.store.database.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["schedule_id"],
+            ["oncall_schedules.id"],
+            name=op.f("fk_oncall_overrides_schedule_id_oncall_schedules"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_oncall_overrides")),
+    )
+    with op.batch_alter_table("oncall_overrides", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_oncall_overrides_schedule_id"), ["schedule_id"], unique=False
+        )
 
     op.create_table(
         "alert_notifications",
@@ -184,10 +224,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_alert_notifications_ack_token_hash"))
 
     op.drop_table("alert_notifications")
+    with op.batch_alter_table("oncall_overrides", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_oncall_overrides_schedule_id"))
+
+    op.drop_table("oncall_overrides")
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.drop_index("ix_alerts_state")
 
     op.drop_table("alerts")
+    op.drop_table("oncall_schedules")
     with op.batch_alter_table("alert_silences", schema=None) as batch_op:
         batch_op.drop_index("ix_alert_silences_ends_at")
 
