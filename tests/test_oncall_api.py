@@ -70,3 +70,13 @@ def test_bad_schedules_and_overrides_are_refused(admin: TestClient) -> None:
     )
     assert backwards.status_code == 422
     assert len(admin.get("/api/v1/teams/team-shop/oncall").json()) == 1
+
+
+def test_the_service_page_shows_who_is_on_call(admin: TestClient) -> None:
+    setup_team(admin)
+    page = admin.get("/services/shop")
+    assert page.status_code == 200
+    oncall = page.text.split('data-testid="service-oncall"')[1].split("</table>")[0]
+    assert "team-shop/primary" in oncall
+    assert any(name in oncall for name in ("ana", "ben", "cem"))
+    assert "Nothing is firing" in page.text

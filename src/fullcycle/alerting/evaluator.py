@@ -108,10 +108,12 @@ class RuleEvaluator:
     def evaluate_due_once(self) -> int:
         """Take every rule due now, evaluate it and record the outcome; returns how many."""
         now = self.clock()
-        jobs = self._claim(now)
-        for job in jobs:
-            self._evaluate(job, now)
-        return len(jobs)
+        evaluated = 0
+        while jobs := self._claim(now):
+            for job in jobs:
+                self._evaluate(job, now)
+            evaluated += len(jobs)
+        return evaluated
 
     # --- claiming ----------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from fullcycle.alerting.rules.spec import SERVICE_NAME
 from fullcycle.audit.log import record
 from fullcycle.auth.dependencies import RequireDeploy, RequireRead, get_db
 from fullcycle.auth.principal import Principal
+from fullcycle.catalog.models import Service
 from fullcycle.catalog.service import get_service, get_team
 from fullcycle.store.database import utcnow
 
@@ -166,6 +167,9 @@ def service_oncall(
     service = get_service(db, name)
     if service is None:
         raise HTTPException(404, f"there is no service named {name!r}")
-    moment = at or utcnow()
+    return schedules_for_service(db, service, at or utcnow())
+
+
+def schedules_for_service(db: Session, service: Service, at: datetime) -> list[dict[str, Any]]:
     teams = [owner.ref.removeprefix("group:").split("/")[-1] for owner in service.owners]
-    return [schedule_view(db, s, moment) for team in teams for s in _team_schedules(db, team)]
+    return [schedule_view(db, s, at) for team in teams for s in _team_schedules(db, team)]

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from fullcycle.alerting.ack_links import redeem
 from fullcycle.alerting.dispatch import alert_links
-from fullcycle.alerting.models import Alert, Silence
+from fullcycle.alerting.models import Alert, AlertRule, Silence
+from fullcycle.alerting.oncall_routes import schedules_for_service
 from fullcycle.alerting.records import (
     STATES,
     AlertRefused,
@@ -30,6 +31,7 @@ from fullcycle.audit.log import record
 from fullcycle.auth.dependencies import current_principal, get_db
 from fullcycle.auth.principal import Principal
 from fullcycle.auth.scopes import Scope
+from fullcycle.catalog.models import Service
 from fullcycle.store.database import utcnow
 from fullcycle.web.pages.access import require_deploy
 from fullcycle.web.pages.flash import page, redirect
@@ -38,6 +40,22 @@ from fullcycle.web.rendering import render_error
 router = APIRouter()
 PAGE_SIZE = 100
 STATE_PILL = {"firing": "pill-bad", "pending": "pill-warn", "resolved": "pill-good"}
+
+
+def service_alerting(db: Session, service: Service) -> dict[str, Any]:
+    """The service page's alerting section: open alerts, its rules, who is on call."""
+    open_alerts = [
+        alert_view(a)
+        for a in list_alerts(db, None, service.name, PAGE_SIZE)
+        if a.state != "resolved"
+    ]
+    rules = db.scalars(select(AlertRule.name).where(AlertRule.service == service.name)).all()
+    return {
+        "alerts": open_alerts,
+        "rules": list(rules),
+        "oncall": schedules_for_service(db, service, utcnow()),
+        "state_pill": STATE_PILL,
+    }
 
 
 @router.get("/alerts")
