@@ -164,9 +164,9 @@ class NotificationDispatcher:
         notification: Notification,
         now: datetime,
     ) -> Message:
-        event = notification.event
+        status = "resolved" if notification.event == "resolved" else "firing"  # or escalation
         links = alert_links(self.base_url, alert)
-        if event == "firing":
+        if status == "firing":
             token = issue(notification, now)
             links["acknowledge"] = f"{self.base_url}/alerts/{alert.id}/ack-link?token={token}"
         deploy = suspect_deploy(db, alert)
@@ -179,11 +179,11 @@ class NotificationDispatcher:
             .order_by(ServiceOwner.position)
         ).all()
         item = AlertItem(
-            status=event,
+            status=status,
             labels=dict(alert.labels),
             annotations=dict(alert.annotations),
             starts_at=alert.fired_at or alert.active_at,
-            ends_at=alert.resolved_at if event == "resolved" else None,
+            ends_at=alert.resolved_at if status == "resolved" else None,
             generator_url=links["alert"],
             fingerprint=alert.fingerprint,
             value=alert.value,
@@ -191,7 +191,7 @@ class NotificationDispatcher:
             owners=", ".join(owners),
         )
         group = {"alertname": alert.labels.get("alertname", ""), "service": alert.service}
-        return Message(receiver.name, event, [item], group, self.base_url)
+        return Message(receiver.name, status, [item], group, self.base_url)
 
     def _record(self, notification_id: int, error: str, now: datetime) -> None:
         with self.database.session() as db:

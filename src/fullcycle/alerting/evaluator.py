@@ -28,6 +28,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from fullcycle.alerting.escalation import escalate, escalation_receivers
 from fullcycle.alerting.evaluation import Active, LogCounter, RuleQuery, evaluate
 from fullcycle.alerting.models import Alert, AlertRule, Notification, Receiver
 from fullcycle.alerting.silences import suppression
@@ -219,11 +220,13 @@ def record_evaluation(db: Session, rule: AlertRule, actives: list[Active], now: 
 
 
 def notify_unless_suppressed(db: Session, alert: Alert, now: datetime) -> None:
-    """Queue the firing notifications not yet queued, unless a silence or a critical alert
-    mutes the alert now (when the silence ends, the next evaluation notifies)."""
+    """Queue the firing notifications not yet queued, and the escalations now due, unless a
+    silence or a critical alert mutes the alert now (when the silence ends, the next
+    evaluation notifies)."""
     alert.suppressed_by = suppression(db, alert, now)
     if not alert.suppressed_by:
         queue_notifications(db, alert, "firing", now)
+        escalate(db, alert, now)
 
 
 def resolve(db: Session, alert: Alert, now: datetime, by: str) -> None:
@@ -254,15 +257,23 @@ def _runbook(db: Session, rule: AlertRule) -> str:
 
 def queue_notifications(db: Session, alert: Alert, event: str, now: datetime) -> None:
     """One notification of this event for every receiver of the alert's service that has not
-    had it; a resolution goes only to the receivers that were told the alert fired."""
+    had it; a resolution goes only to the receivers that were told the alert fired (or were
+    escalated to)."""
     if event == "firing":
         receivers = db.scalars(
             select(Receiver.id).where(
-                or_(Receiver.service == "", Receiver.service == alert.service)
+                or_(Receiver.service == "", Receiver.service == alert.service),
+                Receiver.name.not_in(escalation_receivers(db)),
             )
         ).all()
     else:
-        receivers = _told(db, alert.id, "firing")
+        receivers = list(
+            db.scalars(
+                select(Notification.receiver_id)
+                .where(Notification.alert_id == alert.id, Notification.event != "resolved")
+                .distinct()
+            )
+        )
     already = set(_told(db, alert.id, event))
     for receiver_id in receivers:
         if receiver_id not in already:

@@ -111,7 +111,7 @@ class Notification(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
     receiver_id: Mapped[int] = mapped_column(ForeignKey("alert_receivers.id", ondelete="CASCADE"))
-    event: Mapped[str] = mapped_column(String(20))  # firing | resolved
+    event: Mapped[str] = mapped_column(String(40))  # firing | resolved | escalation:R:L
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|sent|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -167,4 +167,18 @@ class OncallOverride(Base):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EscalationPolicy(Base):
+    """A team's escalation: while an alert of a service the team owns fires unacknowledged,
+    each level's receivers are notified `after_minutes` after it began firing; the whole list
+    repeats `repeat` more times (each round starting after the last level's delay)."""
+
+    __tablename__ = "escalation_policies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team: Mapped[str] = mapped_column(String(63), unique=True)
+    levels: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{after_minutes, receivers}]
+    repeat: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

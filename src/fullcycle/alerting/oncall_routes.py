@@ -12,7 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fullcycle.alerting.models import OncallOverride, OncallSchedule
+from fullcycle.alerting.models import (
+    EscalationPolicy,
+    OncallOverride,
+    OncallSchedule,
+    Receiver,
+)
 from fullcycle.alerting.oncall import Override, Rotation, Shift, now_and_next
 from fullcycle.alerting.rules.spec import SERVICE_NAME
 from fullcycle.audit.log import record
@@ -173,3 +178,43 @@ def service_oncall(
 def schedules_for_service(db: Session, service: Service, at: datetime) -> list[dict[str, Any]]:
     teams = [owner.ref.removeprefix("group:").split("/")[-1] for owner in service.owners]
     return [schedule_view(db, s, at) for team in teams for s in _team_schedules(db, team)]
+
+
+class EscalationLevel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    after_minutes: Annotated[int, Field(ge=0, le=7 * 24 * 60)]
+    receivers: Annotated[list[str], Field(min_length=1, max_length=20)]
+
+
+class EscalationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    levels: Annotated[list[EscalationLevel], Field(min_length=1, max_length=10)]
+    repeat: Annotated[int, Field(ge=0, le=10)] = 0
+
+
+@router.put("/teams/{team}/escalation-policy")
+def set_escalation_policy(
+    team: str,
+    body: EscalationIn,
+    request: Request,
+    principal: Principal = RequireDeploy,
+    db: Session = Depends(get_db),
+) -> dict[str, Any]:
+    """The team's escalation policy (replacing the previous one). Receivers are named."""
+    if get_team(db, team) is None:
+        raise HTTPException(404, f"there is no team named {team!r}")
+    names = {name for level in body.levels for name in level.receivers}
+    known = set(db.scalars(select(Receiver.name).where(Receiver.name.in_(names))))
+    if names - known:
+        raise HTTPException(422, f"no receiver named {', '.join(sorted(names - known))}")
+    policy = db.scalar(select(EscalationPolicy).where(EscalationPolicy.team == team))
+    if policy is None:
+        policy = EscalationPolicy(team=team)
+        db.add(policy)
+    policy.levels = [level.model_dump() for level in body.levels]
+    policy.repeat = body.repeat
+    record(db, request, principal, "escalation.set", team, levels=policy.levels)
+    db.commit()
+    return {"team": team, "levels": policy.levels, "repeat": policy.repeat}

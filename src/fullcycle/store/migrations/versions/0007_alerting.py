@@ -1,8 +1,8 @@
-"""alerting: rules, alerts, receivers, notifications, silences, on-call schedules
+"""alerting: rules, alerts, receivers, notifications, silences, on-call, escalation
 
 Revision ID: 0007
 Revises: 0005
-Create Date: 2026-11-26 17:46:25.365706
+Create Date: 2026-11-26 17:53:28.512687
 """
 
 from collections.abc import Sequence
@@ -90,6 +90,18 @@ def upgrade() -> None:
         batch_op.create_index("ix_alert_silences_ends_at", ["ends_at"], unique=False)
 
     op.create_table(
+        "escalation_policies",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("team", sa.String(length=63), nullable=False),
+        sa.Column("levels", sa.JSON(), nullable=False),
+        sa.Column("repeat", sa.Integer(), nullable=False),
+        sa.Column(
+            "created_at", fullcycle.store.database.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_escalation_policies")),
+        sa.UniqueConstraint("team", name=op.f("uq_escalation_policies_team")),
+    )
+    op.create_table(
         "oncall_schedules",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("team", sa.String(length=63), nullable=False),
@@ -170,7 +182,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("alert_id", sa.Integer(), nullable=False),
         sa.Column("receiver_id", sa.Integer(), nullable=False),
-        sa.Column("event", sa.String(length=20), nullable=False),
+        sa.Column("event", sa.String(length=40), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column(
@@ -233,6 +245,7 @@ def downgrade() -> None:
 
     op.drop_table("alerts")
     op.drop_table("oncall_schedules")
+    op.drop_table("escalation_policies")
     with op.batch_alter_table("alert_silences", schema=None) as batch_op:
         batch_op.drop_index("ix_alert_silences_ends_at")
 
