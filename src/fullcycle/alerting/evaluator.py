@@ -119,22 +119,24 @@ class RuleEvaluator:
     # --- claiming ----------------------------------------------------------------------------
 
     def _claim(self, now: datetime) -> list[RuleJob]:
+        """Lease up to MAX_CLAIM due rules with one conditional UPDATE; the rows it changed
+        (RETURNING) are this process's to evaluate."""
         free = or_(AlertRule.lease_until.is_(None), AlertRule.lease_until < now)
         due = (AlertRule.next_eval_at <= now) & free
-        jobs = []
         with self.database.session() as db:
             candidates = db.scalars(
                 select(AlertRule.id).where(due).order_by(AlertRule.next_eval_at).limit(MAX_CLAIM)
             ).all()
-            for rule_id in candidates:
-                taken = db.execute(
-                    update(AlertRule)
-                    .where(AlertRule.id == rule_id, due)
-                    .values(leased_by=self.instance_id, lease_until=now + LEASE)
-                )
-                if taken.rowcount == 1:  # type: ignore[attr-defined]
-                    jobs.append(_job(db.get_one(AlertRule, rule_id)))
-        return jobs
+            if not candidates:
+                return []
+            taken = db.scalars(
+                update(AlertRule)
+                .where(AlertRule.id.in_(candidates), due)
+                .values(leased_by=self.instance_id, lease_until=now + LEASE)
+                .returning(AlertRule.id)
+            ).all()
+            rules = db.scalars(select(AlertRule).where(AlertRule.id.in_(taken))).all()
+            return [_job(rule) for rule in rules]
 
     # --- evaluating --------------------------------------------------------------------------
 
@@ -179,7 +181,7 @@ def record_evaluation(db: Session, rule: AlertRule, actives: list[Active], now: 
             select(Alert).where(Alert.rule_id == rule.id, Alert.state.in_(OPEN_STATES))
         )
     }
-    runbook = _runbook(db, rule)
+    runbook = _runbook(db, rule) if actives else ""
     seen: set[str] = set()
     for active in actives:
         labels = alert_labels(rule, active.labels)
