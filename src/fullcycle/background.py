@@ -1,4 +1,5 @@
-"""The background work of fullcycle (scraping, deploy runs), in one place.
+"""The background work of fullcycle (scraping, deploy runs, alert rules and notifications), in
+one place.
 
 It runs in the server process by default and, at scale, in `fullcycle worker` processes
 instead (`FULLCYCLE_BACKGROUND_WORK=false` on the servers). Every kind of work coordinates
@@ -12,6 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from fullcycle.alerting.dispatch import NotificationDispatcher
+from fullcycle.alerting.evaluation import LogCounter, store_log_counter
+from fullcycle.alerting.evaluator import RuleEvaluator
 from fullcycle.deploy.metric_queries import EngineQueries, MetricQueries
 from fullcycle.deploy.process import Supervisor
 from fullcycle.deploy.runner import DeployRunner
@@ -26,12 +30,21 @@ from fullcycle.telemetry.store import TelemetryStore
 class BackgroundWork:
     scraper: Scraper
     deploy_runner: DeployRunner
+    rule_evaluator: RuleEvaluator
+    dispatcher: NotificationDispatcher
 
     @classmethod
     def for_server(
         cls, settings: Settings, database: Database, store: TelemetryStore
     ) -> BackgroundWork:
-        return cls.create(database, store, EngineQueries(store), settings.data_dir)
+        return cls.create(
+            database,
+            store,
+            EngineQueries(store),
+            settings.data_dir,
+            count_logs=store_log_counter(store),
+            base_url=settings.base_url,
+        )
 
     @classmethod
     def create(
@@ -40,8 +53,13 @@ class BackgroundWork:
         telemetry: TelemetrySink,
         queries: MetricQueries | None,
         data_dir: Path,
+        *,
+        count_logs: LogCounter | None = None,
+        base_url: str = "",
     ) -> BackgroundWork:
-        """`data_dir` keeps the releases that the `process` deploy target runs."""
+        """`data_dir` keeps the releases that the `process` deploy target runs. Log alert
+        rules need `count_logs` (a process with the telemetry store open); `base_url` starts
+        the links in notifications."""
         instance = default_instance_id()
         return cls(
             scraper=Scraper(database, telemetry, instance),
@@ -52,12 +70,20 @@ class BackgroundWork:
                 queries=queries,
                 supervisor=Supervisor(data_dir / "releases"),
             ),
+            rule_evaluator=RuleEvaluator(
+                database, instance, metrics=queries, count_logs=count_logs
+            ),
+            dispatcher=NotificationDispatcher(database, instance, base_url),
         )
 
     async def start(self) -> None:
         await self.scraper.start()
         await self.deploy_runner.start()
+        await self.rule_evaluator.start()
+        await self.dispatcher.start()
 
     async def stop(self) -> None:
+        await self.dispatcher.stop()
+        await self.rule_evaluator.stop()
         await self.deploy_runner.stop()
         await self.scraper.stop()

@@ -9,6 +9,7 @@ from typer.core import TyperGroup
 
 from fullcycle import __version__
 from fullcycle.cli import (
+    alert_commands,
     audit_commands,
     auth_commands,
     dashboard_commands,
@@ -28,6 +29,7 @@ from fullcycle.cli.client import CliError, GlobalOptions
 HELP_PANELS = (
     "Catalog",
     "Deploy",
+    "Alerting",
     "Telemetry",
     "Access",
     "Log in",
@@ -100,6 +102,7 @@ def main(
 auth_commands.register(app)
 service_commands.register(app)
 deploy_commands.register(app)
+alert_commands.register(app)
 team_commands.register(app)
 dashboard_commands.register(app)
 user_commands.register(app)

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from fullcycle.web.pages import (
+    alerts,
     audit,
     catalog,
     dashboards,
@@ -29,5 +30,6 @@ for area in (
     telemetry,
     logs,
     deploys,
+    alerts,
 ):
     router.include_router(area.router)

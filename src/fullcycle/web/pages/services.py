@@ -28,6 +28,7 @@ from fullcycle.catalog.service import (
 )
 from fullcycle.deploy.records import deploy_view, list_deploys
 from fullcycle.web.pages.access import require_deploy
+from fullcycle.web.pages.alerts import service_alerting
 from fullcycle.web.pages.flash import page, redirect
 from fullcycle.web.pages.forms import (
     catalog_problem,
@@ -58,7 +59,6 @@ TEXT_FIELDS = (
 FORM_FIELD_KEYS = {*FIELD_ANNOTATIONS.values(), CO_OWNERS}
 # What the service page will show once the later parts of fullcycle exist.
 UPCOMING_SECTIONS = (
-    ("Alerts", "the alert rules for this service, what is firing now and who is paged."),
     ("Incidents", "open and past incidents with their timelines and postmortems."),
 )
 
@@ -176,6 +176,7 @@ def service_page(
         "scrape_targets": target_views(list_targets(db, found), found.name),
         "may_deploy": principal.has(Scope.DEPLOY),
         "upcoming": UPCOMING_SECTIONS,
+        "alerting": service_alerting(db, found),
         "logs": service_logs(request.app.state.telemetry, found.name),
         "recent_deploys": [
             deploy_view(d, with_logs=False) for d in list_deploys(db, service=found.name, limit=5)

@@ -1,0 +1,1 @@
+"""Alerting: rules evaluated in the background, alerts with their states, notifications."""

@@ -1,0 +1,1 @@
+"""Alert rules: their specification, rule files and storing them."""

@@ -1,0 +1,174 @@
+"""What a rule says, validated. Rule files are Prometheus rule files (`groups: - name, interval,
+rules: - alert, expr, for, labels, annotations`) with fullcycle's additions: the service a group
+or rule belongs to, and the `log` and `absence` kinds."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+import promql_parser
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from fullcycle.logs.query import LogQueryError, parse
+
+DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+DURATION_SECONDS = {
+    "ms": 0.001,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 7 * 86400,
+    "y": 365 * 86400,
+}
+SERVICE_NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
+LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SEVERITIES = ("critical", "warning", "info")
+Comparison = Literal[">", ">=", "<", "<=", "==", "!="]
+MAX_RULES_PER_FILE = 5000
+
+
+def duration_seconds(text: str) -> int:
+    """A Prometheus duration (`30s`, `5m`, `1h30m`) in whole seconds."""
+    text = text.strip()
+    position = 0
+    total = 0.0
+    for match in DURATION_PART.finditer(text):
+        if match.start() != position:
+            break
+        total += int(match.group(1)) * DURATION_SECONDS[match.group(2)]
+        position = match.end()
+    if not text or position != len(text):
+        raise ValueError(f"{text!r} is not a duration; expected e.g. 30s, 5m, 1h30m")
+    return int(total)
+
+
+def _duration(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError("expected a duration such as 30s, 5m, 1h")
+    return value if isinstance(value, int) else duration_seconds(value)
+
+
+class RuleSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    alert: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z_:][\w:.-]*$")]
+    kind: Literal["metric", "log", "absence"] = "metric"
+    service: Annotated[str | None, Field(pattern=SERVICE_NAME)] = None
+    expr: str = ""
+    query: str = ""
+    window: int = 300
+    threshold: float = 0.0
+    op: Comparison = ">"
+    for_: Annotated[int, Field(alias="for", ge=0)] = 0
+    keep_firing_for: int = 0
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("window", "for_", "keep_firing_for", mode="before")
+    @classmethod
+    def durations(cls, value: object) -> int:
+        return _duration(value)
+
+    @field_validator("labels", "annotations", mode="before")
+    @classmethod
+    def string_values(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {str(k): "" if v is None else str(v) for k, v in value.items()}
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def label_names(cls, labels: dict[str, str]) -> dict[str, str]:
+        for name in labels:
+            if not LABEL_NAME.match(name):
+                raise ValueError(f"{name!r} is not a label name")
+        severity = labels.get("severity")
+        if severity is not None and severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
+        return labels
+
+    @field_validator("expr")
+    @classmethod
+    def promql(cls, expr: str) -> str:
+        if expr:
+            try:
+                promql_parser.parse(expr)
+            except ValueError as error:
+                raise ValueError(f"not valid PromQL: {error}") from None
+        return expr
+
+    @field_validator("query")
+    @classmethod
+    def log_query(cls, query: str) -> str:
+        if query:
+            try:
+                parse(query)
+            except LogQueryError as error:
+                raise ValueError(f"not a valid log query: {error}") from None
+        return query
+
+    @model_validator(mode="after")
+    def what_is_watched(self) -> RuleSpec:
+        if self.kind == "metric" and not self.expr:
+            raise ValueError("a metric rule needs `expr`")
+        if self.kind == "log" and not self.query:
+            raise ValueError("a log rule needs `query`")
+        if self.kind == "absence" and bool(self.expr) == bool(self.query):
+            raise ValueError("an absence rule needs either `expr` (metrics) or `query` (logs)")
+        if self.kind != "metric" and self.window <= 0:
+            raise ValueError("`window` must be longer than 0s")
+        return self
+
+    @property
+    def severity(self) -> str:
+        return self.labels.get("severity", "warning")
+
+
+class GroupSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    interval: int = 60
+    service: Annotated[str | None, Field(pattern=SERVICE_NAME)] = None
+    rules: list[RuleSpec] = Field(default_factory=list)
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def interval_duration(cls, value: object) -> int:
+        seconds = _duration(value)
+        if seconds < 1:
+            raise ValueError("the interval must be at least 1s")
+        return seconds
+
+    @model_validator(mode="after")
+    def each_rule_has_a_service(self) -> GroupSpec:
+        for rule in self.rules:
+            if not (rule.service or self.service or rule.labels.get("service")):
+                raise ValueError(
+                    f"rule {rule.alert!r} belongs to no service: set `service` on the group "
+                    "or the rule, or a `service` label"
+                )
+        names = [rule.alert for rule in self.rules]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"alert names repeat within the group: {', '.join(duplicates)}")
+        return self
+
+    def service_of(self, rule: RuleSpec) -> str:
+        return rule.service or self.service or rule.labels["service"]
+
+
+class RuleFileSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    groups: list[GroupSpec] = Field(default_factory=list, max_length=MAX_RULES_PER_FILE)
+
+    @model_validator(mode="after")
+    def unique_group_names(self) -> RuleFileSpec:
+        names = [group.name for group in self.groups]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"group names repeat: {', '.join(duplicates)}")
+        return self

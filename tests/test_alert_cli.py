@@ -1,0 +1,125 @@
+"""`fullcycle rules` and `fullcycle alerts` against a real server over HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner, Result
+
+from fullcycle.alerting.evaluator import RuleEvaluator
+from fullcycle.cli.main import app
+from fullcycle.deploy.metric_queries import EngineQueries
+from fullcycle.settings import Settings
+from tests.conftest import ADMIN_TOKEN, LiveServer, free_port
+from tests.test_alert_evaluation import METRIC_RULES, T0, Clock, post_samples, queue_depths
+from tests.test_alert_rules import RULES
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
+    """A real server without background work: the test evaluates at its own clock's time."""
+    settings = Settings(
+        data_dir=tmp_path / "live",
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,
+        port=free_port(),
+        background_work=False,
+    )
+    server = LiveServer(settings)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def cli_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, live_server: LiveServer
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("FULLCYCLE_URL", live_server.url)
+    monkeypatch.setenv("FULLCYCLE_TOKEN", ADMIN_TOKEN)
+
+
+def fullcycle(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args))
+
+
+def api(live_server: LiveServer) -> httpx.Client:
+    return httpx.Client(
+        base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+
+
+def test_rules_check_names_file_line_and_field_without_a_server(tmp_path: Path) -> None:
+    file = tmp_path / "shop.rules.yaml"
+    file.write_text(RULES.replace("for: 2m", "for: soon"))
+    result = fullcycle("rules", "check", str(file))
+    assert result.exit_code == 1
+    assert f"{file}:8: groups[0].rules[0].for: 'soon' is not a duration" in result.output
+    file.write_text(RULES)
+    ok = fullcycle("rules", "check", str(file))
+    assert ok.exit_code == 0 and "3 rules in 1 groups are valid" in ok.output
+
+
+def test_rules_apply_then_alerts_list_ack_resolve_silence(
+    tmp_path: Path, live_server: LiveServer
+) -> None:
+    file = tmp_path / "shop.rules.yaml"
+    file.write_text(METRIC_RULES.replace("for: 1m", "for: 0s"))
+    refused = fullcycle("rules", "apply", str(file))
+    assert refused.exit_code == 1
+    assert "groups[0].rules[0]: no service 'shop'" in refused.output
+    with api(live_server) as client:
+        assert (
+            client.post(
+                "/api/v1/services", json={"name": "shop", "owners": ["team-shop"]}
+            ).status_code
+            == 201
+        )
+    applied = fullcycle("rules", "apply", str(file))
+    assert applied.exit_code == 0, applied.output
+    assert "1 created, 0 updated, 0 removed" in applied.output
+    listed = json.loads(fullcycle("rules", "list", "--json").output)
+    assert [rule["name"] for rule in listed] == ["QueueTooDeep"]
+
+    state = live_server.app.state
+    with api(live_server) as client:
+        post_samples(client, queue_depths())
+    state.telemetry.flush()
+    clock = Clock(T0 + timedelta(minutes=5.5))
+    evaluator = RuleEvaluator(
+        state.database,
+        "cli-test",
+        metrics=EngineQueries(state.telemetry),
+        count_logs=None,
+        clock=clock,
+    )
+    assert evaluator.evaluate_due_once() == 1
+    alerts = json.loads(fullcycle("alerts", "list", "--json", "--state", "firing").output)
+    (alert,) = alerts
+    table = fullcycle("alerts", "list")
+    assert "QueueTooDeep" in table.output and "firing" in table.output
+
+    acked = fullcycle("alerts", "ack", str(alert["id"]))
+    assert acked.exit_code == 0 and f"alert {alert['id']} acknowledged by admin" in acked.output
+    shown = json.loads(fullcycle("alerts", "show", str(alert["id"]), "--json").output)
+    assert shown["acknowledged_by"] == "admin"
+    resolved = fullcycle("alerts", "resolve", str(alert["id"]))
+    assert resolved.exit_code == 0
+    again = fullcycle("alerts", "resolve", str(alert["id"]))
+    assert again.exit_code == 1 and "resolved already" in again.output
+
+    silenced = fullcycle("alerts", "silence", 'alertname="QueueTooDeep"', "--for", "1h")
+    assert silenced.exit_code == 0, silenced.output
+    bad = fullcycle("alerts", "silence", "not a matcher")
+    assert bad.exit_code == 1 and "is not a matcher" in bad.output
+    with api(live_server) as client:
+        (silence,) = client.get("/api/v1/silences").json()
+    assert silence["matchers"] == [{"name": "alertname", "op": "=", "value": "QueueTooDeep"}]
