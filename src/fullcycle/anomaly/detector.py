@@ -47,6 +47,9 @@ SURPRISE_BINS = 80  # log-spaced bins of surprise, 8 per doubling, from 0.5 up
 SURPRISE_BINS_PER_DOUBLING = 8.0
 SURPRISE_MEMORY = 1_000.0  # the surprise histogram forgets with a horizon of ~1000 points
 PEAK_DECAY = 0.995  # a high score damps lower ones for the next ~140 points (half-life)
+REST_LEVEL = 2.7  # a point rarer than 1 in 10^2.7 (~500) that is a new peak...
+REST_POINTS = 100  # ...is the anomaly's start: the next 100 points score at most...
+REST_DAMPING = 0.99  # ...99 % of their share, below any new peak, so one anomaly reports once
 STUCK_MIN_POINTS = 10  # a non-zero value repeated this often, and
 STUCK_FACTOR = 3  # this many times longer than any run before, is a flat-lined series
 STUCK_SURPRISE = 10.0
@@ -150,6 +153,7 @@ class Detector:
         "_plain_history",
         "_quantum",
         "_recent",
+        "_resting",
         "_same_run",
         "_seasonal_chosen",
         "_seen",
@@ -214,6 +218,7 @@ class Detector:
         self._surprise_total = 0.0
         self._surprise_weight = 1.0
         self._peak = 0.0
+        self._resting = 0
         # alert
         self._alert_mean = 0.0
         self._outside_run = 0
@@ -381,7 +386,9 @@ class Detector:
         reference (a lasting shift, which single spikes do not move). The score is 1 - the
         share of past points at least as surprising, from a forgetting histogram, so a series
         with wild swings needs a wilder one to score high. A score below the recent peak is
-        damped in proportion, so an anomaly scores highest where it starts.
+        damped in proportion, so an anomaly scores highest where it starts; after a rare new
+        peak the next REST_POINTS points are damped further, so a lasting anomaly is reported
+        once, at its start, and not again at every point that is as rare.
         """
         if z > SURPRISE_CAP:
             z = SURPRISE_CAP
@@ -412,6 +419,11 @@ class Detector:
         level = -math.log10(share) if share > 1e-15 else 15.0
         peak = self._peak
         self._peak = peak * PEAK_DECAY if peak * PEAK_DECAY > level else level
+        if self._resting:
+            self._resting -= 1
+            return (1.0 - share) * REST_DAMPING
+        if level >= peak and level > REST_LEVEL:
+            self._resting = REST_POINTS
         if level < peak:
             return (1.0 - share) * level / peak
         return 1.0 - share
