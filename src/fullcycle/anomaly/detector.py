@@ -41,7 +41,7 @@ MEAN_ABSOLUTE_TO_SIGMA = 1.2533  # sqrt(pi / 2): mean |error| of a normal error,
 SUSTAINED_RATE = 0.25  # the sustained surprise averages z over ~4 points
 SUSTAINED_NORM = math.sqrt((2 - SUSTAINED_RATE) / SUSTAINED_RATE)
 POINT_WEIGHT = 0.5  # one odd point counts half as much as a shift of the median
-SHIFT_POINTS = 5  # the shift is the median deviation of the last 5 points from the reference
+SHIFT_POINTS = 3  # the shift is the median deviation of the last 3 points from the reference
 VOLATILITY_RATE = 0.03  # the volatility averages |z| over ~33 points...
 VOLATILITY_CAP = 5.0  # ...each clipped at 5, so one spike cannot make a noisy stretch
 NORMAL_ABSOLUTE_Z = 0.8  # mean |z| of a normal error (1 / MEAN_ABSOLUTE_TO_SIGMA)...
@@ -391,7 +391,7 @@ class Detector:
         """How unusual this point is for this series.
 
         The surprise is the largest of: the point's own deviation (half weight), its average
-        over the last ~4 points, the median deviation of the last 5 points from the slow
+        over the last ~4 points, the median deviation of the last 3 points from the slow
         reference (a lasting shift, which single spikes do not move), and how far the average
         size of the last ~33 deviations is above that of a normal error (the series got
         noisier or spikier: a change of shape that leaves the average where it was). The
