@@ -57,6 +57,7 @@ PEAK_DECAY = 0.995  # a high score damps lower ones for the next ~140 points (ha
 REST_LEVEL = 2.7  # a point rarer than 1 in 10^2.7 (~500) that is a new peak...
 REST_POINTS = 100  # ...is the anomaly's start: the next 100 points score at most...
 REST_DAMPING = 0.99  # ...99 % of their share, below any new peak, so one anomaly reports once
+REST_COUNT = 0.5  # and they count half in the histogram of surprises
 STUCK_MIN_POINTS = 10  # a non-zero value repeated this often, and
 STUCK_FACTOR = 3  # this many times longer than any run before, is a flat-lined series
 STUCK_SURPRISE = 10.0
@@ -446,8 +447,17 @@ class Detector:
         return 1.0 - share
 
     def _remember_surprise(self, index: int) -> None:
-        """Count the surprise; older counts weigh less (each new one weighs a bit more)."""
+        """Count the surprise; older counts weigh less (each new one weighs a bit more).
+
+        While resting after a reported anomaly a point counts REST_COUNT and does not age the
+        histogram: a lasting anomaly must neither teach that such surprises are common nor
+        push the normal points out of its memory, or the next anomaly would score lower.
+        """
         weight = self._surprise_weight
+        if self._resting:
+            self._surprise_counts[index] += REST_COUNT * weight
+            self._surprise_total += REST_COUNT * weight
+            return
         self._surprise_counts[index] += weight
         self._surprise_total += weight
         weight /= 1.0 - 1.0 / SURPRISE_MEMORY
