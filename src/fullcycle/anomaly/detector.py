@@ -41,12 +41,23 @@ MEAN_ABSOLUTE_TO_SIGMA = 1.2533  # sqrt(pi / 2): mean |error| of a normal error,
 SUSTAINED_RATE = 0.25  # the sustained surprise averages z over ~4 points
 SUSTAINED_NORM = math.sqrt((2 - SUSTAINED_RATE) / SUSTAINED_RATE)
 POINT_WEIGHT = 0.5  # one odd point counts half as much as a shift of the median
-SHIFT_POINTS = 5  # the shift is the median deviation of the last 5 points from the reference
+SHIFT_POINTS = 3  # the shift is the median deviation of the last 3 points from the reference
+VOLATILITY_RATE = 0.03  # the volatility averages |z| over ~33 points...
+VOLATILITY_CAP = 5.0  # ...each clipped at 5, so one spike cannot make a noisy stretch
+NORMAL_ABSOLUTE_Z = 0.8  # mean |z| of a normal error (1 / MEAN_ABSOLUTE_TO_SIGMA)...
+NORMAL_ABSOLUTE_Z_SPREAD = 0.6  # ...and its standard deviation, sqrt(1 - 0.8 ** 2)
+VOLATILITY_NORM = NORMAL_ABSOLUTE_Z_SPREAD * math.sqrt(
+    VOLATILITY_RATE / (2 - VOLATILITY_RATE)
+)  # the standard deviation of that average for a normal error
 SURPRISE_CAP = 50.0
 SURPRISE_BINS = 80  # log-spaced bins of surprise, 8 per doubling, from 0.5 up
 SURPRISE_BINS_PER_DOUBLING = 8.0
 SURPRISE_MEMORY = 1_000.0  # the surprise histogram forgets with a horizon of ~1000 points
 PEAK_DECAY = 0.995  # a high score damps lower ones for the next ~140 points (half-life)
+REST_LEVEL = 2.7  # a point rarer than 1 in 10^2.7 (~500) that is a new peak...
+REST_POINTS = 100  # ...is the anomaly's start: the next 100 points score at most...
+REST_DAMPING = 0.99  # ...99 % of their share, below any new peak, so one anomaly reports once
+REST_COUNT = 0.5  # and they count half in the histogram of surprises
 STUCK_MIN_POINTS = 10  # a non-zero value repeated this often, and
 STUCK_FACTOR = 3  # this many times longer than any run before, is a flat-lined series
 STUCK_SURPRISE = 10.0
@@ -150,6 +161,7 @@ class Detector:
         "_plain_history",
         "_quantum",
         "_recent",
+        "_resting",
         "_same_run",
         "_seasonal_chosen",
         "_seen",
@@ -159,6 +171,7 @@ class Detector:
         "_surprise_weight",
         "_sustained",
         "_upper_bound",
+        "_volatility",
         "_warmup_seconds",
         "_weekly",
         "_zero_when_absent",
@@ -210,10 +223,12 @@ class Detector:
         self._longest_run = 0
         self._recent = [0.0] * SHIFT_POINTS
         self._sustained = 0.0
+        self._volatility = NORMAL_ABSOLUTE_Z
         self._surprise_counts = [0.0] * SURPRISE_BINS
         self._surprise_total = 0.0
         self._surprise_weight = 1.0
         self._peak = 0.0
+        self._resting = 0
         # alert
         self._alert_mean = 0.0
         self._outside_run = 0
@@ -377,11 +392,16 @@ class Detector:
         """How unusual this point is for this series.
 
         The surprise is the largest of: the point's own deviation (half weight), its average
-        over the last ~4 points, and the median deviation of the last 5 points from the slow
-        reference (a lasting shift, which single spikes do not move). The score is 1 - the
-        share of past points at least as surprising, from a forgetting histogram, so a series
-        with wild swings needs a wilder one to score high. A score below the recent peak is
-        damped in proportion, so an anomaly scores highest where it starts.
+        over the last ~4 points, the median deviation of the last 3 points from the slow
+        reference (a lasting shift, which single spikes do not move), and how far the average
+        size of the last ~33 deviations is above that of a normal error (the series got
+        noisier or spikier: a change of shape that leaves the average where it was). The
+        score is 1 - the share of past points at least as surprising, from a forgetting
+        histogram, so a series with wild swings needs a wilder one to score high. A score
+        below the recent peak is damped in proportion, so an anomaly scores highest where it
+        starts; after a rare new peak the next REST_POINTS points are damped further, so a
+        lasting anomaly is reported once, at its start, and not again at every point that is
+        as rare.
         """
         if z > SURPRISE_CAP:
             z = SURPRISE_CAP
@@ -392,7 +412,12 @@ class Detector:
         recent = self._recent
         recent[self._seen % SHIFT_POINTS] = shift_z
         shift = abs(sorted(recent)[SHIFT_POINTS // 2])
+        size = -z if z < 0 else z
+        self._volatility += VOLATILITY_RATE * (
+            (size if size < VOLATILITY_CAP else VOLATILITY_CAP) - self._volatility
+        )
         surprise = max(
+            (self._volatility - NORMAL_ABSOLUTE_Z) / VOLATILITY_NORM,
             POINT_WEIGHT * abs(z),
             POINT_WEIGHT * SUSTAINED_NORM * abs(sustained),
             shift if shift < SURPRISE_CAP else SURPRISE_CAP,
@@ -412,13 +437,27 @@ class Detector:
         level = -math.log10(share) if share > 1e-15 else 15.0
         peak = self._peak
         self._peak = peak * PEAK_DECAY if peak * PEAK_DECAY > level else level
+        if self._resting:
+            self._resting -= 1
+            return (1.0 - share) * REST_DAMPING
+        if level >= peak and level > REST_LEVEL:
+            self._resting = REST_POINTS
         if level < peak:
             return (1.0 - share) * level / peak
         return 1.0 - share
 
     def _remember_surprise(self, index: int) -> None:
-        """Count the surprise; older counts weigh less (each new one weighs a bit more)."""
+        """Count the surprise; older counts weigh less (each new one weighs a bit more).
+
+        While resting after a reported anomaly a point counts REST_COUNT and does not age the
+        histogram: a lasting anomaly must neither teach that such surprises are common nor
+        push the normal points out of its memory, or the next anomaly would score lower.
+        """
         weight = self._surprise_weight
+        if self._resting:
+            self._surprise_counts[index] += REST_COUNT * weight
+            self._surprise_total += REST_COUNT * weight
+            return
         self._surprise_counts[index] += weight
         self._surprise_total += weight
         weight /= 1.0 - 1.0 / SURPRISE_MEMORY
