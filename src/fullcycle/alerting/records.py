@@ -60,6 +60,23 @@ def resolve_by_hand(db: Session, alert_id: int, actor: str, now: datetime) -> Al
     return alert
 
 
+def critical_alerts_fired_since(db: Session, service: str, since: datetime) -> list[str]:
+    """The names of the service's critical alerts that started firing at or after `since` and
+    still fire (what a deploy's verification must not see)."""
+    alerts = db.scalars(
+        select(Alert).where(
+            Alert.service == service, Alert.state == "firing", Alert.fired_at >= since
+        )
+    )
+    return sorted(
+        {
+            alert.labels.get("alertname", f"alert {alert.id}")
+            for alert in alerts
+            if alert.labels.get("severity") == "critical"
+        }
+    )
+
+
 def suspect_deploy(db: Session, alert: Alert) -> Deploy | None:
     """The last deploy of the alert's service that went live shortly before the alert began."""
     return db.scalar(

@@ -21,13 +21,14 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
+from fullcycle.alerting.records import critical_alerts_fired_since
 from fullcycle.deploy.markers import marker_for
 from fullcycle.deploy.metric_queries import MetricQueries
 from fullcycle.deploy.models import Approval, Deploy, DeployLock, DeployStage
@@ -301,7 +302,13 @@ class DeployRunner:
         return []
 
     async def _verify(self, job: Job, sink: LineSink) -> list[dict[str, Any]]:
-        verifier = Verifier(job.spec.verify, self.queries, utcnow(), sink)
+        verifier = Verifier(
+            job.spec.verify,
+            self.queries,
+            utcnow(),
+            sink,
+            new_critical_alerts=lambda since: self._new_critical_alerts(job.service, since),
+        )
         outcome = await verifier.run()
         results = [result.as_dict() for result in outcome.results]
         if not outcome.passed:
@@ -586,6 +593,10 @@ class DeployRunner:
             connection.execute(
                 update(Deploy).where(Deploy.id == deploy_id).values(live_at=utcnow())
             )
+
+    def _new_critical_alerts(self, service: str, since: datetime) -> list[str]:
+        with self.database.session() as session:
+            return critical_alerts_fired_since(session, service, since)
 
     def _view(self, deploy_id: int) -> DeployOut:
         with self.database.session() as session:

@@ -126,6 +126,14 @@ async def check_health(client: httpx.AsyncClient, url: str) -> CheckResult:
     return CheckResult("health", "failed", f"HTTP {response.status_code}", value=millis)
 
 
+def alerts_result(firing: list[str]) -> CheckResult:
+    if firing:
+        return CheckResult(
+            "alerts", "failed", f"critical alert firing since the deploy: {', '.join(firing)}"
+        )
+    return CheckResult("alerts", "passed", "no critical alert of the service since the deploy")
+
+
 class Verifier:
     """Runs the rounds of checks of one verify stage."""
 
@@ -135,11 +143,15 @@ class Verifier:
         queries: MetricQueries | None,
         deployed_at: datetime,
         sink: Callable[[str], None],
+        new_critical_alerts: Callable[[datetime], list[str]] | None = None,
     ) -> None:
+        """`new_critical_alerts(since)`: the critical alerts of the service that started
+        firing since the given time."""
         self.spec = spec
         self.queries = queries
         self.deployed_at = deployed_at
         self.sink = sink
+        self.new_critical_alerts = new_critical_alerts
 
     async def run(self) -> VerifyOutcome:
         deadline = time.monotonic() + self.spec.bake
@@ -165,6 +177,9 @@ class Verifier:
             results.append(
                 await run_in_threadpool(evaluate_metric, check, self.queries, now, self.deployed_at)
             )
+        if self.new_critical_alerts is not None:
+            firing = await run_in_threadpool(self.new_critical_alerts, self.deployed_at)
+            results.append(alerts_result(firing))
         for result in results:
             self.sink(f"{result.check}: {result.status} - {result.message}")
         return results
