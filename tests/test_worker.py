@@ -16,6 +16,8 @@ import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
+from fullcycle.alerting.evaluation import store_log_counter
+from fullcycle.logs.remote import api_log_counter
 from fullcycle.telemetry.batches import LogBatch, SampleBatch
 from fullcycle.telemetry.payloads import encode_batches
 from fullcycle.telemetry.remote import BATCHES_CONTENT_TYPE, BATCHES_PATH
@@ -167,3 +169,26 @@ def test_batches_need_their_content_type(admin: TestClient) -> None:
     response = admin.post(BATCHES_PATH, content=encode_batches([_logs("x")]), headers=AUTH)
 
     assert response.status_code == 415
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_worker_counts_log_lines_through_the_api_as_the_server_does(
+    live_server: LiveServer,
+) -> None:
+    lines = [_logs(f"payment {n} timed out" if n % 3 else f"payment {n} ok") for n in range(9)]
+    response = httpx.post(
+        f"{live_server.url}{BATCHES_PATH}",
+        content=encode_batches(lines),
+        headers={**AUTH, "Content-Type": BATCHES_CONTENT_TYPE},
+    )
+    assert response.status_code == 200, response.text
+    live_server.app.state.telemetry.flush()
+    by_api = api_log_counter(live_server.url, ADMIN_TOKEN)
+    in_store = store_log_counter(live_server.app.state.telemetry)
+    window = (NOW_NS - 60 * 10**9, NOW_NS + 60 * 10**9)
+
+    for query in ('"timed out"', "service:orders", "-timed"):
+        assert by_api(query, *window) == in_store(query, *window), query
+    assert by_api('"timed out"', *window) == 6
+    with pytest.raises(ValueError, match="the log count failed \\(400\\)"):
+        by_api("service:(", *window)

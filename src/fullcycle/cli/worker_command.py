@@ -1,8 +1,10 @@
-"""`fullcycle worker`: the server's background work (scraping) in a process of its own.
+"""`fullcycle worker`: the server's background work (scrapes, deploys, alert rules and
+notifications) in a process of its own.
 
 At scale, servers run with `FULLCYCLE_BACKGROUND_WORK=false` and as many workers as needed run
 next to them: a worker shares the control-plane database with the servers (its leases make
-every piece of work run once) and hands the telemetry it makes to a server's API.
+every piece of work run once), hands the telemetry it makes to a server's API and reads metrics
+and log counts through it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ if TYPE_CHECKING:
 
 
 def worker(ctx: typer.Context, data_dir: Path | None = DataDirOption) -> None:
-    """Run the background work (scrapes) for the server at --url, until Ctrl-C or SIGTERM.
+    """Run the background work (scrapes, deploys, alert rules, notifications) for the server
+    at --url, until Ctrl-C or SIGTERM.
 
     The database is the server's: FULLCYCLE_DATABASE_URL, or the SQLite file in --data-dir on
     this machine. The token (--token or FULLCYCLE_TOKEN) needs the `ingest` and `read` scopes
@@ -32,6 +35,7 @@ def worker(ctx: typer.Context, data_dir: Path | None = DataDirOption) -> None:
     """
     from fullcycle.background import BackgroundWork
     from fullcycle.deploy.api_queries import ApiQueries
+    from fullcycle.logs.remote import api_log_counter
     from fullcycle.selfmonitoring.json_logs import configure_logging
     from fullcycle.store.database import Database
     from fullcycle.telemetry.remote import RemoteTelemetry
@@ -50,6 +54,8 @@ def worker(ctx: typer.Context, data_dir: Path | None = DataDirOption) -> None:
         RemoteTelemetry(client.url, token),
         ApiQueries(client.url, token),
         settings.data_dir,
+        count_logs=api_log_counter(client.url, token),
+        base_url=client.url,
     )
     try:
         asyncio.run(_run_until_stopped(work))
