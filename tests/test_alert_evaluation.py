@@ -32,9 +32,9 @@ from tests.conftest import ADMIN_TOKEN
 from tests.test_alert_rules import add_service
 
 FIXTURES = Path("/work/shared/fixtures/real-clients")
-# Data a little ahead of the real time, so that rules applied now are due when the test's
-# clock reaches the data.
-T0 = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=2)
+# Data an hour ahead of the real time (taken when the suite is collected), so that rules
+# applied now are due when the test's clock reaches the data, however long earlier tests ran.
+T0 = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=1)
 METRIC_RULES = """\
 groups:
   - name: shop
