@@ -22,8 +22,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+# The suite runs in one process per core (at most 4): each has its own embedded ClickHouse.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --maxprocesses=4
 
 clean:
 	rm -rf $(VENV) .fullcycle .pytest_cache .mypy_cache .ruff_cache
