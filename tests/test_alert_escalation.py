@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from tests.test_alert_evaluation import (
+    AT_ONCE,
     METRIC_RULES,
     T0,
     Alerting,
@@ -31,7 +32,7 @@ def test_unacknowledged_alerts_escalate_level_by_level_until_acknowledged(
     apply(quiet, METRIC_RULES.replace("for: 1m", "for: 0s").replace("15s", "30s"))
     with Receiver() as primary, Receiver() as lead, Receiver() as everyone:
         for name, receiver in (("primary", primary), ("lead", lead), ("everyone", everyone)):
-            body = {"name": name, "kind": "webhook", "url": receiver.url}
+            body = {"name": name, "kind": "webhook", "url": receiver.url, **AT_ONCE}
             assert quiet.post("/api/v1/alert-receivers", json=body).status_code == 201
         policy = {
             "levels": [

@@ -186,9 +186,14 @@ def queue_depths() -> list[tuple[float, float]]:
     return [(i / 4, 500.0 if 20 <= i < 60 else 50.0) for i in range(100)]
 
 
+# Grouping that sends each change at once (tests of grouping itself: test_alert_grouping.py).
+AT_ONCE = {"group_wait": "0s", "group_interval": "1s"}
+
+
 def add_receiver(client: TestClient, url: str) -> None:
     response = client.post(
-        "/api/v1/alert-receivers", json={"name": "hook", "kind": "webhook", "url": url}
+        "/api/v1/alert-receivers",
+        json={"name": "hook", "kind": "webhook", "url": url, **AT_ONCE},
     )
     assert response.status_code == 201, response.text
     assert response.json()["target"].endswith("/…")

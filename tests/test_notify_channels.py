@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import free_port
 from tests.test_alert_evaluation import (
+    AT_ONCE,
     METRIC_RULES,
     T0,
     Alerting,
@@ -63,7 +64,7 @@ def fire_and_resolve(client: TestClient, receiver: dict[str, Any]) -> None:
     """A receiver, the shop rule over ingested samples, a deploy just before: fires at 5.5
     minutes, resolves at 21."""
     add_service(client)
-    created = client.post("/api/v1/alert-receivers", json=receiver)
+    created = client.post("/api/v1/alert-receivers", json={**receiver, **AT_ONCE})
     assert created.status_code == 201, created.text
     deploy = {"service": "shop", "version": "1.4.2", "outcome": "succeeded"}
     assert client.post("/api/v1/deploys", json=deploy).status_code == 201
@@ -115,7 +116,9 @@ def test_an_unreachable_smtp_server_is_logged_as_a_failed_attempt(quiet: TestCli
     fire_and_resolve(quiet, receiver)
     (alert,) = quiet.get("/api/v1/alerts").json()
     delivery = quiet.get(f"/api/v1/alerts/{alert['id']}").json()["notifications"][0]
-    assert (delivery["event"], delivery["status"]) == ("firing", "pending")
+    # never delivered, and resolved meanwhile: not tried again (nor its resolution sent)
+    assert (delivery["event"], delivery["status"]) == ("firing", "dropped")
+    assert [a["outcome"] for a in delivery["attempts"]] == ["failed", "dropped"]
     assert delivery["attempts"][0]["error"].startswith("smtp://127.0.0.1:")
     assert "ConnectionRefusedError" in delivery["attempts"][0]["error"]
     listed = json.dumps(quiet.get("/api/v1/alert-receivers").json(), ensure_ascii=False)
@@ -184,7 +187,8 @@ def test_the_acknowledge_link_in_a_notification_acknowledges_only_its_alert(
     with Receiver() as slack:
         add_service(quiet)
         quiet.post(
-            "/api/v1/alert-receivers", json={"name": "slack", "kind": "slack", "url": slack.url}
+            "/api/v1/alert-receivers",
+            json={"name": "slack", "kind": "slack", "url": slack.url, **AT_ONCE},
         )
         write_samples(quiet, queue_depths())
         apply(quiet, METRIC_RULES.replace("for: 1m", "for: 0s"))

@@ -1,11 +1,13 @@
-"""Sending queued notifications in the background, each once, with retries.
+"""Sending queued notifications in the background, grouped, each change once, with retries.
 
-The evaluator queues a notification row when an alert fires or resolves. A process takes due
-rows with a conditional UPDATE setting a lease (as the scraper takes targets), sends them,
-and records the attempt in the row's delivery log: sent, or failed and due again after a
-backoff that doubles (RETRY_BASE, at most RETRY_MAX) until MAX_ATTEMPTS. A process dying
-between sending and recording leaves the lease to run out and the notification is sent again:
-delivery is at least once, and a receiver may see one repeat only in that case.
+The evaluator queues a notification row when an alert fires, resolves or escalates. The
+dispatcher puts new rows into their receiver's groups (alerting/grouping.py), then takes due
+groups with a conditional UPDATE setting a lease (as the scraper takes targets), sends one
+notification per group and records the attempt in the delivery log of every row it carried:
+sent, or failed and due again after a backoff that doubles (RETRY_BASE, at most RETRY_MAX)
+until MAX_ATTEMPTS. A process dying between sending and recording leaves the lease to run out
+and the group is sent again: delivery is at least once, and a receiver may see one repeat only
+in that case.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ from starlette.concurrency import run_in_threadpool
 
 from fullcycle.alerting.ack_links import issue
 from fullcycle.alerting.evaluator import Clock
-from fullcycle.alerting.models import Alert, Notification, Receiver
+from fullcycle.alerting.grouping import (
+    Flush,
+    assign_new_notifications,
+    plan_flush,
+    settle_idle,
+    wake_idle_groups,
+)
+from fullcycle.alerting.models import Alert, AlertGroup, Notification, Receiver
 from fullcycle.alerting.notify import notify
 from fullcycle.alerting.notify.message import AlertItem, DeliveryFailed, Message, Target
 from fullcycle.alerting.records import suspect_deploy
@@ -43,7 +52,10 @@ SEND_TIMEOUT_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class Delivery:
-    notification_id: int
+    """One notification of one group: the rows it carries, where and what it sends."""
+
+    group_id: int
+    notification_ids: list[int]
     kind: str
     target: Target
     message: Message
@@ -79,10 +91,14 @@ class NotificationDispatcher:
         *,
         clock: Clock = utcnow,
         tick_seconds: float = 1.0,
+        mail_relay: Target | None = None,
     ) -> None:
+        """`mail_relay` sends the e-mail of people's own contact methods (their receivers
+        name an address, not a server)."""
         self.database = database
         self.instance_id = instance_id
         self.base_url = base_url.rstrip("/")
+        self.mail_relay = mail_relay
         self.clock = clock
         self.tick_seconds = tick_seconds
         self._loop_task: asyncio.Task[None] | None = None
@@ -112,12 +128,13 @@ class NotificationDispatcher:
                     await asyncio.wait_for(self._stopping.wait(), timeout=self.tick_seconds)
 
     async def send_due_once(self, client: httpx.AsyncClient) -> int:
-        """Send every notification due now; returns how many were attempted."""
+        """Group new notifications and send every group due now; returns how many groups
+        were sent."""
         now = self.clock()
         deliveries = await run_in_threadpool(self._claim, now)
         outcomes = await asyncio.gather(*(self._send(client, d) for d in deliveries))
         for delivery, error in zip(deliveries, outcomes, strict=True):
-            await run_in_threadpool(self._record, delivery.notification_id, error, self.clock())
+            await run_in_threadpool(self._record, delivery, error, self.clock())
         return len(deliveries)
 
     async def _send(self, client: httpx.AsyncClient, delivery: Delivery) -> str:
@@ -126,45 +143,68 @@ class NotificationDispatcher:
         except DeliveryFailed as failure:
             return str(failure)
         except Exception as failure:
-            log.exception("notification %s failed unexpectedly", delivery.notification_id)
+            log.exception("notification of group %s failed unexpectedly", delivery.group_id)
             return f"sending failed: {type(failure).__name__}"
         return ""
 
     def _claim(self, now: datetime) -> list[Delivery]:
-        free = or_(Notification.lease_until.is_(None), Notification.lease_until < now)
-        due = (Notification.status == "pending") & (Notification.next_attempt_at <= now) & free
+        with self.database.session() as db:
+            assign_new_notifications(db)
+            wake_idle_groups(db)
+        free = or_(AlertGroup.lease_until.is_(None), AlertGroup.lease_until < now)
+        due = (AlertGroup.next_flush_at <= now) & free
         deliveries = []
         with self.database.session() as db:
             candidates = db.scalars(
-                select(Notification.id)
-                .where(due)
-                .order_by(Notification.next_attempt_at)
-                .limit(MAX_CLAIM)
+                select(AlertGroup.id).where(due).order_by(AlertGroup.next_flush_at).limit(MAX_CLAIM)
             ).all()
-            for notification_id in candidates:
+            for group_id in candidates:
                 taken = db.execute(
-                    update(Notification)
-                    .where(Notification.id == notification_id, due)
+                    update(AlertGroup)
+                    .where(AlertGroup.id == group_id, due)
                     .values(leased_by=self.instance_id, lease_until=now + LEASE)
                 )
                 if taken.rowcount == 1:  # type: ignore[attr-defined]
-                    notification = db.get_one(Notification, notification_id)
-                    receiver = db.get_one(Receiver, notification.receiver_id)
-                    alert = db.get_one(Alert, notification.alert_id)
-                    message = self._message(db, receiver, alert, notification, now)
-                    target = Target(receiver.url, dict(receiver.options), receiver.secret)
-                    deliveries.append(Delivery(notification_id, receiver.kind, target, message))
+                    delivery = self._look_at(db, db.get_one(AlertGroup, group_id), now)
+                    if delivery is not None:
+                        deliveries.append(delivery)
         return deliveries
 
+    def _look_at(self, db: Session, group: AlertGroup, now: datetime) -> Delivery | None:
+        """The group's notification now, or None (then the group is let go until later)."""
+        receiver = db.get_one(Receiver, group.receiver_id)
+        flush = plan_flush(db, group, receiver, now)
+        if not flush.rows:
+            settle_idle(db, group, flush.still_firing, now, receiver.group_interval_seconds)
+            group.leased_by = ""
+            group.lease_until = None
+            return None
+        message = self._message(db, receiver, group, flush, now)
+        return Delivery(
+            group.id,
+            [row.id for row in flush.rows],
+            receiver.kind,
+            self._target(receiver),
+            message,
+        )
+
+    def _target(self, receiver: Receiver) -> Target:
+        if receiver.kind == "email" and not receiver.url and self.mail_relay is not None:
+            relay = self.mail_relay
+            return Target(relay.url, {**relay.options, **receiver.options}, relay.secret)
+        return Target(receiver.url, dict(receiver.options), receiver.secret)
+
     def _message(
-        self,
-        db: Session,
-        receiver: Receiver,
-        alert: Alert,
-        notification: Notification,
-        now: datetime,
+        self, db: Session, receiver: Receiver, group: AlertGroup, flush: Flush, now: datetime
     ) -> Message:
-        status = "resolved" if notification.event == "resolved" else "firing"  # or escalation
+        items = [self._item(db, alert, "firing", row, now) for alert, row in flush.firing]
+        items += [self._item(db, alert, "resolved", row, now) for alert, row in flush.resolved]
+        status = "firing" if flush.firing else "resolved"
+        return Message(receiver.name, status, items, dict(group.labels), self.base_url)
+
+    def _item(
+        self, db: Session, alert: Alert, status: str, notification: Notification, now: datetime
+    ) -> AlertItem:
         links = alert_links(self.base_url, alert)
         if status == "firing":
             token = issue(notification, now)
@@ -178,7 +218,7 @@ class NotificationDispatcher:
             .where(Service.name == alert.service)
             .order_by(ServiceOwner.position)
         ).all()
-        item = AlertItem(
+        return AlertItem(
             status=status,
             labels=dict(alert.labels),
             annotations=dict(alert.annotations),
@@ -190,23 +230,33 @@ class NotificationDispatcher:
             links=links,
             owners=", ".join(owners),
         )
-        group = {"alertname": alert.labels.get("alertname", ""), "service": alert.service}
-        return Message(receiver.name, status, [item], group, self.base_url)
 
-    def _record(self, notification_id: int, error: str, now: datetime) -> None:
+    def _record(self, delivery: Delivery, error: str, now: datetime) -> None:
         with self.database.session() as db:
-            notification = db.get(Notification, notification_id)
-            if notification is None or notification.leased_by != self.instance_id:
+            group = db.get(AlertGroup, delivery.group_id)
+            if group is None or group.leased_by != self.instance_id:
                 return
-            notification.attempts += 1
+            receiver = db.get_one(Receiver, group.receiver_id)
             entry = {"at": now.isoformat(), "outcome": "sent" if not error else "failed"}
-            notification.attempt_log = [*notification.attempt_log, {**entry, "error": error}]
-            notification.leased_by = ""
-            notification.lease_until = None
+            rows = db.scalars(
+                select(Notification).where(Notification.id.in_(delivery.notification_ids))
+            ).all()
+            group.attempts = 0 if not error else group.attempts + 1
+            gave_up = group.attempts >= MAX_ATTEMPTS
+            for notification in rows:
+                notification.attempts += 1
+                notification.attempt_log = [*notification.attempt_log, {**entry, "error": error}]
+                if not error:
+                    notification.status = "sent"
+                    notification.sent_at = now
+                elif gave_up:
+                    notification.status = "failed"
+            group.leased_by = ""
+            group.lease_until = None
             if not error:
-                notification.status = "sent"
-                notification.sent_at = now
-            elif notification.attempts >= MAX_ATTEMPTS:
-                notification.status = "failed"
+                group.last_sent_at = now
+            if not error or gave_up:
+                group.attempts = 0
+                group.next_flush_at = now + timedelta(seconds=receiver.group_interval_seconds)
             else:
-                notification.next_attempt_at = now + backoff(notification.attempts)
+                group.next_flush_at = now + backoff(group.attempts)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -79,10 +80,19 @@ class Alert(Base):
     suppressed_by: Mapped[str] = mapped_column(String(200), default="")
 
 
+DEFAULT_GROUP_BY = ["alertname", "service"]
+
+
 class Receiver(Base):
     """Where notifications go: a channel (`kind`), its target URL and options, and a secret
     (SMTP password, PagerDuty routing key). URLs and secrets are never shown back in full.
-    `service` empty: alerts of every service."""
+    `service` empty: alerts of every service. A receiver with a `user` is one of that person's
+    contact methods, reached only through escalation policies.
+
+    Alerts for a receiver are grouped by the values of its `group_by` labels (Alertmanager's
+    route settings, with its defaults): a new group waits `group_wait` before its first
+    notification, changes are sent at most every `group_interval`, and a group still firing
+    unchanged is notified again after `repeat_interval`."""
 
     __tablename__ = "alert_receivers"
 
@@ -93,25 +103,58 @@ class Receiver(Base):
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     secret: Mapped[str] = mapped_column(String(500), default="")
     service: Mapped[str] = mapped_column(String(63), default="")
+    user: Mapped[str] = mapped_column(String(100), default="", index=True)
+    group_by: Mapped[list[str]] = mapped_column(JSON, default=lambda: list(DEFAULT_GROUP_BY))
+    group_wait_seconds: Mapped[int] = mapped_column(Integer, default=30)
+    group_interval_seconds: Mapped[int] = mapped_column(Integer, default=5 * 60)
+    repeat_interval_seconds: Mapped[int] = mapped_column(Integer, default=4 * 60 * 60)
     created_by: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class AlertGroup(Base):
+    """The alerts of one receiver with the same values of its `group_by` labels, and when the
+    group is next looked at (`next_flush_at`; none while nothing of it fires or waits). A
+    process takes a due group with a lease, as it takes rules."""
+
+    __tablename__ = "alert_groups"
+    __table_args__ = (
+        UniqueConstraint("receiver_id", "key"),
+        Index("ix_alert_groups_next_flush_at", "next_flush_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    receiver_id: Mapped[int] = mapped_column(ForeignKey("alert_receivers.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(500))
+    labels: Mapped[dict[str, str]] = mapped_column(JSON)
+    next_flush_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    leased_by: Mapped[str] = mapped_column(String(100), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Notification(Base):
-    """One event of an alert (it fired, it resolved) for one receiver, with its delivery log.
-    Written in the same transaction as the alert's change of state; the unique constraint
-    makes a second evaluation of the same change (another process, a restart) write none."""
+    """One event of an alert (it fired, it resolved, it escalated, it was repeated) for one
+    receiver, with its delivery log. Written in the same transaction as the alert's change of
+    state; the unique constraint makes a second evaluation of the same change (another
+    process, a restart) write none. The dispatcher puts it in its receiver's group
+    (`group_key`) and sends it with the group's next notification."""
 
     __tablename__ = "alert_notifications"
     __table_args__ = (
         UniqueConstraint("alert_id", "receiver_id", "event"),
         Index("ix_alert_notifications_due", "status", "next_attempt_at"),
+        Index("ix_alert_notifications_group", "receiver_id", "group_key", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
     receiver_id: Mapped[int] = mapped_column(ForeignKey("alert_receivers.id", ondelete="CASCADE"))
-    event: Mapped[str] = mapped_column(String(40))  # firing | resolved | escalation:R:L
+    # firing | resolved | escalation:R:L | update:<epoch> | repeat:<epoch>
+    event: Mapped[str] = mapped_column(String(40))
+    group_key: Mapped[str] = mapped_column(String(500), default="")
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|sent|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -136,6 +179,31 @@ class Silence(Base):
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(200))
     comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The notices of its end are queued (once, by whichever process sees it first).
+    expiry_queued: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SilenceNotice(Base):
+    """A short message to a receiver that a silence was created or has expired, with its own
+    delivery log (sent like notifications, with the same retries, but never grouped)."""
+
+    __tablename__ = "silence_notices"
+    __table_args__ = (
+        UniqueConstraint("silence_id", "receiver_id", "event"),
+        Index("ix_silence_notices_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    silence_id: Mapped[int] = mapped_column(ForeignKey("alert_silences.id", ondelete="CASCADE"))
+    receiver_id: Mapped[int] = mapped_column(ForeignKey("alert_receivers.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(20))  # created | expired
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempt_log: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    leased_by: Mapped[str] = mapped_column(String(100), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -172,13 +240,15 @@ class OncallOverride(Base):
 
 class EscalationPolicy(Base):
     """A team's escalation: while an alert of a service the team owns fires unacknowledged,
-    each level's receivers are notified `after_minutes` after it began firing; the whole list
-    repeats `repeat` more times (each round starting after the last level's delay)."""
+    each level's targets are notified `after_minutes` after it began firing; the whole list
+    repeats `repeat` more times (each round starting after the last level's delay). A level
+    targets receivers, the person on call in schedules, named people and the whole team."""
 
     __tablename__ = "escalation_policies"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     team: Mapped[str] = mapped_column(String(63), unique=True)
-    levels: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{after_minutes, receivers}]
+    # [{after_minutes, receivers, schedules, users, team}]
+    levels: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     repeat: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

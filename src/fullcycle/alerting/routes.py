@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fullcycle.alerting.grouping import GroupingIn, grouping_view
 from fullcycle.alerting.models import AlertRule, Receiver, Silence
 from fullcycle.alerting.notify.message import masked, masked_secret
 from fullcycle.alerting.records import (
@@ -142,12 +143,11 @@ def resolve_alert(
     return alert_view(alert)
 
 
-class ReceiverIn(BaseModel):
+class ReceiverIn(GroupingIn):
     """webhook, slack: `url`. pagerduty: `secret` is the routing key (`url` defaults to the
     Events API). email: `url` smtp://host:port, options `to` (list), `from`, `starttls`,
-    `username`; `secret` is the SMTP password."""
-
-    model_config = ConfigDict(extra="forbid")
+    `username`; `secret` is the SMTP password. Grouping: `group_by`, `group_wait`,
+    `group_interval`, `repeat_interval` (Alertmanager's route settings and defaults)."""
 
     name: Annotated[str, Field(pattern=SERVICE_NAME)]
     kind: Literal["webhook", "slack", "email", "pagerduty"]
@@ -182,6 +182,7 @@ def receiver_view(receiver: Receiver) -> dict[str, Any]:
         "options": receiver.options,
         "secret": masked_secret(receiver.secret),
         "service": receiver.service,
+        **grouping_view(receiver),
     }
 
 
@@ -203,6 +204,10 @@ def create_receiver(
         service=body.service,
         created_by=principal.actor,
     )
+    try:
+        body.apply_to(receiver)
+    except ValueError as error:
+        raise HTTPException(422, str(error)) from None
     db.add(receiver)
     db.flush()
     record(db, request, principal, "receiver.create", body.name, kind=body.kind)

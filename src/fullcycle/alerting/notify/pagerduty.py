@@ -1,5 +1,6 @@
 """The PagerDuty channel: Events API v2 (`trigger` when an alert fires, `resolve` when it
-resolves, one incident per alert through `dedup_key`); the routing key is the secret."""
+resolves, one incident per alert through `dedup_key`: a group's notification is one event per
+alert); the routing key is the secret."""
 
 from __future__ import annotations
 
@@ -42,5 +43,5 @@ class PagerDuty:
     async def send(self, client: httpx.AsyncClient, target: Target, message: Message) -> None:
         for item in message.alerts:
             await post_json(
-                client, target.url or EVENTS_URL, event(target.secret, message.status, item)
+                client, target.url or EVENTS_URL, event(target.secret, item.status, item)
             )
