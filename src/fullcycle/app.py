@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fullcycle import __version__
+from fullcycle.alerting.contact_routes import router as contact_router
 from fullcycle.alerting.oncall_routes import router as oncall_router
 from fullcycle.alerting.routes import router as alerting_router
 from fullcycle.anomaly.routes import router as anomaly_router
@@ -227,6 +228,7 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
         anomaly_router,
         alerting_router,
         oncall_router,
+        contact_router,
     )
     for router in (*routers, pages_router):
         app.include_router(router)

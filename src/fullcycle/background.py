@@ -16,6 +16,8 @@ from pathlib import Path
 from fullcycle.alerting.dispatch import NotificationDispatcher
 from fullcycle.alerting.evaluation import LogCounter, store_log_counter
 from fullcycle.alerting.evaluator import RuleEvaluator
+from fullcycle.alerting.notify.email import mail_relay
+from fullcycle.alerting.notify.message import Target
 from fullcycle.deploy.metric_queries import EngineQueries, MetricQueries
 from fullcycle.deploy.process import Supervisor
 from fullcycle.deploy.runner import DeployRunner
@@ -44,6 +46,7 @@ class BackgroundWork:
             settings.data_dir,
             count_logs=store_log_counter(store),
             base_url=settings.base_url,
+            mail_relay=mail_relay(settings.smtp_url, settings.smtp_from),
         )
 
     @classmethod
@@ -56,10 +59,11 @@ class BackgroundWork:
         *,
         count_logs: LogCounter | None = None,
         base_url: str = "",
+        mail_relay: Target | None = None,
     ) -> BackgroundWork:
         """`data_dir` keeps the releases that the `process` deploy target runs. Log alert
         rules need `count_logs` (a process with the telemetry store open); `base_url` starts
-        the links in notifications."""
+        the links in notifications; `mail_relay` sends people's own e-mail contact methods."""
         instance = default_instance_id()
         return cls(
             scraper=Scraper(database, telemetry, instance),
@@ -73,7 +77,7 @@ class BackgroundWork:
             rule_evaluator=RuleEvaluator(
                 database, instance, metrics=queries, count_logs=count_logs
             ),
-            dispatcher=NotificationDispatcher(database, instance, base_url),
+            dispatcher=NotificationDispatcher(database, instance, base_url, mail_relay=mail_relay),
         )
 
     async def start(self) -> None:

@@ -64,6 +64,8 @@ class Settings:
     ingest_workers: int = field(default_factory=default_ingest_workers)
     background_work: bool = True
     github_webhook_secret: str | None = None
+    smtp_url: str | None = None
+    smtp_from: str = "fullcycle@localhost"
 
     @classmethod
     def from_environment(
@@ -109,6 +111,8 @@ class Settings:
             background_work=(_env("FULLCYCLE_BACKGROUND_WORK") or "true").lower()
             not in {"0", "false", "no"},
             github_webhook_secret=_env("FULLCYCLE_GITHUB_WEBHOOK_SECRET"),
+            smtp_url=_env("FULLCYCLE_SMTP_URL"),
+            smtp_from=_env("FULLCYCLE_SMTP_FROM") or "fullcycle@localhost",
         )
 
     @property

@@ -97,7 +97,7 @@ class Receiver(Base):
     __tablename__ = "alert_receivers"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)  # people's: @user/label
     kind: Mapped[str] = mapped_column(String(20))  # webhook | slack | email | pagerduty
     url: Mapped[str] = mapped_column(String(2000))
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -152,7 +152,7 @@ class Notification(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
     receiver_id: Mapped[int] = mapped_column(ForeignKey("alert_receivers.id", ondelete="CASCADE"))
-    # firing | resolved | escalation:R:L | update:<epoch> | repeat:<epoch>
+    # firing | resolved | escalation:P:R:L | update:<epoch> | repeat:<epoch>
     event: Mapped[str] = mapped_column(String(40))
     group_key: Mapped[str] = mapped_column(String(500), default="")
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|sent|failed

@@ -8,7 +8,7 @@ from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,10 +18,12 @@ from fullcycle.alerting.models import (
     OncallSchedule,
     Receiver,
 )
-from fullcycle.alerting.oncall import Override, Rotation, Shift, now_and_next
+from fullcycle.alerting.oncall import Rotation, Shift, now_and_next
+from fullcycle.alerting.oncall_people import find_schedule, rotation_of
 from fullcycle.alerting.rules.spec import SERVICE_NAME
 from fullcycle.audit.log import record
 from fullcycle.auth.dependencies import RequireDeploy, RequireRead, get_db
+from fullcycle.auth.models import User
 from fullcycle.auth.principal import Principal
 from fullcycle.catalog.models import Service
 from fullcycle.catalog.service import get_service, get_team
@@ -53,18 +55,6 @@ class OverrideIn(BaseModel):
     user: Annotated[str, Field(min_length=1, max_length=100)]
     starts_at: datetime
     ends_at: datetime
-
-
-def rotation_of(db: Session, schedule: OncallSchedule) -> Rotation:
-    overrides = db.scalars(select(OncallOverride).where(OncallOverride.schedule_id == schedule.id))
-    return Rotation(
-        participants=list(schedule.participants),
-        kind=schedule.rotation,  # type: ignore[arg-type]
-        handoff=time.fromisoformat(schedule.handoff),
-        timezone=schedule.timezone,
-        start=date.fromisoformat(schedule.start_date),
-        overrides=tuple(Override(o.user, o.starts_at, o.ends_at) for o in overrides),
-    )
 
 
 def _shift(shift: Shift) -> dict[str, Any]:
@@ -181,10 +171,22 @@ def schedules_for_service(db: Session, service: Service, at: datetime) -> list[d
 
 
 class EscalationLevel(BaseModel):
+    """Whom a level notifies: receivers by name, the person on call in schedules (`name` of
+    the team's, or `team/name`), people by user name, and (`team: true`) every member."""
+
     model_config = ConfigDict(extra="forbid")
 
     after_minutes: Annotated[int, Field(ge=0, le=7 * 24 * 60)]
-    receivers: Annotated[list[str], Field(min_length=1, max_length=20)]
+    receivers: Annotated[list[str], Field(max_length=20)] = []
+    schedules: Annotated[list[str], Field(max_length=20)] = []
+    users: Annotated[list[str], Field(max_length=50)] = []
+    team: bool = False
+
+    @model_validator(mode="after")
+    def has_target(self) -> EscalationLevel:
+        if not (self.receivers or self.schedules or self.users or self.team):
+            raise ValueError("a level needs receivers, schedules, users or team: true")
+        return self
 
 
 class EscalationIn(BaseModel):
@@ -205,10 +207,7 @@ def set_escalation_policy(
     """The team's escalation policy (replacing the previous one). Receivers are named."""
     if get_team(db, team) is None:
         raise HTTPException(404, f"there is no team named {team!r}")
-    names = {name for level in body.levels for name in level.receivers}
-    known = set(db.scalars(select(Receiver.name).where(Receiver.name.in_(names))))
-    if names - known:
-        raise HTTPException(422, f"no receiver named {', '.join(sorted(names - known))}")
+    _check_targets(db, team, body.levels)
     policy = db.scalar(select(EscalationPolicy).where(EscalationPolicy.team == team))
     if policy is None:
         policy = EscalationPolicy(team=team)
@@ -218,3 +217,21 @@ def set_escalation_policy(
     record(db, request, principal, "escalation.set", team, levels=policy.levels)
     db.commit()
     return {"team": team, "levels": policy.levels, "repeat": policy.repeat}
+
+
+def _check_targets(db: Session, team: str, levels: list[EscalationLevel]) -> None:
+    """Every receiver, schedule and person a policy names must exist (422 naming them)."""
+    names = {name for level in levels for name in level.receivers}
+    known = set(
+        db.scalars(select(Receiver.name).where(Receiver.name.in_(names), Receiver.user == ""))
+    )
+    if names - known:
+        raise HTTPException(422, f"no receiver named {', '.join(sorted(names - known))}")
+    schedules = {reference for level in levels for reference in level.schedules}
+    unknown = sorted(ref for ref in schedules if find_schedule(db, team, ref) is None)
+    if unknown:
+        raise HTTPException(422, f"no on-call schedule named {', '.join(unknown)}")
+    people = {name for level in levels for name in level.users}
+    found = set(db.scalars(select(User.name).where(User.name.in_(people))))
+    if people - found:
+        raise HTTPException(422, f"no user named {', '.join(sorted(people - found))}")

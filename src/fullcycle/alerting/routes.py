@@ -217,7 +217,9 @@ def create_receiver(
 
 @router.get("/alert-receivers", dependencies=[RequireRead])
 def list_receivers(db: Session = Depends(get_db)) -> list[dict[str, Any]]:
-    return [receiver_view(r) for r in db.scalars(select(Receiver).order_by(Receiver.name))]
+    """The receivers of services (people's own contact methods are listed per person)."""
+    receivers = db.scalars(select(Receiver).where(Receiver.user == "").order_by(Receiver.name))
+    return [receiver_view(r) for r in receivers]
 
 
 @router.post("/silences", status_code=201)

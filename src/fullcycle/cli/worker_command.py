@@ -33,6 +33,7 @@ def worker(ctx: typer.Context, data_dir: Path | None = DataDirOption) -> None:
     this machine. The token (--token or FULLCYCLE_TOKEN) needs the `ingest` and `read` scopes
     (rows go to the server's ingest API; deploy verification queries its PromQL API).
     """
+    from fullcycle.alerting.notify.email import mail_relay
     from fullcycle.background import BackgroundWork
     from fullcycle.deploy.api_queries import ApiQueries
     from fullcycle.logs.remote import api_log_counter
@@ -56,6 +57,7 @@ def worker(ctx: typer.Context, data_dir: Path | None = DataDirOption) -> None:
         settings.data_dir,
         count_logs=api_log_counter(client.url, token),
         base_url=client.url,
+        mail_relay=mail_relay(settings.smtp_url, settings.smtp_from),
     )
     try:
         asyncio.run(_run_until_stopped(work))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import smtplib
 from email.message import EmailMessage
 from html import escape
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 from starlette.concurrency import run_in_threadpool
@@ -66,3 +66,19 @@ class Email:
         if not target.options.get("to"):
             raise DeliveryFailed("the receiver names no recipient (`to`)")
         await run_in_threadpool(_send, target, compose(target, message))
+
+
+def mail_relay(url: str | None, sender: str) -> Target | None:
+    """The server's mail relay (`smtp://[user:password@]host:port[?starttls=true]`), which
+    sends people's own e-mail contact methods; None when none is configured."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme != "smtp" or not parts.hostname:
+        raise ValueError(f"the mail relay {url!r} is not smtp://host:port")
+    starttls = parse_qs(parts.query).get("starttls", ["false"])[0].lower() in {"1", "true", "yes"}
+    options: dict[str, object] = {"from": sender, "starttls": starttls}
+    if parts.username:
+        options["username"] = unquote(parts.username)
+    server = f"smtp://{parts.hostname}:{parts.port or 25}"
+    return Target(server, options, unquote(parts.password or ""))

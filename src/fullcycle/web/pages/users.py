@@ -7,6 +7,8 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from fullcycle.alerting.contact_routes import contact_methods
+from fullcycle.alerting.oncall_people import contact_view
 from fullcycle.audit.log import record
 from fullcycle.auth.dependencies import current_principal, get_db
 from fullcycle.auth.principal import Principal
@@ -127,6 +129,7 @@ def user_page(
         "rights": RIGHTS,
         "may_admin": principal.has(Scope.ADMIN),
         "is_self": user.id == principal.user.id,
+        "contact_methods": [contact_view(r) for r in contact_methods(db, user.name)],
     }
     return page(request, "users/detail.html", context)
 

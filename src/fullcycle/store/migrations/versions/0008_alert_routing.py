@@ -100,6 +100,12 @@ def upgrade() -> None:
         )
 
     with op.batch_alter_table("alert_receivers", schema=None) as batch_op:
+        batch_op.alter_column(
+            "name",
+            existing_type=sa.String(length=63),
+            type_=sa.String(length=200),
+            existing_nullable=False,
+        )
         batch_op.add_column(
             sa.Column("user", sa.String(length=100), nullable=False, server_default="")
         )
@@ -141,6 +147,12 @@ def downgrade() -> None:
         batch_op.drop_column("group_wait_seconds")
         batch_op.drop_column("group_by")
         batch_op.drop_column("user")
+        batch_op.alter_column(
+            "name",
+            existing_type=sa.String(length=200),
+            type_=sa.String(length=63),
+            existing_nullable=False,
+        )
 
     with op.batch_alter_table("alert_notifications", schema=None) as batch_op:
         batch_op.drop_index("ix_alert_notifications_group")
