@@ -4,7 +4,7 @@ silences longer than the maximum or with bad matchers are refused."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
@@ -72,7 +72,8 @@ def test_a_silenced_alert_is_notified_only_after_the_silence_is_expired(
         assert expired.json()["state"] == "expired"
         clock.now += timedelta(seconds=15)
         alerting.tick()
-        assert len(receiver.bodies) == 1
+        notification, notice = receiver.bodies  # the silence's end is announced too
+        assert (notice["event"], notification["status"]) == ("expired", "firing")
         assert alerts(quiet)[0]["suppressed_by"] == ""
 
 
@@ -110,3 +111,70 @@ def test_silences_longer_than_the_maximum_or_with_bad_matchers_are_refused(
     neither = quiet.post("/api/v1/silences", json={"matchers": [matcher]})
     assert neither.json()["detail"] == "give either ends_at or duration"
     assert quiet.get("/api/v1/silences").json() == []
+
+
+def test_the_services_receivers_and_the_person_on_call_hear_of_a_silence_and_its_end(
+    quiet: TestClient,
+) -> None:
+    assert quiet.post("/api/v1/users", json={"name": "ana"}).status_code == 201
+    assert quiet.post("/api/v1/teams", json={"name": "team-shop"}).status_code == 201
+    add_service(quiet)
+    add_service(quiet, "billing")
+    schedule = {
+        "name": "primary",
+        "rotation": "weekly",
+        "handoff": "09:00",
+        "timezone": "UTC",
+        "start_date": "2026-01-05",
+        "participants": ["ana"],
+    }
+    assert quiet.post("/api/v1/teams/team-shop/oncall-schedules", json=schedule).status_code == 201
+    with Receiver() as shop, Receiver() as billing, Receiver() as ana:
+        for name, receiver, service in (("shop", shop, "shop"), ("billing", billing, "billing")):
+            body = {"name": name, "kind": "webhook", "url": receiver.url, "service": service}
+            assert quiet.post("/api/v1/alert-receivers", json=body).status_code == 201
+        pager = {"name": "pager", "kind": "pagerduty", "secret": "R0123456789abcdefghijklmnop"}
+        assert quiet.post("/api/v1/alert-receivers", json=pager).status_code == 201
+        contact = {"label": "hook", "kind": "webhook", "address": ana.url}
+        assert quiet.post("/api/v1/users/ana/contact-methods", json=contact).status_code == 201
+        created = quiet.post(
+            "/api/v1/silences",
+            json={
+                "matchers": [{"name": "service", "value": "shop"}],
+                "duration": "2h",
+                "comment": "moving the shop's queue",
+            },
+        ).json()
+        clock = Clock(datetime.now(UTC))
+        alerting = Alerting(quiet, clock)
+        alerting.tick()
+        clock.now += timedelta(hours=2, minutes=1)
+        alerting.tick()
+        alerting.tick()  # each event once
+    for receiver in (shop, ana):
+        assert [body["event"] for body in receiver.bodies] == ["created", "expired"]
+    assert billing.bodies == []
+    announced = shop.bodies[0]
+    assert announced == {
+        "version": "fullcycle.silence/1",
+        "receiver": "shop",
+        "event": "created",
+        "silence": {
+            "id": created["id"],
+            "matchers": [{"name": "service", "op": "=", "value": "shop"}],
+            "startsAt": created["starts_at"].replace("+00:00", "Z"),
+            "endsAt": created["ends_at"].replace("+00:00", "Z"),
+            "createdBy": "admin",
+            "comment": "moving the shop's queue",
+            "url": "http://fullcycle.test/alerts",
+        },
+        "externalURL": "http://fullcycle.test",
+    }
+    assert "alerts" not in announced  # never taken for an Alertmanager alert
+    (listed,) = quiet.get("/api/v1/silences").json()
+    assert sorted((n["receiver"], n["event"], n["status"]) for n in listed["notices"]) == [
+        ("@ana/hook", "created", "sent"),
+        ("@ana/hook", "expired", "sent"),
+        ("shop", "created", "sent"),
+        ("shop", "expired", "sent"),
+    ]

@@ -25,6 +25,12 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from fullcycle.alerting.ack_links import issue
+from fullcycle.alerting.delivery import (
+    LEASE,
+    MAX_ATTEMPTS,
+    backoff,
+    receiver_target,
+)
 from fullcycle.alerting.evaluator import Clock
 from fullcycle.alerting.grouping import (
     Flush,
@@ -37,15 +43,12 @@ from fullcycle.alerting.models import Alert, AlertGroup, Notification, Receiver
 from fullcycle.alerting.notify import notify
 from fullcycle.alerting.notify.message import AlertItem, DeliveryFailed, Message, Target
 from fullcycle.alerting.records import suspect_deploy
+from fullcycle.alerting.silence_notices import claim_notices, record_notices, send_notice
 from fullcycle.catalog.models import Service, ServiceOwner
 from fullcycle.store.database import Database, utcnow
 
 log = logging.getLogger("fullcycle.alerting")
 
-LEASE = timedelta(seconds=60)
-RETRY_BASE = timedelta(seconds=5)
-RETRY_MAX = timedelta(minutes=10)
-MAX_ATTEMPTS = 8
 MAX_CLAIM = 100
 SEND_TIMEOUT_SECONDS = 10.0
 
@@ -59,11 +62,6 @@ class Delivery:
     kind: str
     target: Target
     message: Message
-
-
-def backoff(attempts: int) -> timedelta:
-    """The wait before the next attempt after `attempts` failed ones."""
-    return min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX)
 
 
 def alert_links(base_url: str, alert: Alert) -> dict[str, str]:
@@ -128,14 +126,24 @@ class NotificationDispatcher:
                     await asyncio.wait_for(self._stopping.wait(), timeout=self.tick_seconds)
 
     async def send_due_once(self, client: httpx.AsyncClient) -> int:
-        """Group new notifications and send every group due now; returns how many groups
-        were sent."""
+        """Group new notifications, send every group due now and the silence notices due;
+        returns how many groups were sent."""
         now = self.clock()
         deliveries = await run_in_threadpool(self._claim, now)
         outcomes = await asyncio.gather(*(self._send(client, d) for d in deliveries))
         for delivery, error in zip(deliveries, outcomes, strict=True):
             await run_in_threadpool(self._record, delivery, error, self.clock())
+        await self._send_notices(client, now)
         return len(deliveries)
+
+    async def _send_notices(self, client: httpx.AsyncClient, now: datetime) -> None:
+        notices = await run_in_threadpool(
+            claim_notices, self.database, self.instance_id, self.base_url, self.mail_relay, now
+        )
+        errors = await asyncio.gather(*(send_notice(client, notice) for notice in notices))
+        await run_in_threadpool(
+            record_notices, self.database, self.instance_id, notices, errors, self.clock()
+        )
 
     async def _send(self, client: httpx.AsyncClient, delivery: Delivery) -> str:
         try:
@@ -184,15 +192,9 @@ class NotificationDispatcher:
             group.id,
             [row.id for row in flush.rows],
             receiver.kind,
-            self._target(receiver),
+            receiver_target(receiver, self.mail_relay),
             message,
         )
-
-    def _target(self, receiver: Receiver) -> Target:
-        if receiver.kind == "email" and not receiver.url and self.mail_relay is not None:
-            relay = self.mail_relay
-            return Target(relay.url, {**relay.options, **receiver.options}, relay.secret)
-        return Target(receiver.url, dict(receiver.options), receiver.secret)
 
     def _message(
         self, db: Session, receiver: Receiver, group: AlertGroup, flush: Flush, now: datetime

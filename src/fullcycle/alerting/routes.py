@@ -28,6 +28,7 @@ from fullcycle.alerting.records import (
 from fullcycle.alerting.rules.file import RuleFileError, parse_rule_file
 from fullcycle.alerting.rules.spec import SERVICE_NAME
 from fullcycle.alerting.rules.store import apply_rule_file, rule_view
+from fullcycle.alerting.silence_notices import notices_view
 from fullcycle.alerting.silences import SilenceIn, SilenceRefused, create_silence, silence_view
 from fullcycle.audit.log import record
 from fullcycle.auth.dependencies import RequireAdmin, RequireDeploy, RequireRead, get_db
@@ -242,7 +243,10 @@ def add_silence(
 @router.get("/silences", dependencies=[RequireRead])
 def silences(db: Session = Depends(get_db)) -> list[dict[str, Any]]:
     now = utcnow()
-    return [silence_view(s, now) for s in db.scalars(select(Silence).order_by(Silence.id.desc()))]
+    return [
+        {**silence_view(s, now), "notices": notices_view(db, s.id)}
+        for s in db.scalars(select(Silence).order_by(Silence.id.desc()))
+    ]
 
 
 @router.delete("/silences/{silence_id}")

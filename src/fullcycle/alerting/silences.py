@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from fullcycle.alerting.models import Alert, Silence
 from fullcycle.alerting.rules.spec import duration_seconds
+from fullcycle.alerting.silence_notices import queue_notices
 
 MAX_SILENCE = timedelta(days=14)
 MATCHER_TEXT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*\"?(.*?)\"?\s*$")
@@ -96,7 +97,8 @@ class SilenceRefused(ValueError):
 
 
 def create_silence(db: Session, body: SilenceIn, actor: str, now: datetime) -> Silence:
-    """A silence from `starts_at` (default now) to `ends_at` or for `duration`."""
+    """A silence from `starts_at` (default now) to `ends_at` or for `duration`; the notices
+    that it was created are queued with it."""
     starts_at = body.starts_at or now
     if starts_at.tzinfo is None:
         raise SilenceRefused("starts_at: give a time zone (e.g. Z)")
@@ -125,6 +127,7 @@ def create_silence(db: Session, body: SilenceIn, actor: str, now: datetime) -> S
     )
     db.add(silence)
     db.flush()
+    queue_notices(db, silence, "created", now)
     return silence
 
 

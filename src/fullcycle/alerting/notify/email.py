@@ -12,7 +12,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 from starlette.concurrency import run_in_threadpool
 
-from fullcycle.alerting.notify.message import AlertItem, DeliveryFailed, Message, Target
+from fullcycle.alerting.notify.message import (
+    AlertItem,
+    DeliveryFailed,
+    Message,
+    SilenceMessage,
+    Target,
+)
 
 TIMEOUT_SECONDS = 15
 
@@ -47,6 +53,19 @@ def compose(target: Target, message: Message) -> EmailMessage:
     return mail
 
 
+def compose_notice(target: Target, notice: SilenceMessage) -> EmailMessage:
+    mail = EmailMessage()
+    mail["Subject"] = notice.title
+    mail["From"] = target.options.get("from", "fullcycle@localhost")
+    mail["To"] = ", ".join(target.options.get("to", []))
+    mail.set_content("\n".join(notice.lines))
+    html = "".join(f"<p>{escape(line)}</p>" for line in notice.lines)
+    mail.add_alternative(
+        f"<html><body><h1>{escape(notice.title)}</h1>{html}</body></html>", subtype="html"
+    )
+    return mail
+
+
 def _send(target: Target, mail: EmailMessage) -> None:
     parts = urlsplit(target.url)
     host, port = parts.hostname or "localhost", parts.port or 25
@@ -66,6 +85,13 @@ class Email:
         if not target.options.get("to"):
             raise DeliveryFailed("the receiver names no recipient (`to`)")
         await run_in_threadpool(_send, target, compose(target, message))
+
+    async def announce(
+        self, client: httpx.AsyncClient, target: Target, notice: SilenceMessage
+    ) -> None:
+        if not target.options.get("to"):
+            raise DeliveryFailed("the receiver names no recipient (`to`)")
+        await run_in_threadpool(_send, target, compose_notice(target, notice))
 
 
 def mail_relay(url: str | None, sender: str) -> Target | None:

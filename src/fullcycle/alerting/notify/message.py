@@ -55,6 +55,41 @@ class Message:
         return f"[{state}] {name} on {service}{more}"
 
 
+@dataclass(frozen=True)
+class SilenceMessage:
+    """A short message that a silence was created or has expired."""
+
+    receiver: str
+    event: str  # created | expired
+    silence_id: int
+    matchers: list[dict[str, str]]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    url: str  # where the silences are listed
+    external_url: str
+
+    @property
+    def matchers_text(self) -> str:
+        return ", ".join(f'{m["name"]}{m["op"]}"{m["value"]}"' for m in self.matchers)
+
+    @property
+    def title(self) -> str:
+        return f"[SILENCE {self.event.upper()}] {self.matchers_text}"
+
+    @property
+    def lines(self) -> list[str]:
+        """The facts, one a line (the e-mail and Slack bodies)."""
+        span = f"from {self.starts_at.isoformat()} until {self.ends_at.isoformat()}"
+        done = "ended" if self.event == "expired" else "mutes matching alerts"
+        lines = [f"Silence {self.silence_id} by {self.created_by} {done}: {span}"]
+        if self.comment:
+            lines.append(f"comment: {self.comment}")
+        lines.append(f"silences: {self.url}")
+        return lines
+
+
 def masked(url: str) -> str:
     """A receiver URL as shown back: scheme and host only (paths and queries hold tokens)."""
     parts = urlsplit(url)

@@ -8,7 +8,14 @@ from typing import Any
 
 import httpx
 
-from fullcycle.alerting.notify.message import AlertItem, Message, Target, post_json
+from fullcycle.alerting.notify.message import (
+    AlertItem,
+    DeliveryFailed,
+    Message,
+    SilenceMessage,
+    Target,
+    post_json,
+)
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 SEVERITIES = {"critical": "critical", "warning": "warning", "info": "info"}
@@ -45,3 +52,9 @@ class PagerDuty:
             await post_json(
                 client, target.url or EVENTS_URL, event(target.secret, item.status, item)
             )
+
+    async def announce(
+        self, client: httpx.AsyncClient, target: Target, notice: SilenceMessage
+    ) -> None:
+        """Events API v2 has no place for a note: it would open an incident."""
+        raise DeliveryFailed("PagerDuty receivers take no silence notices")

@@ -8,7 +8,13 @@ from typing import Any
 
 import httpx
 
-from fullcycle.alerting.notify.message import AlertItem, Message, Target, post_json
+from fullcycle.alerting.notify.message import (
+    AlertItem,
+    Message,
+    SilenceMessage,
+    Target,
+    post_json,
+)
 
 BUTTONS = (
     ("acknowledge", "Acknowledge"),
@@ -59,6 +65,21 @@ def payload(message: Message) -> dict[str, Any]:
     return {"text": message.title, "blocks": blocks}
 
 
+def notice_payload(notice: SilenceMessage) -> dict[str, Any]:
+    return {
+        "text": notice.title,
+        "blocks": [
+            {"type": "section", "text": _text(f"*{notice.title}*")},
+            {"type": "context", "elements": [_text("\n".join(notice.lines))]},
+        ],
+    }
+
+
 class Slack:
     async def send(self, client: httpx.AsyncClient, target: Target, message: Message) -> None:
         await post_json(client, target.url, payload(message))
+
+    async def announce(
+        self, client: httpx.AsyncClient, target: Target, notice: SilenceMessage
+    ) -> None:
+        await post_json(client, target.url, notice_payload(notice))

@@ -8,7 +8,13 @@ from typing import Any
 
 import httpx
 
-from fullcycle.alerting.notify.message import AlertItem, Message, Target, post_json
+from fullcycle.alerting.notify.message import (
+    AlertItem,
+    Message,
+    SilenceMessage,
+    Target,
+    post_json,
+)
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -59,6 +65,31 @@ def payload(message: Message) -> dict[str, Any]:
     }
 
 
+def notice_payload(notice: SilenceMessage) -> dict[str, Any]:
+    """A silence notice: its own small document (docs/alerting.md), so that a receiver
+    written for Alertmanager never takes it for an alert (it has no `alerts`)."""
+    return {
+        "version": "fullcycle.silence/1",
+        "receiver": notice.receiver,
+        "event": notice.event,
+        "silence": {
+            "id": notice.silence_id,
+            "matchers": notice.matchers,
+            "startsAt": rfc3339(notice.starts_at),
+            "endsAt": rfc3339(notice.ends_at),
+            "createdBy": notice.created_by,
+            "comment": notice.comment,
+            "url": notice.url,
+        },
+        "externalURL": notice.external_url,
+    }
+
+
 class Webhook:
     async def send(self, client: httpx.AsyncClient, target: Target, message: Message) -> None:
         await post_json(client, target.url, payload(message))
+
+    async def announce(
+        self, client: httpx.AsyncClient, target: Target, notice: SilenceMessage
+    ) -> None:
+        await post_json(client, target.url, notice_payload(notice))

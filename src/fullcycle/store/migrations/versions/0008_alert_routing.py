@@ -127,9 +127,10 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_alert_receivers_user"), ["user"], unique=False)
 
+    # Silences made before notices existed are not announced when they end.
     with op.batch_alter_table("alert_silences", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("expiry_queued", sa.Boolean(), nullable=False, server_default=sa.false())
+            sa.Column("expiry_queued", sa.Boolean(), nullable=False, server_default=sa.true())
         )
 
     # ### end Alembic commands ###
