@@ -103,7 +103,9 @@ def assign_new_notifications(db: Session) -> None:
         .join(Receiver, Receiver.id == Notification.receiver_id)
         .join(Alert, Alert.id == Notification.alert_id)
         .where(Notification.status == "pending", Notification.group_key == "")
+        .order_by(Notification.id)
         .limit(MAX_ASSIGN)
+        .with_for_update(of=Notification, skip_locked=True)  # another process assigns those
     ).all()
     for notification, receiver, labels in rows:
         grouped = group_labels(receiver.group_by, labels)
