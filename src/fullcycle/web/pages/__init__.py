@@ -6,6 +6,7 @@ from fullcycle.web.pages import (
     alerts,
     audit,
     catalog,
+    contacts,
     dashboards,
     deploys,
     login,
@@ -31,5 +32,6 @@ for area in (
     logs,
     deploys,
     alerts,
+    contacts,
 ):
     router.include_router(area.router)
