@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
@@ -219,3 +219,44 @@ def test_the_acknowledge_link_in_a_notification_acknowledges_only_its_alert(
     done = quiet.post(f"{alert_path}/ack-link", data={"token": token}, headers=anonymous)
     assert done.status_code == 200 and "Acknowledged by link from slack" in done.text
     assert quiet.get("/api/v1/alerts").json()[0]["acknowledged_by"] == "link from slack"
+
+
+def test_a_silence_is_announced_by_email_and_slack_in_a_few_lines(
+    quiet: TestClient, smtp_server: tuple[Mailbox, int]
+) -> None:
+    mailbox, port = smtp_server
+    add_service(quiet)
+    with Receiver() as slack:
+        receivers = [
+            {
+                "name": "mail",
+                "kind": "email",
+                "url": f"smtp://127.0.0.1:{port}",
+                "options": {"to": ["oncall@shop.example"]},
+            },
+            {"name": "chat", "kind": "slack", "url": slack.url, "service": "shop"},
+        ]
+        for receiver in receivers:
+            assert quiet.post("/api/v1/alert-receivers", json=receiver).status_code == 201
+        silence = {
+            "matchers": [{"name": "service", "value": "shop"}, {"name": "alertname", "value": "X"}],
+            "duration": "1h",
+            "comment": "planned <maintenance>",
+        }
+        created = quiet.post("/api/v1/silences", json=silence).json()
+        Alerting(quiet, Clock(datetime.now(UTC))).tick()
+    ((envelope, mail),) = mailbox.messages
+    assert envelope.rcpt_tos == ["oncall@shop.example"]
+    assert mail["Subject"] == '[SILENCE CREATED] service="shop", alertname="X"'
+    text, html = mail.get_body(("plain",)), mail.get_body(("html",))
+    assert isinstance(text, EmailMessage) and isinstance(html, EmailMessage)
+    assert text.get_content().splitlines() == [
+        f"Silence {created['id']} by admin mutes matching alerts: "
+        f"from {created['starts_at']} until {created['ends_at']}",
+        "comment: planned <maintenance>",
+        "silences: http://fullcycle.test/alerts",
+    ]
+    assert "planned &lt;maintenance&gt;" in html.get_content()
+    (message,) = slack.bodies
+    assert message["text"] == '[SILENCE CREATED] service="shop", alertname="X"'
+    assert "planned <maintenance>" in message["blocks"][1]["elements"][0]["text"]
