@@ -10,6 +10,7 @@ delivery log, but never grouped."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,8 @@ from fullcycle.alerting.notify.message import DeliveryFailed, SilenceMessage, Ta
 from fullcycle.alerting.oncall_people import contact_receivers, on_call_now
 from fullcycle.catalog.models import Service, ServiceOwner
 from fullcycle.store.database import Database
+
+log = logging.getLogger("fullcycle.alerting")
 
 MAX_CLAIM = 100
 
@@ -163,6 +166,9 @@ async def send_notice(client: httpx.AsyncClient, delivery: NoticeDelivery) -> st
         await announce(client, delivery.kind, delivery.target, delivery.message)
     except DeliveryFailed as failure:
         return str(failure)
+    except Exception as failure:
+        log.exception("silence notice %s failed unexpectedly", delivery.notice_id)
+        return f"sending failed: {type(failure).__name__}"
     return ""
 
 
