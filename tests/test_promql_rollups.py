@@ -103,6 +103,8 @@ def _load(store: TelemetryStore, data: dict) -> None:
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TelemetryStore]:
     opened = TelemetryStore(StoreOptions(data_dir=tmp_path_factory.mktemp("rollups")))
     opened.open()
+    for table in ("samples_1m", "samples_5m"):  # buckets stay split over the inserts' parts
+        opened.clickhouse.client().command(f"SYSTEM STOP MERGES fullcycle.{table}")
     _load(opened, _dataset())
     yield opened
     opened.close()

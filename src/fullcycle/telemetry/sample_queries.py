@@ -387,7 +387,7 @@ def window_buckets(
         rows = _raw_bucket_rows(store, matchers, first_end_ms, step_ms, steps, range_ms, bucket_ms)
     else:
         rows = _rollup_bucket_rows(
-            store, rollup, matchers, first_end_ms, step_ms, steps, range_ms, bucket_ms
+            store, rollup, matchers, first_end_ms, step_ms, steps, range_ms, bucket_ms, corrections
         )
         if corrections:
             _correct_irregular_buckets(store, matchers, rows, origin_ms, bucket_ms)
@@ -473,45 +473,145 @@ def _rollup_bucket_rows(
     steps: int,
     range_ms: int,
     bucket_ms: int,
+    corrections: bool,
 ) -> np.ndarray:
-    """The rows `_raw_bucket_rows` gives, merged from rollup buckets; `corrections` is 0 and
+    """The rows `_raw_bucket_rows` gives, from rollup buckets; `corrections` is 0 and
     `irregular` marks buckets whose rises differ from last - first (a counter reset, or a
-    staleness marker between samples)."""
+    staleness marker between samples), when `corrections` are wanted.
+
+    When the query's buckets are the rollup's, its rows are read as they are stored, sorted
+    by the table's key, and the few that are still in several parts (recent inserts not yet
+    merged by ClickHouse) are merged here; that is several times cheaper than a GROUP BY."""
     last_end_ms = first_end_ms + step_ms * (steps - 1)
     conditions = _rollup_conditions(matchers, first_end_ms - range_ms, last_end_ms)
-    origin = conditions.bind(first_end_ms - range_ms - bucket_ms, "Int64")
-    size = conditions.bind(bucket_ms, "Int64")
-    tolerance = conditions.bind(RISES_TOLERANCE, "Float64")
     moment = "toInt64(toUnixTimestamp(bucket_end)) * 1000"
     _window_gaps(conditions, moment, first_end_ms, step_ms, range_ms)
-    sql = f"""
-        SELECT fingerprint, window_end AS bucket_end,
-               merged_first_ms AS first_ms, merged_first_value AS first_value,
-               merged_last_ms AS last_ms, merged_last_value AS last_value,
-               merged_n AS n, merged_total AS total, merged_low AS low, merged_high AS high,
-               toFloat64(0) AS corrections,
-               NOT (abs(merged_rises - (merged_last_value - merged_first_value))
-                    <= {tolerance} * greatest(abs(merged_first_value),
-                                              abs(merged_last_value), 1)) AS irregular
-        FROM (
+    if bucket_ms == rollup.size_ms:
+        rises = "finalizeAggregation(rises)" if corrections else "toFloat64(0)"
+        sql = f"""
+            SELECT fingerprint, {moment} AS bucket_end_ms, first_ms,
+                   finalizeAggregation(first_value) AS first_value, last_ms,
+                   finalizeAggregation(last_value) AS last_value, n, total, low, high,
+                   {rises} AS rises
+            FROM {DATABASE}.{rollup.table}
+            WHERE {conditions.sql()}
+            ORDER BY metric, fingerprint, bucket_end
+        """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
+        rows = _merge_parts(_columns(store, sql, conditions.parameters))
+    else:
+        origin = conditions.bind(first_end_ms - range_ms - bucket_ms, "Int64")
+        size = conditions.bind(bucket_ms, "Int64")
+        rises = "deltaSumTimestampMerge(rises)" if corrections else "toFloat64(0)"
+        sql = f"""
             SELECT fingerprint,
                    {origin} + {size} * intDiv({moment} - {origin} + {size} - 1, {size})
-                       AS window_end,
+                       AS bucket_end_ms,
                    min(first_ms) AS merged_first_ms,
                    argMinMerge(first_value) AS merged_first_value,
                    max(last_ms) AS merged_last_ms,
                    argMaxMerge(last_value) AS merged_last_value,
                    sum(n) AS merged_n, sum(total) AS merged_total,
                    min(low) AS merged_low, max(high) AS merged_high,
-                   deltaSumTimestampMerge(rises) AS merged_rises
+                   {rises} AS merged_rises
             FROM {DATABASE}.{rollup.table}
             WHERE {conditions.sql()}
-            GROUP BY fingerprint, window_end
-            HAVING merged_n > 0
-        )
-        ORDER BY fingerprint, bucket_end
-    """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
-    return _columns(store, sql, conditions.parameters)
+            GROUP BY fingerprint, bucket_end_ms
+            ORDER BY fingerprint, bucket_end_ms
+        """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
+        rows = _columns(store, sql, conditions.parameters)
+    return _bucket_rows(rows, corrections)
+
+
+_BUCKET_FIELDS = (
+    ("fingerprint", np.uint64),
+    ("bucket_end", np.int64),
+    ("first_ms", np.int64),
+    ("first_value", np.float64),
+    ("last_ms", np.int64),
+    ("last_value", np.float64),
+    ("n", np.int64),
+    ("total", np.float64),
+    ("low", np.float64),
+    ("high", np.float64),
+    ("rises", np.float64),
+)
+
+
+def _bucket_rows(rows: np.ndarray, corrections: bool) -> np.ndarray:
+    """Rollup rows (in `_BUCKET_FIELDS` order, any names) with samples, as a structured array
+    with `corrections` (0) and `irregular`."""
+    dtype = [*_BUCKET_FIELDS, ("corrections", np.float64), ("irregular", bool)]
+    result = np.zeros(len(rows), dtype=dtype)
+    names = rows.dtype.names or ()
+    for (name, _kind), source in zip(_BUCKET_FIELDS, names, strict=False):
+        result[name] = rows[source]
+    result = result[result["n"] > 0]
+    if corrections:
+        with np.errstate(invalid="ignore"):
+            first, last = result["first_value"], result["last_value"]
+            scale = np.maximum(np.maximum(np.abs(first), np.abs(last)), 1.0)
+            within = np.abs(result["rises"] - (last - first)) <= RISES_TOLERANCE * scale
+        result["irregular"] = ~within
+    return result
+
+
+def _merge_parts(rows: np.ndarray) -> np.ndarray:
+    """Merge rows of the same series and bucket (sorted next to each other) as ClickHouse's
+    merge would: first/last by time, sums, extremes, and rises with the rise between
+    consecutive parts (parts that overlap in time get NaN rises, so the bucket is checked
+    against the raw samples)."""
+    if not len(rows):
+        return rows
+    names = rows.dtype.names or ()
+    fingerprint, end = rows[names[0]], rows[names[1]]
+    same = (fingerprint[1:] == fingerprint[:-1]) & (end[1:] == end[:-1])
+    if not same.any():
+        return rows
+    starts = np.flatnonzero(np.concatenate(([True], ~same)))
+    sizes = np.diff(np.append(starts, len(rows)))
+    merged = rows[starts].copy()
+    for index in np.flatnonzero(sizes > 1):
+        start = starts[index]
+        merged[index] = _merged_row(rows[start : start + sizes[index]], names)
+    return merged
+
+
+def _merged_row(parts: np.ndarray, names: tuple[str, ...]) -> tuple[object, ...]:
+    (
+        fingerprint,
+        end,
+        first_ms,
+        first_value,
+        last_ms,
+        last_value,
+        n,
+        total,
+        low,
+        high,
+        rises,
+    ) = (parts[name] for name in names)
+    counted = n > 0
+    if not counted.any():
+        return tuple(parts[0])
+    order = np.argsort(np.where(counted, first_ms, np.iinfo(np.int64).max), kind="stable")
+    order = order[: int(counted.sum())]
+    first, last = order[0], int(np.argmax(np.where(counted, last_ms, np.iinfo(np.int64).min)))
+    gaps = first_value[order[1:]] - last_value[order[:-1]]
+    overlapping = bool((first_ms[order[1:]] <= last_ms[order[:-1]]).any())
+    merged_rises = np.nan if overlapping else float(rises.sum() + np.maximum(gaps, 0).sum())
+    return (
+        fingerprint[0],
+        end[0],
+        first_ms[first],
+        first_value[first],
+        last_ms[last],
+        last_value[last],
+        n.sum(),
+        total.sum(),
+        low.min(),
+        high.max(),
+        merged_rises,
+    )
 
 
 def _correct_irregular_buckets(
