@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 import promql_parser as parser
 
-from fullcycle.metrics import aggregation, binary
+from fullcycle.metrics import aggregation, binary, window_summaries
 from fullcycle.metrics.histograms import histogram_quantile
 from fullcycle.metrics.range_functions import (
     RANGE_FUNCTIONS,
@@ -42,7 +42,7 @@ from fullcycle.metrics.values import (
     merge_same_labels,
     without_name,
 )
-from fullcycle.metrics.window_summaries import SUMMARY_FUNCTIONS, WindowSummary
+from fullcycle.metrics.window_summaries import SUMMARY_FUNCTIONS
 from fullcycle.telemetry import sample_queries
 from fullcycle.telemetry.sample_queries import LabelMatcher, MatchOperator
 from fullcycle.telemetry.store import TelemetryStore
@@ -390,10 +390,9 @@ class _Evaluator:
             corrections=name in COUNTER_FUNCTIONS,
             rollups=self.rollups,
         )
-        function = SUMMARY_FUNCTIONS[name]
+        results = window_summaries.evaluate(SUMMARY_FUNCTIONS[name], found, ends, range_ms)
         vector = []
-        for buckets in found:
-            values, present = function(WindowSummary.of(buckets, ends, range_ms))
+        for buckets, (values, present) in zip(found, results, strict=True):
             if present.any():
                 keep_name = name == "last_over_time"
                 labels = buckets.labels if keep_name else without_name(buckets.labels)

@@ -165,13 +165,18 @@ def _columns(store: TelemetryStore, sql: str, parameters: dict[str, Any]) -> np.
     return rows
 
 
-def _per_series(rows: np.ndarray) -> list[tuple[int, slice]]:
+Columns = dict[str, np.ndarray]
+
+
+def _per_series(rows: np.ndarray | Columns) -> list[tuple[int, slice]]:
     """Each fingerprint's run of rows (the rows are ordered by fingerprint)."""
-    if not rows.dtype.names or not len(rows):
+    if isinstance(rows, np.ndarray) and not rows.dtype.names:
         return []
     fingerprints = rows["fingerprint"]
+    if not len(fingerprints):
+        return []
     starts = [0, *(np.flatnonzero(fingerprints[1:] != fingerprints[:-1]) + 1).tolist()]
-    ends = [*starts[1:], len(rows)]
+    ends = [*starts[1:], len(fingerprints)]
     return [
         (int(fingerprints[start]), slice(start, end))
         for start, end in zip(starts, ends, strict=True)
@@ -384,7 +389,10 @@ def window_buckets(
     origin_ms = first_end_ms - range_ms - bucket_ms
     rollup = rollup_for(bucket_ms, origin_ms) if rollups else None
     if rollup is None:
-        rows = _raw_bucket_rows(store, matchers, first_end_ms, step_ms, steps, range_ms, bucket_ms)
+        rows = _as_columns(
+            _raw_bucket_rows(store, matchers, first_end_ms, step_ms, steps, range_ms, bucket_ms),
+            _RAW_BUCKET_FIELDS,
+        )
     else:
         rows = _rollup_bucket_rows(
             store, rollup, matchers, first_end_ms, step_ms, steps, range_ms, bucket_ms, corrections
@@ -399,16 +407,16 @@ def window_buckets(
             SeriesBuckets(
                 labels=labels,
                 type=kind,
-                ends_ms=rows["bucket_end"][run].astype(np.int64),
-                first_ms=rows["first_ms"][run].astype(np.int64),
-                first_values=rows["first_value"][run].astype(np.float64),
-                last_ms=rows["last_ms"][run].astype(np.int64),
-                last_values=rows["last_value"][run].astype(np.float64),
-                counts=rows["n"][run].astype(np.int64),
-                sums=rows["total"][run].astype(np.float64),
-                minima=rows["low"][run].astype(np.float64),
-                maxima=rows["high"][run].astype(np.float64),
-                corrections=rows["corrections"][run].astype(np.float64),
+                ends_ms=rows["bucket_end"][run],
+                first_ms=rows["first_ms"][run],
+                first_values=rows["first_value"][run],
+                last_ms=rows["last_ms"][run],
+                last_values=rows["last_value"][run],
+                counts=rows["n"][run],
+                sums=rows["total"][run],
+                minima=rows["low"][run],
+                maxima=rows["high"][run],
+                corrections=rows["corrections"][run],
             )
         )
     return found
@@ -474,7 +482,7 @@ def _rollup_bucket_rows(
     range_ms: int,
     bucket_ms: int,
     corrections: bool,
-) -> np.ndarray:
+) -> Columns:
     """The rows `_raw_bucket_rows` gives, from rollup buckets; `corrections` is 0 and
     `irregular` marks buckets whose rises differ from last - first (a counter reset, or a
     staleness marker between samples), when `corrections` are wanted.
@@ -537,22 +545,37 @@ _BUCKET_FIELDS = (
 )
 
 
-def _bucket_rows(rows: np.ndarray, corrections: bool) -> np.ndarray:
-    """Rollup rows (in `_BUCKET_FIELDS` order, any names) with samples, as a structured array
-    with `corrections` (0) and `irregular`."""
-    dtype = [*_BUCKET_FIELDS, ("corrections", np.float64), ("irregular", bool)]
-    result = np.zeros(len(rows), dtype=dtype)
+_RAW_BUCKET_FIELDS = (*_BUCKET_FIELDS[:-1], ("corrections", np.float64))
+
+
+def _as_columns(rows: np.ndarray, fields: tuple[tuple[str, type], ...]) -> Columns:
+    """The query's columns (in `fields` order, whatever their names) as contiguous arrays of
+    the fields' types: slices of them are cheap views."""
     names = rows.dtype.names or ()
-    for (name, _kind), source in zip(_BUCKET_FIELDS, names, strict=False):
-        result[name] = rows[source]
-    result = result[result["n"] > 0]
+    if not names:
+        return {name: np.zeros(0, dtype=kind) for name, kind in fields}
+    return {
+        name: np.ascontiguousarray(rows[source], dtype=kind)
+        for (name, kind), source in zip(fields, names, strict=True)
+    }
+
+
+def _bucket_rows(rows: np.ndarray, corrections: bool) -> Columns:
+    """Rollup rows (in `_BUCKET_FIELDS` order) with samples, with `corrections` (0) and
+    `irregular` columns."""
+    columns = _as_columns(rows, _BUCKET_FIELDS)
+    counted = columns["n"] > 0
+    if not counted.all():
+        columns = {name: values[counted] for name, values in columns.items()}
+    columns["corrections"] = np.zeros(len(columns["n"]))
+    columns["irregular"] = np.zeros(len(columns["n"]), dtype=bool)
     if corrections:
         with np.errstate(invalid="ignore"):
-            first, last = result["first_value"], result["last_value"]
+            first, last = columns["first_value"], columns["last_value"]
             scale = np.maximum(np.maximum(np.abs(first), np.abs(last)), 1.0)
-            within = np.abs(result["rises"] - (last - first)) <= RISES_TOLERANCE * scale
-        result["irregular"] = ~within
-    return result
+            within = np.abs(columns["rises"] - (last - first)) <= RISES_TOLERANCE * scale
+        columns["irregular"] = ~within
+    return columns
 
 
 def _merge_parts(rows: np.ndarray) -> np.ndarray:
@@ -617,13 +640,13 @@ def _merged_row(parts: np.ndarray, names: tuple[str, ...]) -> tuple[object, ...]
 def _correct_irregular_buckets(
     store: TelemetryStore,
     matchers: Sequence[LabelMatcher],
-    rows: np.ndarray,
+    rows: Columns,
     origin_ms: int,
     bucket_ms: int,
 ) -> None:
     """Counter corrections of the irregular buckets, from their raw samples (resets are rare,
     so this reads little), written into `rows`."""
-    if not len(rows) or not rows["irregular"].any():
+    if not rows["irregular"].any():
         return
     irregular = np.flatnonzero(rows["irregular"])
     ends = rows["bucket_end"][irregular].astype(np.int64)
