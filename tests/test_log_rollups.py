@@ -156,3 +156,20 @@ def test_free_text_queries_read_the_lines(store: TelemetryStore) -> None:
     assert log_queries.count_matches(store, query, WINDOW) == log_queries.count_matches(
         store, query, WINDOW, rollups=False
     )
+
+
+def test_attribute_facets_count_the_newest_whole_minutes(store: TelemetryStore) -> None:
+    """With the rollup, the attribute sample is the newest whole minutes holding at least the
+    sample's size of lines: as many lines as those minutes hold, and no fewer than asked for."""
+    query = parse("service:shop")
+    per_minute: dict[int, int] = {}
+    for start, _level, count in log_queries.histogram(store, query, WINDOW, 60, rollups=False):
+        per_minute[start] = per_minute.get(start, 0) + count
+    expected = 0
+    for minute in sorted(per_minute, reverse=True):
+        expected += per_minute[minute]
+        if expected >= 300:
+            break
+    found = log_queries.facets(store, query, WINDOW, 10, 3, 300)
+    assert found.attribute_lines == expected
+    assert 300 <= expected < 300 + max(per_minute.values())

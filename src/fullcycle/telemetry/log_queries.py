@@ -595,6 +595,37 @@ def _built_in_facets(
     )
 
 
+def _newest_sample(
+    store: TelemetryStore,
+    query: Query,
+    window: Window,
+    sample: int,
+    where: str,
+    parameters: dict[str, Any],
+    rollups: bool,
+) -> tuple[int, int]:
+    """(lines, since ns): where the newest `sample` matching lines begin. From the per-minute
+    counts when they answer the query (then the sample is the newest whole minutes that hold
+    at least `sample` lines), else by sorting the matches' times."""
+    split = _counted_split(query, window, rollups)
+    if split is None:
+        lines, oldest = store.query(
+            "SELECT count(), toUnixTimestamp64Nano(min(t)) FROM (SELECT timestamp AS t"  # noqa: S608
+            f" FROM {TABLE} WHERE {where} ORDER BY timestamp DESC LIMIT {{sample:UInt32}})",
+            {**parameters, "sample": sample},
+        )[0]
+        return int(lines), int(oldest) if lines else 0
+    columns = f"intDiv({MINUTE_PLACEHOLDER}, {{minute:Int64}}) AS m"
+    sources, bound = _rollup_sources(query, split, columns, "m", {"minute": MINUTE_NS})
+    rows = store.query(f"SELECT m, sum(c) FROM {sources} GROUP BY m ORDER BY m DESC", bound)  # noqa: S608
+    counted = 0
+    for minute, count in rows:
+        counted += int(count)
+        if counted >= sample:
+            return counted, int(minute) * MINUTE_NS
+    return counted, 0
+
+
 def facets(
     store: TelemetryStore,
     query: Query,
@@ -621,13 +652,10 @@ def facets(
         if value and len(result[name]) < values_per_facet:
             result[name].append((str(value), int(count)))
     result["level"].sort(key=lambda item: LEVEL_ORDER.index(item[0]))
-    parameters |= {"keys": attributes, "top": values_per_facet, "sample": attribute_sample}
-    lines, oldest = store.query(
-        "SELECT count(), toUnixTimestamp64Nano(min(t)) FROM (SELECT timestamp AS t"  # noqa: S608
-        f" FROM {TABLE} WHERE {where} ORDER BY timestamp DESC LIMIT {{sample:UInt32}})",
-        parameters,
-    )[0]
-    parameters["since"] = int(oldest) if lines else 0
+    parameters |= {"keys": attributes, "top": values_per_facet}
+    lines, parameters["since"] = _newest_sample(
+        store, query, window, attribute_sample, where, parameters, rollups
+    )
     by_attribute = store.query(
         "SELECT key, topK({top:UInt32}, 3, 'counts')(value), count() FROM"  # noqa: S608
         f" (SELECT attributes FROM {TABLE} WHERE {where}"
