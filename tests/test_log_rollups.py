@@ -22,7 +22,7 @@ from fullcycle.logs import explorer
 from fullcycle.logs.explorer import LogRequest
 from fullcycle.logs.query import parse
 from fullcycle.telemetry import log_queries
-from fullcycle.telemetry.batches import LogBatch
+from fullcycle.telemetry.batches import LogBatch, SampleBatch
 from fullcycle.telemetry.log_queries import Window
 from fullcycle.telemetry.store import StoreOptions, TelemetryStore
 
@@ -62,6 +62,37 @@ def _store_lines(store: TelemetryStore, lines: list[dict]) -> None:
             batch.add(**line)
         asyncio.run(store.append([batch]))
         store.flush()
+
+
+def test_a_batch_inserted_again_after_a_crash_is_counted_once(tmp_path: Path) -> None:
+    """After a crash the flusher inserts its batch in flight again with the same deduplication
+    tokens; ClickHouse drops the repeat, and the views do not count it again either."""
+    store = TelemetryStore(StoreOptions(data_dir=tmp_path, flush_interval_seconds=3600))
+    store.open()
+    try:
+        lines = LogBatch()
+        for line in _lines(500, 3):
+            lines.add(**line)
+        samples = SampleBatch()
+        for index in range(40):
+            samples.add(
+                metric="jobs_total",
+                labels={"job": "w"},
+                timestamp_ms=START_NS // 1_000_000 + index * 15_000,
+                value=float(index),
+            )
+        asyncio.run(store.append([lines, samples]))
+        batch = store.flusher.next_batch()
+        assert batch is not None
+        store.flusher.insert(batch)
+        store.flusher.insert(batch)  # the crash: the same range again
+        store.flusher.advance(batch.end)
+        assert store.query("SELECT sum(lines) FROM fullcycle.logs_1m") == [(500,)]
+        assert store.query("SELECT sum(n), sum(total) FROM fullcycle.samples_1m") == [
+            (40, float(sum(range(40))))
+        ]
+    finally:
+        store.close()
 
 
 def test_whole_minutes_are_counted_without_reading_lines(tmp_path: Path) -> None:

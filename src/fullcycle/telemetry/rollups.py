@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from clickhouse_connect.driver.client import Client
 
 from fullcycle.telemetry.connection import DATABASE
+from fullcycle.telemetry.tables import DEDUPLICATION
 
 # Prometheus' staleness marker, stored with its bit pattern (ingest/remote_write.py).
 STALE_NAN_BITS = 0x7FF0000000000002
@@ -145,6 +146,7 @@ def rollup_table_sql(rollup: Rollup, hours: int, cluster: str | None) -> list[st
         return [
             f"CREATE TABLE IF NOT EXISTS {DATABASE}.{rollup.table} ({rollup.columns})"
             f" ENGINE = {rollup.engine} {partition} ORDER BY {rollup.order_by} {ttl}"
+            f" SETTINGS {DEDUPLICATION}"
         ]
     on_cluster = f" ON CLUSTER '{cluster}'"
     local = f"{DATABASE}.{rollup.table}_local"
