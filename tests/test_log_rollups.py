@@ -189,18 +189,19 @@ def test_free_text_queries_read_the_lines(store: TelemetryStore) -> None:
     )
 
 
-def test_attribute_facets_count_the_newest_whole_minutes(store: TelemetryStore) -> None:
-    """With the rollup, the attribute sample is the newest whole minutes holding at least the
-    sample's size of lines: as many lines as those minutes hold, and no fewer than asked for."""
+def test_attribute_facets_count_the_newest_whole_periods(store: TelemetryStore) -> None:
+    """With the rollups, the attribute sample is the lines since the start of a minute: the
+    newest whole minutes (or ten minutes) that hold at least the sample's size of lines."""
     query = parse("service:shop")
-    per_minute: dict[int, int] = {}
-    for start, _level, count in log_queries.histogram(store, query, WINDOW, 60, rollups=False):
-        per_minute[start] = per_minute.get(start, 0) + count
-    expected = 0
-    for minute in sorted(per_minute, reverse=True):
-        expected += per_minute[minute]
-        if expected >= 300:
-            break
     found = log_queries.facets(store, query, WINDOW, 10, 3, 300)
-    assert found.attribute_lines == expected
-    assert 300 <= expected < 300 + max(per_minute.values())
+    assert found.attribute_lines >= 300
+    since = {
+        minute: log_queries.count_matches(
+            store, query, Window(minute, WINDOW.end_ns), rollups=False
+        )
+        for minute in range(END_NS - 3600 * NS, WINDOW.end_ns, MINUTE)
+    }
+    assert found.attribute_lines in since.values()
+    assert found.attribute_lines < 300 + 10 * max(
+        since[minute] - since[minute + MINUTE] for minute in list(since)[:-1]
+    )

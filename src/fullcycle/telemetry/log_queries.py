@@ -45,7 +45,7 @@ from fullcycle.logs.query import (
     Word,
 )
 from fullcycle.telemetry.connection import DATABASE
-from fullcycle.telemetry.rollups import LOG_ROLLUP
+from fullcycle.telemetry.rollups import LOG_ROLLUPS
 from fullcycle.telemetry.store import TelemetryStore
 
 TABLE = f"{DATABASE}.logs"
@@ -150,7 +150,6 @@ def _time_range(condition: Condition, window: Window) -> str:
 
 MINUTE_NS = 60 * 1_000_000_000
 MINUTE_PLACEHOLDER = "<minute_ns>"
-LOG_ROLLUP_TABLE = f"{DATABASE}.{LOG_ROLLUP.table}"
 # Fields whose conditions the rollup's columns (service, environment, host, severity) answer.
 ROLLUP_FIELDS = {"service", "host", "env", "environment", *LEVEL_FIELDS}
 
@@ -171,32 +170,55 @@ def rollup_answers(node: Node) -> bool:
 
 @dataclass(frozen=True)
 class _Split:
-    """A window as its whole minutes [minutes_start_ns, minutes_end_ns) (read from the
-    rollup) and the partial minutes at its ends (read from the lines)."""
+    """A window as whole periods of the rollups (`parts`: table and its [start, end) in ns,
+    coarsest in the middle) and the partial minutes at its ends (`edges`, read from lines)."""
 
-    minutes_start_ns: int
-    minutes_end_ns: int
+    parts: tuple[tuple[str, Window], ...]
     edges: tuple[Window, ...]
 
 
-def _split(window: Window) -> _Split | None:
-    first = -(-window.start_ns // MINUTE_NS) * MINUTE_NS
-    last = window.end_ns // MINUTE_NS * MINUTE_NS
-    if last <= first:
+def _split(window: Window, largest_seconds: int) -> _Split | None:
+    """Cut the window into the rollups' whole periods (none longer than `largest_seconds`)
+    and the rest, from the outside in."""
+    parts: list[tuple[str, Window]] = []
+    edges = [window]
+    for rollup in reversed(LOG_ROLLUPS):  # finest first: each cuts the middle of the last
+        if rollup.seconds > largest_seconds:
+            break
+        period = rollup.seconds * 1_000_000_000
+        outer = parts.pop() if parts else None
+        middle = outer[1] if outer else window
+        first = -(-middle.start_ns // period) * period
+        last = middle.end_ns // period * period
+        if last <= first:
+            if outer:
+                parts.append(outer)
+            break
+        if outer:
+            parts += [
+                (outer[0], Window(middle.start_ns, first)),
+                (outer[0], Window(last, middle.end_ns)),
+            ]
+        else:
+            edges = [Window(window.start_ns, first), Window(last, window.end_ns)]
+        parts.append((rollup.table, Window(first, last)))
+    if not parts:
         return None
-    edges = tuple(
-        part
-        for part in (Window(window.start_ns, first), Window(last, window.end_ns))
-        if part.end_ns > part.start_ns
+    return _Split(
+        tuple((table, part) for table, part in parts if part.end_ns > part.start_ns),
+        tuple(edge for edge in edges if edge.end_ns > edge.start_ns),
     )
-    return _Split(first, last, edges)
 
 
-def _counted_split(query: Query, window: Window, rollups: bool) -> _Split | None:
-    """How to count the query's lines in the window from the rollup (None: from the lines)."""
+def _counted_split(
+    query: Query, window: Window, rollups: bool, step_seconds: int = 86400
+) -> _Split | None:
+    """How to count the query's lines in the window from the rollups, with periods that fit
+    in steps of `step_seconds` (None: from the lines)."""
     if not rollups or not rollup_answers(query.root):
         return None
-    return _split(window)
+    fitting = [r.seconds for r in LOG_ROLLUPS if step_seconds % r.seconds == 0]
+    return _split(window, max(fitting)) if fitting else None
 
 
 def _rollup_sources(
@@ -213,20 +235,22 @@ def _rollup_sources(
     condition = Condition(dict(parameters or {}))
     matches = _Compiler(condition).node(query.root)
     edges = " OR ".join(f"({_time_range(condition, edge)})" for edge in split.edges) or "0"
-    first = condition.bind(split.minutes_start_ns // 1_000_000_000, "Int64")
-    last = condition.bind(split.minutes_end_ns // 1_000_000_000, "Int64")
     at_line = columns.replace(MINUTE_PLACEHOLDER, "toUnixTimestamp64Nano(timestamp)")
     at_minute = columns.replace(MINUTE_PLACEHOLDER, "toInt64(toUnixTimestamp(minute)) * 1000000000")
     lines = (
         f"SELECT {at_line}, count() AS c"  # noqa: S608
         f" FROM {TABLE} WHERE ({edges}) AND ({matches}) GROUP BY {group_by}"
     )
-    minutes = (
-        f"SELECT {at_minute}, sum(lines) AS c FROM {LOG_ROLLUP_TABLE}"  # noqa: S608
-        f" WHERE minute >= toDateTime({first}, 'UTC') AND minute < toDateTime({last}, 'UTC')"
-        f" AND ({matches}) GROUP BY {group_by}"
-    )
-    return f"({lines} UNION ALL {minutes})", condition.parameters
+    sources = [lines]
+    for table, part in split.parts:
+        first = condition.bind(part.start_ns // 1_000_000_000, "Int64")
+        last = condition.bind(part.end_ns // 1_000_000_000, "Int64")
+        sources.append(
+            f"SELECT {at_minute}, sum(lines) AS c FROM {DATABASE}.{table}"  # noqa: S608
+            f" WHERE minute >= toDateTime({first}, 'UTC') AND minute < toDateTime({last}, 'UTC')"
+            f" AND ({matches}) GROUP BY {group_by}"
+        )
+    return "(" + " UNION ALL ".join(sources) + ")", condition.parameters
 
 
 class _Compiler:
@@ -531,7 +555,7 @@ def histogram(
 ) -> list[tuple[int, str, int]]:
     """(bucket start ns, level, count) for every non-empty bucket of `step_seconds`."""
     step_ns = step_seconds * 1_000_000_000
-    split = _counted_split(query, window, rollups) if step_ns % MINUTE_NS == 0 else None
+    split = _counted_split(query, window, rollups, step_seconds)
     if split is not None:
         columns = f"intDiv({MINUTE_PLACEHOLDER}, {{step:Int64}}) AS bucket, {LEVEL_INDEX} AS level"
         sources, parameters = _rollup_sources(

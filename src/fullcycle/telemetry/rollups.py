@@ -9,9 +9,9 @@ sample or line.
   from these exactly (`metrics/window_summaries.py`); a bucket whose rises differ from
   `last - first` holds a counter reset, whose correction the reader takes from the raw samples
   of just that bucket (`telemetry/sample_queries.py`).
-- `logs_1m` (SummingMergeTree): lines per minute by service, environment, host and severity,
-  for histograms, facets and totals of queries that filter only on those fields
-  (`telemetry/log_queries.py`).
+- `logs_1m`, `logs_10m` (SummingMergeTree): lines per minute (and per ten minutes, fed from the
+  minutes) by service, environment, host and severity, for histograms, facets and totals of
+  queries that filter only on those fields (`telemetry/log_queries.py`).
 
 The views are created after their tables; a rollup table created on a store that already holds
 data is filled from it, one day (partition) at a time, before the store takes new writes.
@@ -43,6 +43,8 @@ class Rollup:
     columns: str
     order_by: str
     ttl_column: str
+    retention: str  # the table whose retention it keeps (telemetry.schema.Retention)
+    source_time: str = "timestamp"
 
     @property
     def view(self) -> str:
@@ -76,27 +78,47 @@ def _sample_rollup(seconds: int) -> Rollup:
         columns=_SAMPLE_COLUMNS,
         order_by="(metric, fingerprint, bucket_end)",
         ttl_column="bucket_end",
+        retention="samples",
     )
 
 
 # Coarsest first: a reader takes the first one whose buckets fit its query.
 SAMPLE_ROLLUPS = (_sample_rollup(300), _sample_rollup(60))
 
+_LOG_COLUMNS = (
+    "minute DateTime('UTC'), service LowCardinality(String),"
+    " environment LowCardinality(String), host LowCardinality(String),"
+    " severity_text LowCardinality(String), severity_number UInt8, lines UInt64"
+)
+_LOG_KEY = "(minute, service, severity_number, host, environment, severity_text)"
+
 LOG_ROLLUP = Rollup(
     table="logs_1m",
     source="logs",
     seconds=60,
     engine="SummingMergeTree(lines)",
-    columns=(
-        "minute DateTime('UTC'), service LowCardinality(String),"
-        " environment LowCardinality(String), host LowCardinality(String),"
-        " severity_text LowCardinality(String), severity_number UInt8, lines UInt64"
-    ),
-    order_by="(minute, service, severity_number, host, environment, severity_text)",
+    columns=_LOG_COLUMNS,
+    order_by=_LOG_KEY,
     ttl_column="minute",
+    retention="logs",
 )
+# Ten-minute counts, fed from the one-minute counts (a tenth of their rows for long windows).
+LOG_ROLLUP_10M = Rollup(
+    table="logs_10m",
+    source="logs_1m",
+    seconds=600,
+    engine="SummingMergeTree(lines)",
+    columns=_LOG_COLUMNS,
+    order_by=_LOG_KEY,
+    ttl_column="minute",
+    retention="logs",
+    source_time="minute",
+)
+# Coarsest first: a reader takes the largest whose periods fit inside its window.
+LOG_ROLLUPS = (LOG_ROLLUP_10M, LOG_ROLLUP)
 
-ROLLUPS = (*SAMPLE_ROLLUPS, LOG_ROLLUP)
+# In the order they are created and filled: a rollup after the one it is fed from.
+ROLLUPS = (*SAMPLE_ROLLUPS, LOG_ROLLUP, LOG_ROLLUP_10M)
 
 
 def _sample_select(rollup: Rollup, source: str, where: str) -> str:
@@ -122,18 +144,20 @@ def _sample_select(rollup: Rollup, source: str, where: str) -> str:
     )
 
 
-def _log_select(source: str, where: str) -> str:
+def _log_select(rollup: Rollup, source: str, where: str) -> str:
+    """Lines per period from the lines, or from the counts of a finer rollup."""
+    counted = "count()" if rollup.source == "logs" else "sum(lines)"
     return (
-        "SELECT toStartOfMinute(timestamp) AS minute, service, environment, host,"  # noqa: S608
-        " severity_text, severity_number, count() AS lines"
-        f" FROM {source} {where}"
+        f"SELECT toStartOfInterval({rollup.source_time}, INTERVAL {rollup.seconds} SECOND)"  # noqa: S608
+        " AS minute, service, environment, host, severity_text, severity_number,"
+        f" toUInt64({counted}) AS lines FROM {source} {where}"
         " GROUP BY minute, service, environment, host, severity_text, severity_number"
     )
 
 
 def rollup_select(rollup: Rollup, source: str, where: str = "") -> str:
-    if rollup is LOG_ROLLUP:
-        return _log_select(source, where)
+    if rollup in LOG_ROLLUPS:
+        return _log_select(rollup, source, where)
     return _sample_select(rollup, source, where)
 
 
@@ -200,7 +224,7 @@ def backfill(client: Client, rollup: Rollup) -> None:
     """Fill a new rollup table from the rows its source already holds, a day at a time (so that
     memory stays bounded on a large store)."""
     source = f"{DATABASE}.{rollup.source}"
-    column = "timestamp"
+    column = rollup.source_time
     days = client.query(
         f"SELECT DISTINCT toDate({column}) AS day FROM {source} ORDER BY day"  # noqa: S608
     ).result_rows

@@ -167,16 +167,19 @@ def ensure_rollups(client: Client, retention: Retention, cluster: str | None) ->
     """Create the rollup tables and their views (telemetry/rollups.py) with their source's
     retention. Until its view exists a rollup table is (re)filled from the data already stored,
     then the view is made: this runs before the store takes writes, so no row is missed or
-    counted twice, and a start interrupted while filling fills it afresh next time."""
+    counted twice, and a start interrupted while filling fills it afresh next time. A rollup
+    fed from a refilled one is refilled after it."""
     existing = existing_tables(client)
+    refilled: set[str] = set()
     for rollup in ROLLUPS:
-        hours = retention.hours(rollup.source)
+        hours = retention.hours(rollup.retention)
         for statement in rollup_table_sql(rollup, hours, cluster):
             client.command(statement)
         client.command(
             rollup_ttl_sql(rollup, hours, cluster), settings={"materialize_ttl_after_modify": 0}
         )
-        if rollup.view not in existing:
+        if rollup.view not in existing or rollup.source in refilled:
             client.command(truncate_sql(rollup, cluster))
             backfill(client, rollup)
             client.command(rollup_view_sql(rollup, cluster))
+            refilled.add(rollup.table)
