@@ -29,6 +29,8 @@ from pathlib import Path
 from fullcycle.logs import explorer
 from fullcycle.logs.explorer import LogRequest
 from fullcycle.logs.query import parse
+from fullcycle.logs.time_range import histogram_step_seconds
+from fullcycle.telemetry import log_queries
 from fullcycle.telemetry.batches import LogBatch
 from fullcycle.telemetry.log_queries import Window
 from fullcycle.telemetry.store import StoreOptions, TelemetryStore
@@ -197,6 +199,10 @@ BENCHMARKS: list[tuple[str, str, str, list[str]]] = [
     ("histogram 24 h, all lines", "", "histogram", ["-i", "ERROR"]),
     ("histogram 24 h, level:error", "level:error", "histogram", ["ERROR"]),
     ("facets 24 h, level:error", "level:error", "facets", ["ERROR"]),
+    # The same without the per-minute rollup (every line read), for the ratio in one run.
+    ("histogram 24 h, all lines, no rollup", "", "histogram-lines", ["-i", "ERROR"]),
+    ("histogram 24 h, level:error, no rollup", "level:error", "histogram-lines", ["ERROR"]),
+    ("facets 24 h, level:error, no rollup", "level:error", "facets-lines", ["ERROR"]),
 ]
 
 
@@ -241,6 +247,22 @@ def main() -> None:
                 "search": lambda request=request: explorer.search(store, request, 100, None),
                 "histogram": lambda request=request: explorer.histogram(store, request),
                 "facets": lambda request=request: explorer.facets(store, request, 10, 8),
+                "histogram-lines": lambda request=request: log_queries.histogram(
+                    store,
+                    request.query,
+                    request.window,
+                    histogram_step_seconds(request.window),
+                    rollups=False,
+                ),
+                "facets-lines": lambda request=request: log_queries.facets(
+                    store,
+                    request.query,
+                    request.window,
+                    10,
+                    8,
+                    explorer.ATTRIBUTE_SAMPLE,
+                    rollups=False,
+                ),
             }
             ours = timed(actions[kind], options.runs)
             theirs = timed(rg(rg_arguments, text_file), options.runs)

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 import promql_parser as parser
 
-from fullcycle.metrics import aggregation, binary
+from fullcycle.metrics import aggregation, binary, window_summaries
 from fullcycle.metrics.histograms import histogram_quantile
 from fullcycle.metrics.range_functions import (
     RANGE_FUNCTIONS,
@@ -42,7 +42,7 @@ from fullcycle.metrics.values import (
     merge_same_labels,
     without_name,
 )
-from fullcycle.metrics.window_summaries import SUMMARY_FUNCTIONS, WindowSummary
+from fullcycle.metrics.window_summaries import SUMMARY_FUNCTIONS
 from fullcycle.telemetry import sample_queries
 from fullcycle.telemetry.sample_queries import LabelMatcher, MatchOperator
 from fullcycle.telemetry.store import TelemetryStore
@@ -59,6 +59,8 @@ __all__ = [
 ]
 
 LOOKBACK_MS = 5 * 60 * 1000
+# The summary functions that use counter corrections (the others need no raw reads for resets).
+COUNTER_FUNCTIONS = ("rate", "increase")
 MAX_POINTS_PER_SERIES = 11_000
 # The parser's enums are not hashable: they are looked up by their names.
 _OPERATORS: dict[str, MatchOperator] = {
@@ -109,9 +111,18 @@ def instant_query(store: TelemetryStore, expr: str, at: datetime) -> QueryResult
 
 
 def range_query(
-    store: TelemetryStore, expr: str, start: datetime, end: datetime, step: timedelta
+    store: TelemetryStore,
+    expr: str,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    *,
+    rollups: bool = True,
 ) -> QueryResult:
-    """The values of `expr` at start, start + step, ... up to end, as a matrix."""
+    """The values of `expr` at start, start + step, ... up to end, as a matrix.
+
+    Selectors read the store's rollups where the steps and windows allow it (the same answer,
+    from fewer rows); `rollups=False` reads only raw samples (for comparing the two)."""
     step_ms = int(step.total_seconds() * 1000)
     start_ms, end_ms = _milliseconds(start), _milliseconds(end)
     if step_ms <= 0:
@@ -125,7 +136,7 @@ def range_query(
         )
     node = _parse(expr)
     times = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
-    value = _Evaluator(store, times, step_ms).evaluate(node)
+    value = _Evaluator(store, times, step_ms, rollups).evaluate(node)
     if isinstance(value, String):
         raise PromQLError("a range query must return an instant vector or a scalar, not a string")
     if isinstance(value, Scalar):
@@ -190,10 +201,13 @@ def _matchers(selector: Any) -> list[LabelMatcher]:
 class _Evaluator:
     """Evaluates one parsed expression at the evaluation times `times` (unix ms)."""
 
-    def __init__(self, store: TelemetryStore, times: np.ndarray, step_ms: int) -> None:
+    def __init__(
+        self, store: TelemetryStore, times: np.ndarray, step_ms: int, rollups: bool = True
+    ) -> None:
         self.store = store
         self.times = times
         self.step_ms = step_ms
+        self.rollups = rollups
 
     def evaluate(self, node: Any) -> Value:
         handler = self._handlers.get(type(node))
@@ -231,6 +245,7 @@ class _Evaluator:
             self.step_ms,
             len(times),
             LOOKBACK_MS,
+            rollups=self.rollups,
         )
         vector = []
         for samples in found:
@@ -372,11 +387,12 @@ class _Evaluator:
             len(ends),
             range_ms,
             max(bucket_ms, 1),
+            corrections=name in COUNTER_FUNCTIONS,
+            rollups=self.rollups,
         )
-        function = SUMMARY_FUNCTIONS[name]
+        results = window_summaries.evaluate(SUMMARY_FUNCTIONS[name], found, ends, range_ms)
         vector = []
-        for buckets in found:
-            values, present = function(WindowSummary.of(buckets, ends, range_ms))
+        for buckets, (values, present) in zip(found, results, strict=True):
             if present.any():
                 keep_name = name == "last_over_time"
                 labels = buckets.labels if keep_name else without_name(buckets.labels)

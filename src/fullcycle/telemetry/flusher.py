@@ -7,7 +7,9 @@ and then advances the checkpoint and deletes segments it no longer needs.
 Exactly-once into the store: before inserting, the range about to be inserted is written into
 the checkpoint as `pending_end`; every insert carries a deduplication token derived from that
 range and the table. After a crash the same range is inserted again with the same tokens and
-ClickHouse drops the blocks it already has.
+ClickHouse drops the blocks it already has, in the tables and in the rollups their
+materialized views feed (`deduplicate_blocks_in_dependent_materialized_views`; without it a
+view would count the repeated block again).
 """
 
 from __future__ import annotations
@@ -138,7 +140,12 @@ class Flusher:
             table = pa.concat_tables(parts)
             token = f"{name}@{start}-{end}"
             client.insert_arrow(
-                f"{DATABASE}.{name}", table, settings={"insert_deduplication_token": token}
+                f"{DATABASE}.{name}",
+                table,
+                settings={
+                    "insert_deduplication_token": token,
+                    "deduplicate_blocks_in_dependent_materialized_views": 1,
+                },
             )
             rows += table.num_rows
         self.rows_flushed += rows

@@ -14,6 +14,10 @@ case everywhere, and the index answers exactly, with or without it being used:
   substring test and a regular expression (letters as `[aA]`) for the order and the ends;
 - wildcard terms (`time*`) are LIKE on `lower(body)` anywhere in the line; regular expressions
   (`/.../`) are `match` on the body as stored.
+
+Totals, histograms and the service/level/host facets of a query that filters only on service,
+environment, host and level read the per-minute counts of `logs_1m` (telemetry/rollups.py) for
+the window's whole minutes, and the lines themselves only for the partial minutes at its ends.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from fullcycle.logs.query import (
     Word,
 )
 from fullcycle.telemetry.connection import DATABASE
+from fullcycle.telemetry.rollups import LOG_ROLLUPS
 from fullcycle.telemetry.store import TelemetryStore
 
 TABLE = f"{DATABASE}.logs"
@@ -127,14 +132,125 @@ class Condition:
 def compile_query(query: Query, window: Window) -> tuple[str, dict[str, Any]]:
     """The WHERE clause (without `WHERE`) selecting the query's lines in the window."""
     condition = Condition()
+    time_range = _time_range(condition, window)
+    matches = _Compiler(condition).node(query.root)
+    return f"{time_range} AND ({matches})", condition.parameters
+
+
+def _time_range(condition: Condition, window: Window) -> str:
     start = condition.bind(window.start_ns, "Int64")
     end = condition.bind(window.end_ns, "Int64")
-    time_range = (
+    return (
         f"timestamp >= fromUnixTimestamp64Nano({start}, 'UTC')"
         f" AND timestamp < fromUnixTimestamp64Nano({end}, 'UTC')"
     )
+
+
+# --- the per-minute rollup -------------------------------------------------------------------
+
+MINUTE_NS = 60 * 1_000_000_000
+MINUTE_PLACEHOLDER = "<minute_ns>"
+# Fields whose conditions the rollup's columns (service, environment, host, severity) answer.
+ROLLUP_FIELDS = {"service", "host", "env", "environment", *LEVEL_FIELDS}
+
+
+def rollup_answers(node: Node) -> bool:
+    """Whether the per-minute counts can decide `node`: only field conditions on the
+    rollup's columns, combined with AND, OR and NOT."""
+    if isinstance(node, MatchAll):
+        return True
+    if isinstance(node, And | Or):
+        return all(rollup_answers(child) for child in node.children)
+    if isinstance(node, Not):
+        return rollup_answers(node.child)
+    if isinstance(node, FieldEquals | FieldPhrase | FieldExists | FieldCompare | FieldRange):
+        return node.field.lower() in ROLLUP_FIELDS
+    return False
+
+
+@dataclass(frozen=True)
+class _Split:
+    """A window as whole periods of the rollups (`parts`: table and its [start, end) in ns,
+    coarsest in the middle) and the partial minutes at its ends (`edges`, read from lines)."""
+
+    parts: tuple[tuple[str, Window], ...]
+    edges: tuple[Window, ...]
+
+
+def _split(window: Window, largest_seconds: int) -> _Split | None:
+    """Cut the window into the rollups' whole periods (none longer than `largest_seconds`)
+    and the rest, from the outside in."""
+    parts: list[tuple[str, Window]] = []
+    edges = [window]
+    for rollup in reversed(LOG_ROLLUPS):  # finest first: each cuts the middle of the last
+        if rollup.seconds > largest_seconds:
+            break
+        period = rollup.seconds * 1_000_000_000
+        outer = parts.pop() if parts else None
+        middle = outer[1] if outer else window
+        first = -(-middle.start_ns // period) * period
+        last = middle.end_ns // period * period
+        if last <= first:
+            if outer:
+                parts.append(outer)
+            break
+        if outer:
+            parts += [
+                (outer[0], Window(middle.start_ns, first)),
+                (outer[0], Window(last, middle.end_ns)),
+            ]
+        else:
+            edges = [Window(window.start_ns, first), Window(last, window.end_ns)]
+        parts.append((rollup.table, Window(first, last)))
+    if not parts:
+        return None
+    return _Split(
+        tuple((table, part) for table, part in parts if part.end_ns > part.start_ns),
+        tuple(edge for edge in edges if edge.end_ns > edge.start_ns),
+    )
+
+
+def _counted_split(
+    query: Query, window: Window, rollups: bool, step_seconds: int = 86400
+) -> _Split | None:
+    """How to count the query's lines in the window from the rollups, with periods that fit
+    in steps of `step_seconds` (None: from the lines)."""
+    if not rollups or not rollup_answers(query.root):
+        return None
+    fitting = [r.seconds for r in LOG_ROLLUPS if step_seconds % r.seconds == 0]
+    return _split(window, max(fitting)) if fitting else None
+
+
+def _rollup_sources(
+    query: Query,
+    split: _Split,
+    columns: str,
+    group_by: str,
+    parameters: dict[str, Any] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """A subquery of (columns..., c) rows: counts per `group_by` from the lines at the
+    window's edges and from the rollup's whole minutes. `columns` may use the rollup's
+    columns, which the lines have too, and MINUTE_PLACEHOLDER (the line's time or the
+    minute, in ns); `parameters` are the bound values they use."""
+    condition = Condition(dict(parameters or {}))
     matches = _Compiler(condition).node(query.root)
-    return f"{time_range} AND ({matches})", condition.parameters
+    edges = " OR ".join(f"({_time_range(condition, edge)})" for edge in split.edges) or "0"
+    at_line = columns.replace(MINUTE_PLACEHOLDER, "toUnixTimestamp64Nano(timestamp)")
+    at_minute = columns.replace(MINUTE_PLACEHOLDER, "toInt64(toUnixTimestamp(minute)) * 1000000000")
+    lines = (
+        f"SELECT {at_line}, count() AS c"  # noqa: S608
+        f" FROM {TABLE} WHERE ({edges}) AND ({matches}) GROUP BY {group_by}"
+    )
+    sources = [lines]
+    for table, part in split.parts:
+        first = condition.bind(part.start_ns // 1_000_000_000, "Int64")
+        last = condition.bind(part.end_ns // 1_000_000_000, "Int64")
+        sources.append(
+            f"SELECT {at_minute}, sum(lines) AS c FROM {DATABASE}.{table}"  # noqa: S608
+            f" WHERE minute >= toDateTime({first}, 'UTC') AND minute < toDateTime({last}, 'UTC')"
+            f" AND ({matches}) GROUP BY {group_by}"
+        )
+    return "(" + " UNION ALL ".join(sources) + ")", condition.parameters
 
 
 class _Compiler:
@@ -312,8 +428,13 @@ def like_pattern(word: Word, *, anchored: bool) -> str:
 # --- the named reads -------------------------------------------------------------------------
 
 
-def count_matches(store: TelemetryStore, query: Query, window: Window) -> int:
+def count_matches(store: TelemetryStore, query: Query, window: Window, rollups: bool = True) -> int:
     """How many lines in the window match (exact)."""
+    split = _counted_split(query, window, rollups)
+    if split is not None:
+        sources, parameters = _rollup_sources(query, split, "1 AS one", "one")
+        rows = store.query(f"SELECT sum(c) FROM {sources}", parameters)  # noqa: S608
+        return int(rows[0][0] or 0)
     where, parameters = compile_query(query, window)
     rows = store.query(f"SELECT count() FROM {TABLE} WHERE {where}", parameters)  # noqa: S608
     return int(rows[0][0])
@@ -430,18 +551,29 @@ LEVEL_INDEX = (
 
 
 def histogram(
-    store: TelemetryStore, query: Query, window: Window, step_seconds: int
+    store: TelemetryStore, query: Query, window: Window, step_seconds: int, rollups: bool = True
 ) -> list[tuple[int, str, int]]:
     """(bucket start ns, level, count) for every non-empty bucket of `step_seconds`."""
-    where, parameters = compile_query(query, window)
-    parameters["step"] = step_seconds * 1_000_000_000
-    rows = store.query(
-        "SELECT intDiv(toUnixTimestamp64Nano(timestamp), {step:Int64}) AS bucket,"  # noqa: S608
-        f" {LEVEL_INDEX} AS level, count() FROM {TABLE} WHERE {where}"
-        " GROUP BY bucket, level ORDER BY bucket",
-        parameters,
-    )
-    step_ns = parameters["step"]
+    step_ns = step_seconds * 1_000_000_000
+    split = _counted_split(query, window, rollups, step_seconds)
+    if split is not None:
+        columns = f"intDiv({MINUTE_PLACEHOLDER}, {{step:Int64}}) AS bucket, {LEVEL_INDEX} AS level"
+        sources, parameters = _rollup_sources(
+            query, split, columns, "bucket, level", {"step": step_ns}
+        )
+        sql = (
+            f"SELECT bucket, level, sum(c) FROM {sources}"  # noqa: S608
+            " GROUP BY bucket, level ORDER BY bucket"
+        )
+    else:
+        where, parameters = compile_query(query, window)
+        parameters["step"] = step_ns
+        sql = (
+            "SELECT intDiv(toUnixTimestamp64Nano(timestamp), {step:Int64}) AS bucket,"  # noqa: S608
+            f" {LEVEL_INDEX} AS level, count() FROM {TABLE} WHERE {where}"
+            " GROUP BY bucket, level ORDER BY bucket"
+        )
+    rows = store.query(sql, parameters)
     return [
         (int(bucket) * step_ns, LEVEL_ORDER[int(level)], int(count))
         for bucket, level, count in rows
@@ -464,6 +596,60 @@ class Facets:
     attribute_lines: int  # how many of the newest matching lines the attribute facets counted
 
 
+def _built_in_facets(
+    store: TelemetryStore, query: Query, window: Window, rollups: bool
+) -> list[tuple[Any, ...]]:
+    """(grouping, service, level, host, count) rows, most lines first."""
+    grouped = " GROUP BY GROUPING SETS ((service), (level), (host)) ORDER BY c DESC"
+    split = _counted_split(query, window, rollups)
+    if split is not None:
+        columns = f"service, {LEVEL_EXPRESSION} AS level, host"
+        sources, parameters = _rollup_sources(query, split, columns, "service, level, host")
+        return store.query(
+            "SELECT grouping(service, level, host), service, level, host, sum(c) AS c"  # noqa: S608
+            f" FROM {sources}{grouped}",
+            parameters,
+        )
+    where, parameters = compile_query(query, window)
+    return store.query(
+        "SELECT grouping(service, level, host), service, level, host, count() AS c FROM ("  # noqa: S608
+        f" SELECT service, {LEVEL_EXPRESSION} AS level, host FROM {TABLE} WHERE {where})"
+        f"{grouped}",
+        parameters,
+    )
+
+
+def _newest_sample(
+    store: TelemetryStore,
+    query: Query,
+    window: Window,
+    sample: int,
+    where: str,
+    parameters: dict[str, Any],
+    rollups: bool,
+) -> tuple[int, int]:
+    """(lines, since ns): where the newest `sample` matching lines begin. From the per-minute
+    counts when they answer the query (then the sample is the newest whole minutes that hold
+    at least `sample` lines), else by sorting the matches' times."""
+    split = _counted_split(query, window, rollups)
+    if split is None:
+        lines, oldest = store.query(
+            "SELECT count(), toUnixTimestamp64Nano(min(t)) FROM (SELECT timestamp AS t"  # noqa: S608
+            f" FROM {TABLE} WHERE {where} ORDER BY timestamp DESC LIMIT {{sample:UInt32}})",
+            {**parameters, "sample": sample},
+        )[0]
+        return int(lines), int(oldest) if lines else 0
+    columns = f"intDiv({MINUTE_PLACEHOLDER}, {{minute:Int64}}) AS m"
+    sources, bound = _rollup_sources(query, split, columns, "m", {"minute": MINUTE_NS})
+    rows = store.query(f"SELECT m, sum(c) FROM {sources} GROUP BY m ORDER BY m DESC", bound)  # noqa: S608
+    counted = 0
+    for minute, count in rows:
+        counted += int(count)
+        if counted >= sample:
+            return counted, int(minute) * MINUTE_NS
+    return counted, 0
+
+
 def facets(
     store: TelemetryStore,
     query: Query,
@@ -471,6 +657,7 @@ def facets(
     values_per_facet: int,
     attributes: int,
     attribute_sample: int,
+    rollups: bool = True,
 ) -> Facets:
     """Exact counts of the commonest values of service, level and host among the matching
     lines, and of the `attributes` commonest attribute keys among the newest `attribute_sample`
@@ -480,13 +667,8 @@ def facets(
     each count may be off; only values whose count is exact are listed (a key such as a request
     id, with no value common enough to count exactly, is listed without values).
     """
+    built_in = _built_in_facets(store, query, window, rollups)
     where, parameters = compile_query(query, window)
-    built_in = store.query(
-        "SELECT grouping(service, level, host), service, level, host, count() AS c FROM ("  # noqa: S608
-        f" SELECT service, {LEVEL_EXPRESSION} AS level, host FROM {TABLE} WHERE {where})"
-        " GROUP BY GROUPING SETS ((service), (level), (host)) ORDER BY c DESC",
-        parameters,
-    )
     result: dict[str, list[tuple[str, int]]] = {"service": [], "level": [], "host": []}
     for grouping, service, level, host, count in built_in:
         name = GROUPING_SETS[int(grouping)]
@@ -494,13 +676,10 @@ def facets(
         if value and len(result[name]) < values_per_facet:
             result[name].append((str(value), int(count)))
     result["level"].sort(key=lambda item: LEVEL_ORDER.index(item[0]))
-    parameters |= {"keys": attributes, "top": values_per_facet, "sample": attribute_sample}
-    lines, oldest = store.query(
-        "SELECT count(), toUnixTimestamp64Nano(min(t)) FROM (SELECT timestamp AS t"  # noqa: S608
-        f" FROM {TABLE} WHERE {where} ORDER BY timestamp DESC LIMIT {{sample:UInt32}})",
-        parameters,
-    )[0]
-    parameters["since"] = int(oldest) if lines else 0
+    parameters |= {"keys": attributes, "top": values_per_facet}
+    lines, parameters["since"] = _newest_sample(
+        store, query, window, attribute_sample, where, parameters, rollups
+    )
     by_attribute = store.query(
         "SELECT key, topK({top:UInt32}, 3, 'counts')(value), count() FROM"  # noqa: S608
         f" (SELECT attributes FROM {TABLE} WHERE {where}"

@@ -8,6 +8,11 @@ ways to read them, both grouped by series in the store:
   of each step, so at most one row per series and step leaves the store however dense the data;
 - `raw_samples`: for a range-vector function, every sample in the window, in time order.
 
+Both read the rollup tables (`telemetry/rollups.py`: per series summaries of 5-minute and
+1-minute buckets) instead of the samples when the query's steps and windows are made of whole
+rollup buckets: the coarsest rollup whose bucket divides the step (and the window's range) and
+whose bucket edges fall on the query's. The answers are the same as from the samples.
+
 Matchers become conditions on `metric` (`__name__`) and `labels[...]`, with names and values
 bound as parameters; a regex is anchored as in Prometheus. Series lookups for the API read the
 `series` table, which the materialized view keeps per metric and fingerprint.
@@ -22,12 +27,13 @@ from typing import Any, Literal
 import numpy as np
 
 from fullcycle.telemetry.connection import DATABASE
+from fullcycle.telemetry.rollups import SAMPLE_ROLLUPS, STALE_NAN_BITS, Rollup
 from fullcycle.telemetry.store import TelemetryStore
 
 MatchOperator = Literal["=", "!=", "=~", "!~"]
 METRIC_NAME = "__name__"
-# Prometheus' staleness marker, stored with its bit pattern (ingest/remote_write.py).
-STALE_NAN_BITS = 0x7FF0000000000002
+# A rollup bucket's rises may differ from last - first by float rounding; more is a drop.
+RISES_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -85,13 +91,10 @@ def _add_matchers(conditions: _Conditions, matchers: Sequence[LabelMatcher]) -> 
             conditions.add(f"{negation}match({subject}, {pattern})")
 
 
-def _sample_conditions(
-    matchers: Sequence[LabelMatcher], after_ms: int, until_ms: int
-) -> _Conditions:
-    """Samples of the matching series with `after_ms <= timestamp <= until_ms`.
-
-    The label matchers are applied to the small `series` table, and the samples are picked by
-    metric and fingerprint, the table's sort key: no label map of a sample is read."""
+def _series_conditions_of(matchers: Sequence[LabelMatcher]) -> _Conditions:
+    """Rows of the matching series, in a table keyed by metric and fingerprint (the samples
+    and the rollups): the label matchers are applied to the small `series` table, and the rows
+    are picked by metric and fingerprint, so no label map of a sample is read."""
     conditions = _Conditions()
     series = _Conditions()
     series.parameters = conditions.parameters
@@ -99,11 +102,40 @@ def _sample_conditions(
     _add_matchers(conditions, [m for m in matchers if m.name == METRIC_NAME])
     matching = f"SELECT fingerprint FROM {DATABASE}.series WHERE {series.sql()}"  # noqa: S608
     conditions.add(f"fingerprint IN ({matching})")
+    return conditions
+
+
+def _sample_conditions(
+    matchers: Sequence[LabelMatcher], after_ms: int, until_ms: int
+) -> _Conditions:
+    """Samples of the matching series with `after_ms <= timestamp <= until_ms`."""
+    conditions = _series_conditions_of(matchers)
     after = conditions.bind(after_ms, "Int64")
     until = conditions.bind(until_ms, "Int64")
     conditions.add(f"timestamp >= fromUnixTimestamp64Milli({after})")
     conditions.add(f"timestamp <= fromUnixTimestamp64Milli({until})")
     return conditions
+
+
+def _rollup_conditions(
+    matchers: Sequence[LabelMatcher], first_end_ms: int, last_end_ms: int
+) -> _Conditions:
+    """Rollup buckets of the matching series ending in [first_end_ms, last_end_ms]."""
+    conditions = _series_conditions_of(matchers)
+    first = conditions.bind(first_end_ms // 1000, "Int64")
+    last = conditions.bind(last_end_ms // 1000, "Int64")
+    conditions.add(f"bucket_end >= toDateTime({first}, 'UTC')")
+    conditions.add(f"bucket_end <= toDateTime({last}, 'UTC')")
+    return conditions
+
+
+def rollup_for(bucket_ms: int, origin_ms: int) -> Rollup | None:
+    """The coarsest rollup whose buckets tile query buckets of `bucket_ms` that end at
+    `origin_ms + k * bucket_ms` (None: only the samples can answer)."""
+    for rollup in SAMPLE_ROLLUPS:
+        if bucket_ms > 0 and bucket_ms % rollup.size_ms == 0 and origin_ms % rollup.size_ms == 0:
+            return rollup
+    return None
 
 
 def _labels_with_name(metric: str, labels: dict[str, str]) -> dict[str, str]:
@@ -133,13 +165,18 @@ def _columns(store: TelemetryStore, sql: str, parameters: dict[str, Any]) -> np.
     return rows
 
 
-def _per_series(rows: np.ndarray) -> list[tuple[int, slice]]:
+Columns = dict[str, np.ndarray]
+
+
+def _per_series(rows: np.ndarray | Columns) -> list[tuple[int, slice]]:
     """Each fingerprint's run of rows (the rows are ordered by fingerprint)."""
-    if not rows.dtype.names or not len(rows):
+    if isinstance(rows, np.ndarray) and not rows.dtype.names:
         return []
     fingerprints = rows["fingerprint"]
+    if not len(fingerprints):
+        return []
     starts = [0, *(np.flatnonzero(fingerprints[1:] != fingerprints[:-1]) + 1).tolist()]
-    ends = [*starts[1:], len(rows)]
+    ends = [*starts[1:], len(fingerprints)]
     return [
         (int(fingerprints[start]), slice(start, end))
         for start, end in zip(starts, ends, strict=True)
@@ -153,25 +190,39 @@ def last_sample_per_step(
     step_ms: int,
     steps: int,
     lookback_ms: int,
+    rollups: bool = True,
 ) -> list[SeriesSamples]:
     """Per series, the latest sample at or before each evaluation time that is within
     `lookback_ms` of it; a series' `timestamps_ms`/`values` hold one entry per step that has
-    a sample of its own (the caller carries them forward over the lookback)."""
+    a sample of its own (the caller carries them forward over the lookback).
+
+    With a rollup whose buckets tile the steps, a step's latest sample is the latest of its
+    buckets'. (A bucket may reach back before the lookback; the caller's lookback test drops
+    such a sample as it would have been missing.)"""
     last_step_ms = first_step_ms + step_ms * (steps - 1)
-    conditions = _sample_conditions(matchers, first_step_ms - lookback_ms, last_step_ms)
+    rollup = rollup_for(step_ms, first_step_ms) if rollups else None
+    if rollup is None:
+        conditions = _sample_conditions(matchers, first_step_ms - lookback_ms, last_step_ms)
+        table, moment = "samples", "toUnixTimestamp64Milli(timestamp)"
+        latest_ms, latest_value = f"max({moment})", "argMax(value, timestamp)"
+    else:
+        conditions = _rollup_conditions(matchers, first_step_ms - lookback_ms, last_step_ms)
+        table, moment = rollup.table, "toInt64(toUnixTimestamp(bucket_end)) * 1000"
+        latest_ms, latest_value = "max(latest_ms)", "argMaxMerge(latest_value)"
     first = conditions.bind(first_step_ms, "Int64")
     step = conditions.bind(max(step_ms, 1), "Int64")
     stale = conditions.bind(STALE_NAN_BITS, "UInt64")
     sql = f"""
-        SELECT fingerprint,
-               greatest(0, intDiv(toUnixTimestamp64Milli(timestamp) - {first} + {step} - 1,
-                                  {step})) AS step_index,
-               max(toUnixTimestamp64Milli(timestamp)) AS last_ms,
-               argMax(value, timestamp) AS last_value,
-               argMax(reinterpretAsUInt64(value) = {stale}, timestamp) AS is_stale
-        FROM {DATABASE}.samples
-        WHERE {conditions.sql()}
-        GROUP BY fingerprint, step_index
+        SELECT fingerprint, step_index, step_ms AS last_ms, step_value AS last_value,
+               reinterpretAsUInt64(step_value) = {stale} AS is_stale
+        FROM (
+            SELECT fingerprint,
+                   greatest(0, intDiv({moment} - {first} + {step} - 1, {step})) AS step_index,
+                   {latest_ms} AS step_ms, {latest_value} AS step_value
+            FROM {DATABASE}.{table}
+            WHERE {conditions.sql()}
+            GROUP BY fingerprint, step_index
+        )
         ORDER BY fingerprint, step_index
     """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
     rows = _columns(store, sql, conditions.parameters)
@@ -324,24 +375,81 @@ def window_buckets(
     steps: int,
     range_ms: int,
     bucket_ms: int,
+    corrections: bool = True,
+    rollups: bool = True,
 ) -> list[SeriesBuckets]:
     """Samples of the windows `[end - range_ms, end]` for end = first_end_ms + k * step_ms,
     summed up per bucket of `bucket_ms` (which divides both range and step, so windows are
     whole buckets plus a sample exactly on their left edge). Samples in no window are skipped,
-    staleness markers too. A window's rate, sum or count follows from its buckets exactly."""
+    staleness markers too. A window's rate, sum or count follows from its buckets exactly.
+
+    From a rollup when its buckets tile these (then a bucket before a window's start may hold
+    more than its last sample; only that one counts, as the left edge). `corrections=False`
+    leaves counter corrections at 0, for functions that do not use them."""
+    origin_ms = first_end_ms - range_ms - bucket_ms
+    rollup = rollup_for(bucket_ms, origin_ms) if rollups else None
+    if rollup is None:
+        rows = _as_columns(
+            _raw_bucket_rows(store, matchers, first_end_ms, step_ms, steps, range_ms, bucket_ms),
+            _RAW_BUCKET_FIELDS,
+        )
+    else:
+        rows = _rollup_bucket_rows(
+            store, rollup, matchers, first_end_ms, step_ms, steps, range_ms, bucket_ms, corrections
+        )
+        if corrections:
+            _correct_irregular_buckets(store, matchers, rows, origin_ms, bucket_ms)
+    series = _series_of(store, matchers)
+    found = []
+    for fingerprint, run in _per_series(rows):
+        labels, kind = series.get(fingerprint, ({}, ""))
+        found.append(
+            SeriesBuckets(
+                labels=labels,
+                type=kind,
+                ends_ms=rows["bucket_end"][run],
+                first_ms=rows["first_ms"][run],
+                first_values=rows["first_value"][run],
+                last_ms=rows["last_ms"][run],
+                last_values=rows["last_value"][run],
+                counts=rows["n"][run],
+                sums=rows["total"][run],
+                minima=rows["low"][run],
+                maxima=rows["high"][run],
+                corrections=rows["corrections"][run],
+            )
+        )
+    return found
+
+
+def _window_gaps(
+    conditions: _Conditions, moment: str, first_end_ms: int, step_ms: int, range_ms: int
+) -> None:
+    """When windows leave gaps (range < step), keep only what lies inside one."""
+    if range_ms < step_ms:
+        window_start = conditions.bind(first_end_ms - range_ms, "Int64")
+        step = conditions.bind(step_ms, "Int64")
+        width = conditions.bind(range_ms, "Int64")
+        conditions.add(f"modulo({moment} - {window_start}, {step}) <= {width}")
+
+
+def _raw_bucket_rows(
+    store: TelemetryStore,
+    matchers: Sequence[LabelMatcher],
+    first_end_ms: int,
+    step_ms: int,
+    steps: int,
+    range_ms: int,
+    bucket_ms: int,
+) -> np.ndarray:
     last_end_ms = first_end_ms + step_ms * (steps - 1)
     conditions = _sample_conditions(matchers, first_end_ms - range_ms, last_end_ms)
     stale = conditions.bind(STALE_NAN_BITS, "UInt64")
     conditions.add(f"reinterpretAsUInt64(value) != {stale}")
     origin = conditions.bind(first_end_ms - range_ms - bucket_ms, "Int64")
     size = conditions.bind(bucket_ms, "Int64")
-    if range_ms < step_ms:  # windows leave gaps: keep the samples inside one
-        window_start = conditions.bind(first_end_ms - range_ms, "Int64")
-        step = conditions.bind(step_ms, "Int64")
-        width = conditions.bind(range_ms, "Int64")
-        conditions.add(
-            f"modulo(toUnixTimestamp64Milli(timestamp) - {window_start}, {step}) <= {width}"
-        )
+    moment = "toUnixTimestamp64Milli(timestamp)"
+    _window_gaps(conditions, moment, first_end_ms, step_ms, range_ms)
     sql = f"""
         SELECT fingerprint,
                {origin} + {size} * intDiv(ms - {origin} + {size} - 1, {size}) AS bucket_end,
@@ -350,7 +458,7 @@ def window_buckets(
                count() AS n, sum(value) AS total, min(value) AS low, max(value) AS high,
                sum(dropped) - argMin(dropped, ms) AS corrections
         FROM (
-            SELECT fingerprint, value, toUnixTimestamp64Milli(timestamp) AS ms,
+            SELECT fingerprint, value, {moment} AS ms,
                    lagInFrame(value, 1, value) OVER (
                        PARTITION BY fingerprint ORDER BY timestamp
                        ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS previous,
@@ -361,25 +469,222 @@ def window_buckets(
         GROUP BY fingerprint, bucket_end
         ORDER BY fingerprint, bucket_end
     """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
-    rows = _columns(store, sql, conditions.parameters)
-    series = _series_of(store, matchers)
-    found = []
-    for fingerprint, run in _per_series(rows):
-        labels, kind = series.get(fingerprint, ({}, ""))
-        found.append(
-            SeriesBuckets(
-                labels=labels,
-                type=kind,
-                ends_ms=rows["bucket_end"][run].astype(np.int64),
-                first_ms=rows["first_ms"][run].astype(np.int64),
-                first_values=rows["first_value"][run].astype(np.float64),
-                last_ms=rows["last_ms"][run].astype(np.int64),
-                last_values=rows["last_value"][run].astype(np.float64),
-                counts=rows["n"][run].astype(np.int64),
-                sums=rows["total"][run].astype(np.float64),
-                minima=rows["low"][run].astype(np.float64),
-                maxima=rows["high"][run].astype(np.float64),
-                corrections=rows["corrections"][run].astype(np.float64),
+    return _columns(store, sql, conditions.parameters)
+
+
+def _rollup_bucket_rows(
+    store: TelemetryStore,
+    rollup: Rollup,
+    matchers: Sequence[LabelMatcher],
+    first_end_ms: int,
+    step_ms: int,
+    steps: int,
+    range_ms: int,
+    bucket_ms: int,
+    corrections: bool,
+) -> Columns:
+    """The rows `_raw_bucket_rows` gives, from rollup buckets; `corrections` is 0 and
+    `irregular` marks buckets whose rises differ from last - first (a counter reset, or a
+    staleness marker between samples), when `corrections` are wanted.
+
+    When the query's buckets are the rollup's, its rows are read as they are stored, sorted
+    by the table's key, and the few that are still in several parts (recent inserts not yet
+    merged by ClickHouse) are merged here; that is several times cheaper than a GROUP BY."""
+    last_end_ms = first_end_ms + step_ms * (steps - 1)
+    conditions = _rollup_conditions(matchers, first_end_ms - range_ms, last_end_ms)
+    moment = "toInt64(toUnixTimestamp(bucket_end)) * 1000"
+    _window_gaps(conditions, moment, first_end_ms, step_ms, range_ms)
+    if bucket_ms == rollup.size_ms:
+        rises = "finalizeAggregation(rises)" if corrections else "toFloat64(0)"
+        sql = f"""
+            SELECT fingerprint, {moment} AS bucket_end_ms, first_ms,
+                   finalizeAggregation(first_value) AS first_value, last_ms,
+                   finalizeAggregation(last_value) AS last_value, n, total, low, high,
+                   {rises} AS rises
+            FROM {DATABASE}.{rollup.table}
+            WHERE {conditions.sql()}
+            ORDER BY metric, fingerprint, bucket_end
+        """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
+        rows = _merge_parts(_columns(store, sql, conditions.parameters))
+    else:
+        origin = conditions.bind(first_end_ms - range_ms - bucket_ms, "Int64")
+        size = conditions.bind(bucket_ms, "Int64")
+        rises = "deltaSumTimestampMerge(rises)" if corrections else "toFloat64(0)"
+        sql = f"""
+            SELECT fingerprint,
+                   {origin} + {size} * intDiv({moment} - {origin} + {size} - 1, {size})
+                       AS bucket_end_ms,
+                   min(first_ms) AS merged_first_ms,
+                   argMinMerge(first_value) AS merged_first_value,
+                   max(last_ms) AS merged_last_ms,
+                   argMaxMerge(last_value) AS merged_last_value,
+                   sum(n) AS merged_n, sum(total) AS merged_total,
+                   min(low) AS merged_low, max(high) AS merged_high,
+                   {rises} AS merged_rises
+            FROM {DATABASE}.{rollup.table}
+            WHERE {conditions.sql()}
+            GROUP BY fingerprint, bucket_end_ms
+            ORDER BY fingerprint, bucket_end_ms
+        """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
+        rows = _columns(store, sql, conditions.parameters)
+    return _bucket_rows(rows, corrections)
+
+
+_BUCKET_FIELDS = (
+    ("fingerprint", np.uint64),
+    ("bucket_end", np.int64),
+    ("first_ms", np.int64),
+    ("first_value", np.float64),
+    ("last_ms", np.int64),
+    ("last_value", np.float64),
+    ("n", np.int64),
+    ("total", np.float64),
+    ("low", np.float64),
+    ("high", np.float64),
+    ("rises", np.float64),
+)
+
+
+_RAW_BUCKET_FIELDS = (*_BUCKET_FIELDS[:-1], ("corrections", np.float64))
+
+
+def _as_columns(rows: np.ndarray, fields: tuple[tuple[str, type], ...]) -> Columns:
+    """The query's columns (in `fields` order, whatever their names) as contiguous arrays of
+    the fields' types: slices of them are cheap views."""
+    names = rows.dtype.names or ()
+    if not names:
+        return {name: np.zeros(0, dtype=kind) for name, kind in fields}
+    return {
+        name: np.ascontiguousarray(rows[source], dtype=kind)
+        for (name, kind), source in zip(fields, names, strict=True)
+    }
+
+
+def _bucket_rows(rows: np.ndarray, corrections: bool) -> Columns:
+    """Rollup rows (in `_BUCKET_FIELDS` order) with samples, with `corrections` (0) and
+    `irregular` columns."""
+    columns = _as_columns(rows, _BUCKET_FIELDS)
+    counted = columns["n"] > 0
+    if not counted.all():
+        columns = {name: values[counted] for name, values in columns.items()}
+    columns["corrections"] = np.zeros(len(columns["n"]))
+    columns["irregular"] = np.zeros(len(columns["n"]), dtype=bool)
+    if corrections:
+        with np.errstate(invalid="ignore"):
+            first, last = columns["first_value"], columns["last_value"]
+            scale = np.maximum(np.maximum(np.abs(first), np.abs(last)), 1.0)
+            within = np.abs(columns["rises"] - (last - first)) <= RISES_TOLERANCE * scale
+        columns["irregular"] = ~within
+    return columns
+
+
+def _merge_parts(rows: np.ndarray) -> np.ndarray:
+    """Merge rows of the same series and bucket (sorted next to each other) as ClickHouse's
+    merge would: first/last by time, sums, extremes, and rises with the rise between
+    consecutive parts (parts that overlap in time get NaN rises, so the bucket is checked
+    against the raw samples)."""
+    if not len(rows):
+        return rows
+    names = rows.dtype.names or ()
+    fingerprint, end = rows[names[0]], rows[names[1]]
+    same = (fingerprint[1:] == fingerprint[:-1]) & (end[1:] == end[:-1])
+    if not same.any():
+        return rows
+    starts = np.flatnonzero(np.concatenate(([True], ~same)))
+    sizes = np.diff(np.append(starts, len(rows)))
+    merged = rows[starts].copy()
+    for index in np.flatnonzero(sizes > 1):
+        start = starts[index]
+        merged[index] = _merged_row(rows[start : start + sizes[index]], names)
+    return merged
+
+
+def _merged_row(parts: np.ndarray, names: tuple[str, ...]) -> tuple[object, ...]:
+    (
+        fingerprint,
+        end,
+        first_ms,
+        first_value,
+        last_ms,
+        last_value,
+        n,
+        total,
+        low,
+        high,
+        rises,
+    ) = (parts[name] for name in names)
+    counted = n > 0
+    if not counted.any():
+        return tuple(parts[0])
+    order = np.argsort(np.where(counted, first_ms, np.iinfo(np.int64).max), kind="stable")
+    order = order[: int(counted.sum())]
+    first, last = order[0], int(np.argmax(np.where(counted, last_ms, np.iinfo(np.int64).min)))
+    gaps = first_value[order[1:]] - last_value[order[:-1]]
+    overlapping = bool((first_ms[order[1:]] <= last_ms[order[:-1]]).any())
+    merged_rises = np.nan if overlapping else float(rises.sum() + np.maximum(gaps, 0).sum())
+    return (
+        fingerprint[0],
+        end[0],
+        first_ms[first],
+        first_value[first],
+        last_ms[last],
+        last_value[last],
+        n.sum(),
+        total.sum(),
+        low.min(),
+        high.max(),
+        merged_rises,
+    )
+
+
+def _correct_irregular_buckets(
+    store: TelemetryStore,
+    matchers: Sequence[LabelMatcher],
+    rows: Columns,
+    origin_ms: int,
+    bucket_ms: int,
+) -> None:
+    """Counter corrections of the irregular buckets, from their raw samples (resets are rare,
+    so this reads little), written into `rows`."""
+    if not rows["irregular"].any():
+        return
+    irregular = np.flatnonzero(rows["irregular"])
+    ends = rows["bucket_end"][irregular].astype(np.int64)
+    fingerprints = rows["fingerprint"][irregular].astype(np.uint64)
+    conditions = _sample_conditions(matchers, int(ends.min()) - bucket_ms + 1, int(ends.max()))
+    stale = conditions.bind(STALE_NAN_BITS, "UInt64")
+    conditions.add(f"reinterpretAsUInt64(value) != {stale}")
+    origin = conditions.bind(origin_ms, "Int64")
+    size = conditions.bind(bucket_ms, "Int64")
+    pairs = conditions.bind(
+        list(zip(fingerprints.tolist(), ends.tolist(), strict=True)),
+        "Array(Tuple(UInt64, Int64))",
+    )
+    wanted = conditions.bind(sorted(set(fingerprints.tolist())), "Array(UInt64)")
+    conditions.add(f"has({wanted}, fingerprint)")
+    sql = f"""
+        SELECT fingerprint, bucket_end, sum(dropped) - argMin(dropped, ms) AS corrections
+        FROM (
+            SELECT fingerprint, ms, bucket_end,
+                   lagInFrame(value, 1, value) OVER (
+                       PARTITION BY fingerprint ORDER BY ms
+                       ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS previous,
+                   if(value < previous, previous, 0) AS dropped
+            FROM (
+                SELECT fingerprint, value, toUnixTimestamp64Milli(timestamp) AS ms,
+                       {origin} + {size} * intDiv(ms - {origin} + {size} - 1, {size})
+                           AS bucket_end
+                FROM {DATABASE}.samples
+                WHERE {conditions.sql()}
             )
+            WHERE has({pairs}, (fingerprint, bucket_end))
         )
-    return found
+        GROUP BY fingerprint, bucket_end
+    """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
+    corrected = {
+        (int(fingerprint), int(end)): float(value)
+        for fingerprint, end, value in store.query(sql, conditions.parameters)
+    }
+    for row in irregular:
+        key = (int(rows["fingerprint"][row]), int(rows["bucket_end"][row]))
+        rows["corrections"][row] = corrected.get(key, 0.0)

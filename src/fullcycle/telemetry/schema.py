@@ -8,6 +8,15 @@ from dataclasses import dataclass
 from clickhouse_connect.driver.client import Client
 
 from fullcycle.telemetry.connection import DATABASE
+from fullcycle.telemetry.rollups import (
+    ROLLUPS,
+    backfill,
+    existing_tables,
+    rollup_table_sql,
+    rollup_ttl_sql,
+    rollup_view_sql,
+    truncate_sql,
+)
 from fullcycle.telemetry.tables import SAMPLES, TABLES, Column, Table
 
 DURATION = re.compile(r"^(\d+)([hdw])$")
@@ -151,3 +160,26 @@ def ensure_schema(client: Client, retention: Retention, cluster: str | None = No
         )
     for statement in series_sql(cluster):
         client.command(statement)
+    ensure_rollups(client, retention, cluster)
+
+
+def ensure_rollups(client: Client, retention: Retention, cluster: str | None) -> None:
+    """Create the rollup tables and their views (telemetry/rollups.py) with their source's
+    retention. Until its view exists a rollup table is (re)filled from the data already stored,
+    then the view is made: this runs before the store takes writes, so no row is missed or
+    counted twice, and a start interrupted while filling fills it afresh next time. A rollup
+    fed from a refilled one is refilled after it."""
+    existing = existing_tables(client)
+    refilled: set[str] = set()
+    for rollup in ROLLUPS:
+        hours = retention.hours(rollup.retention)
+        for statement in rollup_table_sql(rollup, hours, cluster):
+            client.command(statement)
+        client.command(
+            rollup_ttl_sql(rollup, hours, cluster), settings={"materialize_ttl_after_modify": 0}
+        )
+        if rollup.view not in existing or rollup.source in refilled:
+            client.command(truncate_sql(rollup, cluster))
+            backfill(client, rollup)
+            client.command(rollup_view_sql(rollup, cluster))
+            refilled.add(rollup.table)

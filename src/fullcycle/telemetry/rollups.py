@@ -1,0 +1,236 @@
+"""Rollup tables: summaries of raw telemetry kept up to date by materialized views on insert,
+so that reads over hours and days touch a few rows per series (or per minute) instead of every
+sample or line.
+
+- `samples_1m`, `samples_5m` (AggregatingMergeTree): per series and bucket `(end - size, end]`
+  the first and last sample (excluding staleness markers), count, sum, min, max, the sum of the
+  rises between consecutive samples (`deltaSumTimestamp`, which merges partial states in time
+  order), and the latest sample including staleness markers. A window of whole buckets follows
+  from these exactly (`metrics/window_summaries.py`); a bucket whose rises differ from
+  `last - first` holds a counter reset, whose correction the reader takes from the raw samples
+  of just that bucket (`telemetry/sample_queries.py`).
+- `logs_1m`, `logs_10m` (SummingMergeTree): lines per minute (and per ten minutes, fed from the
+  minutes) by service, environment, host and severity, for histograms, facets and totals of
+  queries that filter only on those fields (`telemetry/log_queries.py`).
+
+The views are created after their tables; a rollup table created on a store that already holds
+data is filled from it, one day (partition) at a time, before the store takes new writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from clickhouse_connect.driver.client import Client
+
+from fullcycle.telemetry.connection import DATABASE
+from fullcycle.telemetry.tables import DEDUPLICATION
+
+# Prometheus' staleness marker, stored with its bit pattern (ingest/remote_write.py).
+STALE_NAN_BITS = 0x7FF0000000000002
+_NEVER_FIRST = 2**63 - 1
+_NEVER_LAST = -(2**63 - 1)
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """A rollup table, the view that fills it, and the raw table it summarises."""
+
+    table: str
+    source: str
+    seconds: int
+    engine: str
+    columns: str
+    order_by: str
+    ttl_column: str
+    retention: str  # the table whose retention it keeps (telemetry.schema.Retention)
+    source_time: str = "timestamp"
+
+    @property
+    def view(self) -> str:
+        return f"{self.table}_feed"
+
+    @property
+    def size_ms(self) -> int:
+        return self.seconds * 1000
+
+
+_SAMPLE_COLUMNS = (
+    "metric LowCardinality(String), fingerprint UInt64, bucket_end DateTime('UTC'),"
+    " first_ms SimpleAggregateFunction(min, Int64),"
+    " first_value AggregateFunction(argMin, Float64, Int64),"
+    " last_ms SimpleAggregateFunction(max, Int64),"
+    " last_value AggregateFunction(argMax, Float64, Int64),"
+    " n SimpleAggregateFunction(sum, UInt64), total SimpleAggregateFunction(sum, Float64),"
+    " low SimpleAggregateFunction(min, Float64), high SimpleAggregateFunction(max, Float64),"
+    " rises AggregateFunction(deltaSumTimestamp, Float64, Int64),"
+    " latest_ms SimpleAggregateFunction(max, Int64),"
+    " latest_value AggregateFunction(argMax, Float64, Int64)"
+)
+
+
+def _sample_rollup(seconds: int) -> Rollup:
+    return Rollup(
+        table=f"samples_{seconds // 60}m",
+        source="samples",
+        seconds=seconds,
+        engine="AggregatingMergeTree",
+        columns=_SAMPLE_COLUMNS,
+        order_by="(metric, fingerprint, bucket_end)",
+        ttl_column="bucket_end",
+        retention="samples",
+    )
+
+
+# Coarsest first: a reader takes the first one whose buckets fit its query.
+SAMPLE_ROLLUPS = (_sample_rollup(300), _sample_rollup(60))
+
+_LOG_COLUMNS = (
+    "minute DateTime('UTC'), service LowCardinality(String),"
+    " environment LowCardinality(String), host LowCardinality(String),"
+    " severity_text LowCardinality(String), severity_number UInt8, lines UInt64"
+)
+_LOG_KEY = "(minute, service, severity_number, host, environment, severity_text)"
+
+LOG_ROLLUP = Rollup(
+    table="logs_1m",
+    source="logs",
+    seconds=60,
+    engine="SummingMergeTree(lines)",
+    columns=_LOG_COLUMNS,
+    order_by=_LOG_KEY,
+    ttl_column="minute",
+    retention="logs",
+)
+# Ten-minute counts, fed from the one-minute counts (a tenth of their rows for long windows).
+LOG_ROLLUP_10M = Rollup(
+    table="logs_10m",
+    source="logs_1m",
+    seconds=600,
+    engine="SummingMergeTree(lines)",
+    columns=_LOG_COLUMNS,
+    order_by=_LOG_KEY,
+    ttl_column="minute",
+    retention="logs",
+    source_time="minute",
+)
+# Coarsest first: a reader takes the largest whose periods fit inside its window.
+LOG_ROLLUPS = (LOG_ROLLUP_10M, LOG_ROLLUP)
+
+# In the order they are created and filled: a rollup after the one it is fed from.
+ROLLUPS = (*SAMPLE_ROLLUPS, LOG_ROLLUP, LOG_ROLLUP_10M)
+
+
+def _sample_select(rollup: Rollup, source: str, where: str) -> str:
+    """Per series and bucket, the summaries of the samples of `source` (sorted by series and
+    time first, as deltaSumTimestamp adds rows in the order it sees them)."""
+    size = rollup.size_ms
+    # Fixed DDL text: no value from outside is formatted in.
+    return (
+        "SELECT metric, fingerprint,"  # noqa: S608
+        f" toDateTime(intDiv(ms + {size - 1}, {size}) * {rollup.seconds}, 'UTC') AS bucket_end,"
+        f" min(if(stale, {_NEVER_FIRST}, ms)) AS first_ms,"
+        f" argMinState(value, if(stale, {_NEVER_FIRST}, ms)) AS first_value,"
+        f" max(if(stale, {_NEVER_LAST}, ms)) AS last_ms,"
+        f" argMaxState(value, if(stale, {_NEVER_LAST}, ms)) AS last_value,"
+        " toUInt64(countIf(NOT stale)) AS n, sum(if(stale, 0, value)) AS total,"
+        " min(if(stale, inf, value)) AS low, max(if(stale, -inf, value)) AS high,"
+        " deltaSumTimestampState(value, ms) AS rises,"
+        " max(ms) AS latest_ms, argMaxState(value, ms) AS latest_value"
+        " FROM (SELECT metric, fingerprint, toUnixTimestamp64Milli(timestamp) AS ms, value,"
+        f" reinterpretAsUInt64(value) = {STALE_NAN_BITS} AS stale"
+        f" FROM {source} {where} ORDER BY fingerprint, timestamp)"
+        " GROUP BY metric, fingerprint, bucket_end"
+    )
+
+
+def _log_select(rollup: Rollup, source: str, where: str) -> str:
+    """Lines per period from the lines, or from the counts of a finer rollup."""
+    counted = "count()" if rollup.source == "logs" else "sum(lines)"
+    return (
+        f"SELECT toStartOfInterval({rollup.source_time}, INTERVAL {rollup.seconds} SECOND)"  # noqa: S608
+        " AS minute, service, environment, host, severity_text, severity_number,"
+        f" toUInt64({counted}) AS lines FROM {source} {where}"
+        " GROUP BY minute, service, environment, host, severity_text, severity_number"
+    )
+
+
+def rollup_select(rollup: Rollup, source: str, where: str = "") -> str:
+    if rollup in LOG_ROLLUPS:
+        return _log_select(rollup, source, where)
+    return _sample_select(rollup, source, where)
+
+
+def rollup_table_sql(rollup: Rollup, hours: int, cluster: str | None) -> list[str]:
+    """The rollup table; on a cluster a replicated table per shard (`<table>_local`) and a
+    Distributed table over them."""
+    ttl = f"TTL `{rollup.ttl_column}` + INTERVAL {hours} HOUR DELETE"
+    partition = f"PARTITION BY toDate(`{rollup.ttl_column}`)"
+    if cluster is None:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {DATABASE}.{rollup.table} ({rollup.columns})"
+            f" ENGINE = {rollup.engine} {partition} ORDER BY {rollup.order_by} {ttl}"
+            f" SETTINGS {DEDUPLICATION}"
+        ]
+    on_cluster = f" ON CLUSTER '{cluster}'"
+    local = f"{DATABASE}.{rollup.table}_local"
+    return [
+        f"CREATE TABLE IF NOT EXISTS {local}{on_cluster} ({rollup.columns})"
+        f" ENGINE = Replicated{rollup.engine} {partition} ORDER BY {rollup.order_by} {ttl}",
+        f"CREATE TABLE IF NOT EXISTS {DATABASE}.{rollup.table}{on_cluster} AS {local}"
+        f" ENGINE = Distributed('{cluster}', {DATABASE}, {rollup.table}_local, rand())",
+    ]
+
+
+def rollup_view_sql(rollup: Rollup, cluster: str | None) -> str:
+    """The materialized view feeding the rollup from every insert into its source."""
+    if cluster is None:
+        return (
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {DATABASE}.{rollup.view}"
+            f" TO {DATABASE}.{rollup.table}"
+            f" AS {rollup_select(rollup, f'{DATABASE}.{rollup.source}')}"
+        )
+    return (
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {DATABASE}.{rollup.view} ON CLUSTER '{cluster}'"
+        f" TO {DATABASE}.{rollup.table}_local"
+        f" AS {rollup_select(rollup, f'{DATABASE}.{rollup.source}_local')}"
+    )
+
+
+def truncate_sql(rollup: Rollup, cluster: str | None) -> str:
+    if cluster is None:
+        return f"TRUNCATE TABLE {DATABASE}.{rollup.table}"
+    return f"TRUNCATE TABLE {DATABASE}.{rollup.table}_local ON CLUSTER '{cluster}'"
+
+
+def rollup_ttl_sql(rollup: Rollup, hours: int, cluster: str | None) -> str:
+    name = f"{rollup.table}_local" if cluster else rollup.table
+    on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
+    return (
+        f"ALTER TABLE {DATABASE}.{name}{on_cluster}"
+        f" MODIFY TTL `{rollup.ttl_column}` + INTERVAL {hours} HOUR DELETE"
+    )
+
+
+def existing_tables(client: Client) -> set[str]:
+    rows = client.query(
+        "SELECT name FROM system.tables WHERE database = {database:String}",
+        parameters={"database": DATABASE},
+    ).result_rows
+    return {str(row[0]) for row in rows}
+
+
+def backfill(client: Client, rollup: Rollup) -> None:
+    """Fill a new rollup table from the rows its source already holds, a day at a time (so that
+    memory stays bounded on a large store)."""
+    source = f"{DATABASE}.{rollup.source}"
+    column = rollup.source_time
+    days = client.query(
+        f"SELECT DISTINCT toDate({column}) AS day FROM {source} ORDER BY day"  # noqa: S608
+    ).result_rows
+    for (day,) in days:
+        where = f"WHERE toDate({column}) = {{day:Date}}"
+        client.command(
+            f"INSERT INTO {DATABASE}.{rollup.table} {rollup_select(rollup, source, where)}",
+            parameters={"day": day},
+        )

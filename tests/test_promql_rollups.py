@@ -1,0 +1,224 @@
+"""PromQL answers from the rollup tables are the answers from the raw samples.
+
+(The tests with a store of their own come first: one embedded store per process at a time, and
+the module's shared store stays open until the module ends.)
+
+The same range queries run twice on the same store: reading rollups where the steps allow it,
+and reading raw samples only (`rollups=False`). The data has what rollups could get wrong:
+counter resets inside a 1-minute and a 5-minute bucket and on a bucket's edge, series that
+appear and stop in the middle of the range, a staleness marker, a gap longer than the
+lookback, jittered scrape times, samples exactly on bucket edges, and samples arriving in
+several inserts (so a bucket is merged from partial summaries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from fullcycle.metrics.engine import QueryResult, instant_query, range_query
+from fullcycle.telemetry.batches import SampleBatch
+from fullcycle.telemetry.store import StoreOptions, TelemetryStore
+
+HOUR_MS = 3600_000
+# Aligned to the hour, so that 5-minute and hourly steps start on rollup bucket edges.
+END_MS = (int(datetime.now(UTC).timestamp()) // 3600 - 1) * HOUR_MS
+START_MS = END_MS - 6 * HOUR_MS
+STALE_NAN = 0x7FF0000000000002
+Points = list[tuple[int, float]]
+
+
+def _stale() -> float:
+    import struct
+
+    return float(struct.unpack("<d", struct.pack("<Q", STALE_NAN))[0])
+
+
+def _scrapes(rng: random.Random, first_ms: int, last_ms: int, jitter: bool = True) -> list[int]:
+    return [
+        t + (rng.randrange(-400, 400) if jitter else 0) for t in range(first_ms, last_ms, 15_000)
+    ]
+
+
+def _counter(rng: random.Random, times: list[int], resets_at: set[int]) -> Points:
+    value, points = 0.0, []
+    for t in times:
+        value = rng.randint(0, 5) * 1.0 if t in resets_at else value + rng.randint(0, 30) * 0.5
+        points.append((t, value))
+    return points
+
+
+def _dataset() -> dict[tuple[str, tuple[tuple[str, str], ...]], Points]:
+    rng = random.Random(20261126)
+    data: dict[tuple[str, tuple[tuple[str, str], ...]], Points] = {}
+    every = _scrapes(rng, START_MS - HOUR_MS, END_MS + 10 * 60_000)
+    exact = _scrapes(rng, START_MS - HOUR_MS, END_MS, jitter=False)  # on bucket edges
+    # Resets inside a 1-minute bucket, inside a 5-minute bucket, and on a bucket's last sample.
+    inside_minute = next(t for t in every if t > START_MS + HOUR_MS and t % 60_000 > 20_000)
+    inside_five = next(t for t in every if t > START_MS + 3 * HOUR_MS and t % 300_000 > 100_000)
+    on_edge = next(t for t in exact if t > START_MS + 2 * HOUR_MS and t % 300_000 == 0)
+    for instance in ("a", "b", "c"):
+        labels = (("instance", instance), ("job", "shop"))
+        resets = {inside_minute, inside_five} if instance == "a" else set()
+        data[("http_requests_total", labels)] = _counter(rng, every, resets)
+        data[("process_cpu_seconds_total", labels)] = _counter(rng, exact, {on_edge})
+        memory = [
+            (t, 2e8 + rng.gauss(0, 3e6))
+            for t in every
+            if not (START_MS + HOUR_MS < t < START_MS + HOUR_MS + 11 * 60_000)
+        ]
+        data[("process_resident_memory_bytes", labels)] = memory
+    late = [t for t in every if t > START_MS + 2 * HOUR_MS + 17_000]
+    data[("http_requests_total", (("instance", "late"), ("job", "shop")))] = _counter(
+        rng, late, set()
+    )
+    stopped = [t for t in every if t < START_MS + 4 * HOUR_MS + 7_000]
+    points = _counter(rng, stopped, set())
+    points.append((stopped[-1] + 15_000, _stale()))
+    data[("http_requests_total", (("instance", "stopped"), ("job", "shop")))] = points
+    return data
+
+
+def _load(store: TelemetryStore, data: dict) -> None:
+    """In three inserts by time, so that buckets on their borders are merged from parts."""
+    borders = (START_MS + 2 * HOUR_MS + 37_000, START_MS + 4 * HOUR_MS + 130_000)
+    for low, high in ((-math.inf, borders[0]), borders, (borders[1], math.inf)):
+        batch = SampleBatch()
+        for (metric, labels), points in data.items():
+            for t, v in points:
+                if low <= t < high:
+                    batch.add(metric=metric, labels=dict(labels), timestamp_ms=t, value=v)
+        asyncio.run(store.append([batch]))
+        store.flush()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TelemetryStore]:
+    opened = TelemetryStore(StoreOptions(data_dir=tmp_path_factory.mktemp("rollups")))
+    opened.open()
+    for table in ("samples_1m", "samples_5m"):  # buckets stay split over the inserts' parts
+        opened.clickhouse.client().command(f"SYSTEM STOP MERGES fullcycle.{table}")
+    _load(opened, _dataset())
+    yield opened
+    opened.close()
+
+
+def _truncate_samples(store: TelemetryStore) -> None:
+    store.clickhouse.client().command("TRUNCATE TABLE fullcycle.samples")
+
+
+def test_five_minute_steps_read_no_raw_samples(tmp_path: Path) -> None:
+    """Without resets, a dashboard's 5-minute steps are answered from the rollups alone: the
+    same answer after the raw samples are gone."""
+    store = TelemetryStore(StoreOptions(data_dir=tmp_path))
+    store.open()
+    try:
+        data = {key: points for key, points in _dataset().items() if "late" in str(key)}
+        _load(store, data)
+        queries = [
+            "sum(rate(http_requests_total[5m]))",
+            "http_requests_total",
+            "max_over_time(http_requests_total[30m])",
+        ]
+        start, end, step = _at(START_MS), _at(END_MS), timedelta(minutes=5)
+        before = [range_query(store, q, start, end, step, rollups=False) for q in queries]
+        _truncate_samples(store)
+        assert not range_query(store, queries[0], start, end, step, rollups=False).series
+        for query, raw in zip(queries, before, strict=True):
+            assert raw.series
+            _assert_same(query, raw, range_query(store, query, start, end, step))
+    finally:
+        store.close()
+
+
+def test_a_store_from_before_the_rollups_fills_them_on_start(tmp_path: Path) -> None:
+    store = TelemetryStore(StoreOptions(data_dir=tmp_path))
+    store.open()
+    _load(store, _dataset())
+    query = "sum by (instance) (increase(http_requests_total[10m]))"
+    start, end, step = _at(START_MS), _at(END_MS), timedelta(minutes=5)
+    expected = range_query(store, query, start, end, step, rollups=False)
+    client = store.clickhouse.client()
+    for table in ("samples_5m", "samples_1m"):  # as an earlier version left the store
+        client.command(f"DROP VIEW fullcycle.{table}_feed")
+        client.command(f"DROP TABLE fullcycle.{table}")
+    store.close()
+
+    reopened = TelemetryStore(StoreOptions(data_dir=tmp_path))
+    reopened.open()
+    try:
+        stored = reopened.query("SELECT count() FROM fullcycle.samples_5m")[0][0]
+        assert stored > 0
+        _assert_same(query, expected, range_query(reopened, query, start, end, step))
+        instant = instant_query(reopened, query, _at(END_MS))
+        assert {s.labels["instance"] for s in instant.series} >= {"a", "late"}
+    finally:
+        reopened.close()
+
+
+QUERIES = [
+    "http_requests_total",
+    "process_resident_memory_bytes",
+    "rate(http_requests_total[5m])",
+    "increase(http_requests_total[10m])",
+    "increase(process_cpu_seconds_total[5m])",
+    "sum by (job) (rate(http_requests_total[5m]))",
+    "rate(http_requests_total[1h])",
+    "delta(process_resident_memory_bytes[5m])",
+    "sum_over_time(http_requests_total[5m])",
+    "count_over_time(process_resident_memory_bytes[15m])",
+    "avg_over_time(process_resident_memory_bytes[5m])",
+    "min_over_time(process_resident_memory_bytes[10m])",
+    "max_over_time(process_resident_memory_bytes[1h])",
+    "last_over_time(http_requests_total[5m])",
+    "present_over_time(http_requests_total[5m])",
+    "absent_over_time(process_resident_memory_bytes[5m])",
+    "rate(http_requests_total[5m] offset 10m)",
+]
+STEPS_SECONDS = [60, 300, 900, 3600]
+
+
+def _answer(result: QueryResult) -> dict[tuple[tuple[str, str], ...], list[tuple[float, float]]]:
+    return {tuple(sorted(s.labels.items())): s.points for s in result.series}
+
+
+def _assert_same(query: str, expected: QueryResult, actual: QueryResult) -> None:
+    want, have = _answer(expected), _answer(actual)
+    assert sorted(have) == sorted(want), f"{query}: series differ"
+    for key, points in want.items():
+        assert [t for t, _ in have[key]] == [t for t, _ in points], f"{query} {key}: times"
+        for (t, a), (_, b) in zip(points, have[key], strict=True):
+            same = (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9)
+            assert same, f"{query} {dict(key)} at {t}: rollup {b} != raw {a}"
+
+
+def _at(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+@pytest.mark.parametrize("step_seconds", STEPS_SECONDS)
+@pytest.mark.parametrize("query", QUERIES)
+def test_rollup_answers_equal_raw_answers(
+    query: str, step_seconds: int, store: TelemetryStore
+) -> None:
+    start, end, step = _at(START_MS), _at(END_MS), timedelta(seconds=step_seconds)
+    raw = range_query(store, query, start, end, step, rollups=False)
+    assert raw.series or query.startswith("absent"), f"{query}: no data; proves nothing"
+    _assert_same(query, raw, range_query(store, query, start, end, step))
+
+
+def test_the_data_has_the_cases_rollups_could_get_wrong() -> None:
+    data = _dataset()
+    counter = data[("http_requests_total", (("instance", "a"), ("job", "shop")))]
+    drops = [b for (_, a), (b, v) in itertools.pairwise(counter) if v < a]
+    assert len(drops) == 2
+    assert any(t % 60_000 != 0 for t in drops)  # inside a minute, not on its edge
+    edge = data[("process_cpu_seconds_total", (("instance", "a"), ("job", "shop")))]
+    assert any(b < a and t % 300_000 == 0 for (_, a), (t, b) in itertools.pairwise(edge))
