@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,10 +27,18 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from fullcycle.alerting.escalation import escalate, escalation_receivers
-from fullcycle.alerting.evaluation import Active, LogCounter, RuleQuery, evaluate
+from fullcycle.alerting.evaluation import (
+    Active,
+    LogCounter,
+    RuleQuery,
+    evaluate,
+    evaluate_anomaly,
+)
+from fullcycle.alerting.fingerprints import fingerprint
 from fullcycle.alerting.models import Alert, AlertRule, Notification, Receiver
 from fullcycle.alerting.silences import suppression
 from fullcycle.alerting.templating import fill_all
+from fullcycle.anomaly.watch import Watch, WatchRule
 from fullcycle.catalog.models import Service
 from fullcycle.deploy.metric_queries import MetricQueries
 from fullcycle.ingest.scraper import next_due
@@ -53,12 +59,6 @@ class RuleJob:
     query: RuleQuery
     due_at: datetime
     interval_seconds: int
-
-
-def fingerprint(labels: dict[str, str]) -> str:
-    """A stable short hash of the label set (Alertmanager's `fingerprint` field)."""
-    canonical = json.dumps(sorted(labels.items()), separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 class RuleEvaluator:
@@ -143,8 +143,13 @@ class RuleEvaluator:
     def _evaluate(self, job: RuleJob, now: datetime) -> None:
         error = ""
         actives: list[Active] = []
+        watch: Watch | None = None
         try:
-            actives = evaluate(job.query, now, self.metrics, self.count_logs)
+            if job.query.kind == "anomaly":
+                watch = self._watch(job)
+                actives = evaluate_anomaly(watch, now, self.metrics)
+            else:
+                actives = evaluate(job.query, now, self.metrics, self.count_logs)
         except ValueError as failure:
             error = str(failure)
         except Exception as failure:
@@ -156,11 +161,18 @@ class RuleEvaluator:
                 return  # removed meanwhile, or the lease ran out and another process took it
             if not error:
                 record_evaluation(db, rule, actives, now)
+                if watch is not None:
+                    watch.save(db, rule.id)
             rule.last_eval_at = now
             rule.last_error = error
             rule.next_eval_at = next_due(job.due_at, job.interval_seconds, now)
             rule.leased_by = ""
             rule.lease_until = None
+
+    def _watch(self, job: RuleJob) -> Watch:
+        """The rule's detectors as the database holds them (saved with the alerts' states)."""
+        with self.database.session() as db:
+            return Watch.load(db, job.id, WatchRule.of(job.query.definition))
 
 
 def _job(rule: AlertRule) -> RuleJob:
@@ -202,7 +214,7 @@ def record_evaluation(db: Session, rule: AlertRule, actives: list[Active], now: 
         alert.last_seen_at = now
         alert.annotations = {
             "runbook_url": runbook,
-            **fill_all(rule.annotations, labels, active.value),
+            **fill_all(rule.annotations, labels, active.value, active.band),
         }
         pending_long_enough = now - alert.active_at >= timedelta(seconds=rule.for_seconds)
         if alert.state == "pending" and pending_long_enough:

@@ -90,6 +90,14 @@ def _fill(stored: AlertRule, group: GroupSpec, rule: RuleSpec) -> None:
         "op": rule.op,
         "keep_firing_for": rule.keep_firing_for,
     }
+    if rule.kind == "anomaly":
+        stored.definition |= {
+            "metric_kind": rule.metric_kind.value,
+            "sensitivity": rule.sensitivity.value,
+            "direction": rule.direction,
+            "step": rule.step or group.interval,
+            "history": rule.history,
+        }
     stored.interval_seconds = group.interval
     stored.for_seconds = rule.for_
     stored.severity = rule.severity

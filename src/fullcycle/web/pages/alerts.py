@@ -27,6 +27,7 @@ from fullcycle.alerting.records import (
     resolve_by_hand,
 )
 from fullcycle.alerting.silences import silence_view
+from fullcycle.anomaly.watch import last_verdict
 from fullcycle.audit.log import record
 from fullcycle.auth.dependencies import current_principal, get_db
 from fullcycle.auth.principal import Principal
@@ -98,6 +99,7 @@ def alert_page(
     context = {
         "nav": "alerts",
         "alert": alert_detail(db, alert),
+        "band": last_verdict(db, alert.rule_id, alert.labels),
         "links": alert_links("", alert),
         "state_pill": STATE_PILL,
         "may_act": principal.has(Scope.DEPLOY),
