@@ -37,7 +37,7 @@ from fastapi.testclient import TestClient
 from fullcycle.alerting.evaluation import store_log_counter
 from fullcycle.alerting.evaluator import RuleEvaluator
 from fullcycle.app import create_app
-from fullcycle.deploy.metric_queries import engine_queries
+from fullcycle.deploy.metric_queries import EngineQueries
 from fullcycle.ingest.prometheus_proto import WriteRequest
 from fullcycle.metrics.engine import instant_query
 from fullcycle.settings import Settings
@@ -120,7 +120,7 @@ def measure_cycles(settings: Settings, rules: int, cycles: int) -> tuple[list[fl
         evaluator = RuleEvaluator(
             client.app.state.database,  # type: ignore[attr-defined]
             "bench",
-            metrics=engine_queries(store),
+            metrics=EngineQueries(store),
             count_logs=store_log_counter(store),
             clock=lambda: clock_now[0],
         )
