@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fullcycle import __version__
 from fullcycle.alerting.oncall_routes import router as oncall_router
 from fullcycle.alerting.routes import router as alerting_router
+from fullcycle.alerting.rules.routes import router as rule_router
 from fullcycle.anomaly.routes import router as anomaly_router
 from fullcycle.audit.routes import router as audit_router
 from fullcycle.auth.dependencies import Forbidden, NotAuthenticated, RequireRead
@@ -226,6 +227,7 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
         deploy_router,
         anomaly_router,
         alerting_router,
+        rule_router,
         oncall_router,
     )
     for router in (*routers, pages_router):

@@ -55,6 +55,16 @@ def duration_seconds(text: str) -> int:
     return int(total)
 
 
+def format_duration(seconds: int) -> str:
+    """Whole seconds as a Prometheus duration (`90` -> `1m30s`, `0` -> `0s`)."""
+    parts = []
+    for suffix, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{suffix}")
+            seconds %= size
+    return "".join(parts) or "0s"
+
+
 def _duration(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError("expected a duration such as 30s, 5m, 1h")
