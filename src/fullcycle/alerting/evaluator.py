@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -49,6 +50,7 @@ log = logging.getLogger("fullcycle.alerting")
 
 LEASE = timedelta(seconds=60)
 MAX_CLAIM = 200
+CONCURRENCY = 4
 OPEN_STATES = ("pending", "firing")
 Clock = Callable[[], datetime]
 
@@ -85,6 +87,7 @@ class RuleEvaluator:
         count_logs: LogCounter | None,
         clock: Clock = utcnow,
         tick_seconds: float = 1.0,
+        concurrency: int = CONCURRENCY,
     ) -> None:
         self.database = database
         self.instance_id = instance_id
@@ -94,6 +97,8 @@ class RuleEvaluator:
         self.tick_seconds = tick_seconds
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # one pool for the evaluator's life: each thread keeps its own store connection
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="rule-evaluation")
 
     async def start(self) -> None:
         if self._loop_task is not None:
@@ -152,7 +157,8 @@ class RuleEvaluator:
 
     def _outcomes(self, jobs: list[RuleJob], now: datetime) -> dict[int, Outcome]:
         """Evaluate the claimed rules: threshold rules on a shared metric together
-        (`shared_selectors.py`), the others one by one."""
+        (`shared_selectors.py`), the others one by one, CONCURRENCY at a time (the store
+        answers queries of several threads at once)."""
         outcomes: dict[int, Outcome] = {}
         if self.metrics is not None:
             thresholds = {
@@ -163,9 +169,9 @@ class RuleEvaluator:
             }
             together = evaluate_together(thresholds, now, self.metrics)
             outcomes |= {rule_id: Outcome(*result) for rule_id, result in together.items()}
-        for job in jobs:
-            if job.id not in outcomes:
-                outcomes[job.id] = self._evaluate(job, now)
+        alone = [job for job in jobs if job.id not in outcomes]
+        results = self._pool.map(lambda job: self._evaluate(job, now), alone)
+        outcomes |= {job.id: outcome for job, outcome in zip(alone, results, strict=True)}
         return outcomes
 
     def _evaluate(self, job: RuleJob, now: datetime) -> Outcome:

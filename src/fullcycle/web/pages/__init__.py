@@ -10,6 +10,7 @@ from fullcycle.web.pages import (
     deploys,
     login,
     logs,
+    rules,
     services,
     teams,
     telemetry,
@@ -31,5 +32,6 @@ for area in (
     logs,
     deploys,
     alerts,
+    rules,
 ):
     router.include_router(area.router)

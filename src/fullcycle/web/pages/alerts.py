@@ -50,10 +50,14 @@ def service_alerting(db: Session, service: Service) -> dict[str, Any]:
         for a in list_alerts(db, None, service.name, PAGE_SIZE)
         if a.state != "resolved"
     ]
-    rules = db.scalars(select(AlertRule.name).where(AlertRule.service == service.name)).all()
+    rules = db.execute(
+        select(AlertRule.id, AlertRule.name)
+        .where(AlertRule.service == service.name)
+        .order_by(AlertRule.name)
+    ).all()
     return {
         "alerts": open_alerts,
-        "rules": list(rules),
+        "rules": [{"id": rule_id, "name": name} for rule_id, name in rules],
         "oncall": schedules_for_service(db, service, utcnow()),
         "state_pill": STATE_PILL,
     }
