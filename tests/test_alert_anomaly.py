@@ -22,6 +22,7 @@ from fullcycle.settings import Settings
 from fullcycle.telemetry.batches import SampleBatch
 from fullcycle.telemetry.payloads import encode_batches
 from fullcycle.telemetry.remote import BATCHES_CONTENT_TYPE, BATCHES_PATH
+from fullcycle.telemetry.store import TelemetryStore
 from tests.conftest import ADMIN_TOKEN
 from tests.test_alert_evaluation import Alerting, Receiver, add_receiver
 from tests.test_alert_rules import add_service
@@ -86,8 +87,8 @@ def revenue_counter(start: datetime, end: datetime) -> SampleBatch:
 class RecordingQueries(EngineQueries):
     """The real PromQL engine, noting which steps each range query asked for."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, store: TelemetryStore) -> None:
+        super().__init__(store)
         self.ranges: list[tuple[datetime, datetime]] = []
 
     def range(

@@ -60,6 +60,8 @@ def evaluate(
     """The active label sets of the rule at `at`; raises ValueError when it cannot be
     evaluated (bad query, no telemetry store in this process)."""
     definition = rule.definition
+    if rule.kind == "anomaly":
+        raise ValueError("anomaly rules are evaluated with their detectors (evaluate_anomaly)")
     if rule.kind == "metric":
         return [
             Active(_without_name(series.labels), series.points[-1][1])

@@ -83,8 +83,6 @@ class Watch:
             select(AnomalyDetectorState).where(AnomalyDetectorState.rule_id == rule_id)
         ):
             detector = Detector.from_state(row.state.encode())
-            if detector.kind != rule.kind or detector.sensitivity != rule.sensitivity:
-                continue  # the rule was edited: this series learns again with its new settings
             last_point = Point(**row.last_point) if row.last_point else None
             series[row.fingerprint] = WatchedSeries(
                 dict(row.labels), detector, row.last_timestamp, last_point
