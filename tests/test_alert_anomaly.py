@@ -9,14 +9,17 @@ import dataclasses
 import math
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from fullcycle.alerting.rules.file import RuleFileError, parse_rule_file
 from fullcycle.anomaly.models import AnomalyDetectorState
 from fullcycle.app import create_app
+from fullcycle.cli.main import app
 from fullcycle.deploy.metric_queries import EngineQueries, SeriesPoints
 from fullcycle.settings import Settings
 from fullcycle.telemetry.batches import SampleBatch
@@ -218,15 +221,19 @@ def test_an_anomaly_rule_learns_once_keeps_its_state_across_a_restart_and_pages_
     assert fired_at - active_at == timedelta(minutes=5)  # `for: 5m` on top of the detector
 
 
-def test_rules_check_names_the_line_and_field_of_a_bad_anomaly_rule() -> None:
-    bad = RULES.replace("metric_kind: money", "metric_kind: euros").replace(
-        "direction: below", "direction: down"
+def test_rules_check_names_the_line_and_field_of_a_bad_anomaly_rule(tmp_path: Path) -> None:
+    file = tmp_path / "business.rules.yaml"
+    file.write_text(
+        RULES.replace("metric_kind: money", "metric_kind: euros").replace(
+            "direction: below", "direction: down"
+        )
     )
-    with pytest.raises(RuleFileError) as caught:
-        parse_rule_file(bad)
-    problems = [str(problem) for problem in caught.value.problems]
-    assert any(p.startswith("line 9: groups[0].rules[0].metric_kind:") for p in problems)
-    assert any(p.startswith("line 11: groups[0].rules[0].direction:") for p in problems)
+    result = CliRunner().invoke(app, ["rules", "check", str(file)])
+    assert result.exit_code == 1
+    assert f"{file}:9: groups[0].rules[0].metric_kind: Input should be 'money'" in result.output
+    assert f"{file}:11: groups[0].rules[0].direction: Input should be 'above'" in result.output
+    file.write_text(RULES)
+    assert CliRunner().invoke(app, ["rules", "check", str(file)]).exit_code == 0
     too_long = RULES.replace("step: 5m", "step: 1s")
     with pytest.raises(RuleFileError) as caught:
         parse_rule_file(too_long)
