@@ -3,9 +3,13 @@ data arriving to the notification going out.
 
     .venv/bin/python bench/alert_rules.py                 # 1,000 rules, 5 cycles, 3 delays
     .venv/bin/python bench/alert_rules.py --rules 200 --cycles 2 --delays 1   # quick
+    .venv/bin/python bench/alert_rules.py --metrics 1000   # every rule on a metric of its own
 
 Runs the real app in process (SQLite control plane, embedded chDB store) with one metric rule
 per series (`bench_queue{shard="i"} > 100`, interval 15s). Samples come in through remote_write.
+With `--metrics N` the series are spread over N metric names (`bench_queue_0` ...): rules on
+the same metric are evaluated with one query (alerting/shared_selectors.py), so N = --rules
+measures rules that cannot share a query.
 
 - cycle: the evaluator takes all due rules, evaluates them through the PromQL engine and writes
   their states; the clock is moved 15 s per cycle. Baseline in the same run: the same 1,000
@@ -37,7 +41,7 @@ from fastapi.testclient import TestClient
 from fullcycle.alerting.evaluation import store_log_counter
 from fullcycle.alerting.evaluator import RuleEvaluator
 from fullcycle.app import create_app
-from fullcycle.deploy.metric_queries import engine_queries
+from fullcycle.deploy.metric_queries import EngineQueries
 from fullcycle.ingest.prometheus_proto import WriteRequest
 from fullcycle.metrics.engine import instant_query
 from fullcycle.settings import Settings
@@ -45,13 +49,21 @@ from fullcycle.settings import Settings
 TOKEN = "bench-admin-token-0123456789abcdef"
 
 
+METRICS = 1  # how many metric names the series are spread over (--metrics)
+
+
+def metric_of(shard: int) -> str:
+    return "bench_queue" if METRICS == 1 else f"bench_queue_{shard % METRICS}"
+
+
+def expression(shard: int) -> str:
+    return f'{metric_of(shard)}{{shard="{shard}"}} > 100'
+
+
 def rule_file(rules: int) -> str:
     lines = ["groups:", "  - name: bench", "    service: bench", "    interval: 15s", "    rules:"]
     for shard in range(rules):
-        lines += [
-            f"      - alert: Queue{shard}",
-            f'        expr: bench_queue{{shard="{shard}"}} > 100',
-        ]
+        lines += [f"      - alert: Queue{shard}", f"        expr: '{expression(shard)}'"]
     return "\n".join(lines) + "\n"
 
 
@@ -59,7 +71,8 @@ def write(client: TestClient, values: dict[int, float], at: datetime) -> None:
     request = WriteRequest()
     for shard, value in values.items():
         series = request.timeseries.add()
-        for name, label in (("__name__", "bench_queue"), ("job", "bench"), ("shard", str(shard))):
+        labels = (("__name__", metric_of(shard)), ("job", "bench"), ("shard", str(shard)))
+        for name, label in labels:
             series.labels.add(name=name, value=label)
         series.samples.add(timestamp=int(at.timestamp() * 1000), value=value)
     body = bytes(cramjam.snappy.compress_raw(request.SerializeToString()))
@@ -114,13 +127,13 @@ def measure_cycles(settings: Settings, rules: int, cycles: int) -> tuple[list[fl
         store = client.app.state.telemetry  # type: ignore[attr-defined]
         began = time.perf_counter()
         for shard in range(rules):
-            instant_query(store, f'bench_queue{{shard="{shard}"}} > 100', start)
+            instant_query(store, expression(shard), start)
         baseline = time.perf_counter() - began
         clock_now = [start]
         evaluator = RuleEvaluator(
             client.app.state.database,  # type: ignore[attr-defined]
             "bench",
-            metrics=engine_queries(store),
+            metrics=EngineQueries(store),
             count_logs=store_log_counter(store),
             clock=lambda: clock_now[0],
         )
@@ -159,7 +172,10 @@ def main() -> None:
     parser.add_argument("--rules", type=int, default=1000)
     parser.add_argument("--cycles", type=int, default=5)
     parser.add_argument("--delays", type=int, default=3)
+    parser.add_argument("--metrics", type=int, default=1)
     args = parser.parse_args()
+    global METRICS
+    METRICS = args.metrics
     with tempfile.TemporaryDirectory(prefix="fullcycle-bench-alerts-") as directory:
         base = Path(directory)
         settings = Settings(
@@ -173,7 +189,10 @@ def main() -> None:
             settings, data_dir=base / "delays", database_url=f"sqlite:///{base / 'delays.db'}"
         )
         delays = measure_delays(delay_settings, args.rules, args.delays)
-    print(f"rules: {args.rules}, interval 15 s, python {sys.version.split()[0]}")
+    print(
+        f"rules: {args.rules} over {args.metrics} metric name(s), interval 15 s, "
+        f"python {sys.version.split()[0]}"
+    )
     print(
         f"evaluation cycle: median {statistics.median(timings):.2f} s, "
         f"max {max(timings):.2f} s over {len(timings)} cycles "

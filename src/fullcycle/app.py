@@ -20,6 +20,7 @@ from fullcycle import __version__
 from fullcycle.alerting.contact_routes import router as contact_router
 from fullcycle.alerting.oncall_routes import router as oncall_router
 from fullcycle.alerting.routes import router as alerting_router
+from fullcycle.alerting.rules.routes import router as rule_router
 from fullcycle.anomaly.routes import router as anomaly_router
 from fullcycle.audit.routes import router as audit_router
 from fullcycle.auth.dependencies import Forbidden, NotAuthenticated, RequireRead
@@ -227,6 +228,7 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
         deploy_router,
         anomaly_router,
         alerting_router,
+        rule_router,
         oncall_router,
         contact_router,
     )

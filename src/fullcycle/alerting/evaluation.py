@@ -1,18 +1,22 @@
 """Evaluating one rule at one moment: which label sets are active and with what value.
 
 Metric rules are Prometheus alerting rules: every series the expression returns is active.
-Log rules count the service's lines matching a query over the window and compare the count
-with the threshold. Absence rules are active when a metric expression returns nothing, or when
-no line of the service matched the query in the window."""
+Anomaly rules feed each series of their expression to its own detector (`anomaly/watch.py`)
+and are active where the detector alerts in the rule's direction. Log rules count the service's
+lines matching a query over the window and compare the count with the threshold. Absence rules
+are active when a metric expression returns nothing, or when no line of the service matched the
+query in the window."""
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from fullcycle.alerting.templating import BAND_NAMES
+from fullcycle.anomaly.watch import Watch
 from fullcycle.deploy.metric_queries import MetricQueries
 from fullcycle.logs.explorer import count_matches
 from fullcycle.logs.query import parse
@@ -36,6 +40,7 @@ class Active:
 
     labels: dict[str, str]
     value: float
+    band: dict[str, float] = field(default_factory=dict)  # anomaly rules: expected, lower, upper
 
 
 LogCounter = Callable[[str, int, int], int]
@@ -55,6 +60,8 @@ def evaluate(
     """The active label sets of the rule at `at`; raises ValueError when it cannot be
     evaluated (bad query, no telemetry store in this process)."""
     definition = rule.definition
+    if rule.kind == "anomaly":
+        raise ValueError("anomaly rules are evaluated with their detectors (evaluate_anomaly)")
     if rule.kind == "metric":
         return [
             Active(_without_name(series.labels), series.points[-1][1])
@@ -69,6 +76,19 @@ def evaluate(
         found = _metrics(metrics).instant(definition["expr"], at)
         return [] if any(series.points for series in found) else [Active({}, 0.0)]
     return [Active({}, 0.0)] if _count(rule, at, count_logs) == 0 else []
+
+
+def evaluate_anomaly(watch: Watch, at: datetime, metrics: MetricQueries | None) -> list[Active]:
+    """Advance the rule's detectors to `at`; the series they alert on are active, with the
+    band of their last point."""
+    watch.advance(at, _metrics(metrics))
+    actives = []
+    for series in watch.alerting():
+        point = series.last_point
+        assert point is not None  # alerting() only returns series with a verdict
+        band = {name: getattr(point, name) for name in BAND_NAMES}
+        actives.append(Active(series.labels, point.value or 0.0, band))
+    return actives
 
 
 def service_query(service: str, query: str) -> str:

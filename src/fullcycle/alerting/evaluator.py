@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,10 +28,19 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from fullcycle.alerting.escalation import escalate, escalation_receivers
-from fullcycle.alerting.evaluation import Active, LogCounter, RuleQuery, evaluate
+from fullcycle.alerting.evaluation import (
+    Active,
+    LogCounter,
+    RuleQuery,
+    evaluate,
+    evaluate_anomaly,
+)
+from fullcycle.alerting.fingerprints import fingerprint
 from fullcycle.alerting.models import Alert, AlertRule, Notification, Receiver
+from fullcycle.alerting.shared_selectors import evaluate_together, threshold_rule
 from fullcycle.alerting.silences import suppression
 from fullcycle.alerting.templating import fill_all
+from fullcycle.anomaly.watch import Watch, WatchRule
 from fullcycle.catalog.models import Service
 from fullcycle.deploy.metric_queries import MetricQueries
 from fullcycle.ingest.scraper import next_due
@@ -42,8 +50,19 @@ log = logging.getLogger("fullcycle.alerting")
 
 LEASE = timedelta(seconds=60)
 MAX_CLAIM = 200
+CONCURRENCY = 4
 OPEN_STATES = ("pending", "firing")
 Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What evaluating a rule gave: its active label sets, or the error that stopped it; an
+    anomaly rule's detectors, to be saved with the alerts."""
+
+    actives: list[Active]
+    error: str
+    watch: Watch | None = None
 
 
 @dataclass(frozen=True)
@@ -53,12 +72,6 @@ class RuleJob:
     query: RuleQuery
     due_at: datetime
     interval_seconds: int
-
-
-def fingerprint(labels: dict[str, str]) -> str:
-    """A stable short hash of the label set (Alertmanager's `fingerprint` field)."""
-    canonical = json.dumps(sorted(labels.items()), separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 class RuleEvaluator:
@@ -74,6 +87,7 @@ class RuleEvaluator:
         count_logs: LogCounter | None,
         clock: Clock = utcnow,
         tick_seconds: float = 1.0,
+        concurrency: int = CONCURRENCY,
     ) -> None:
         self.database = database
         self.instance_id = instance_id
@@ -83,6 +97,8 @@ class RuleEvaluator:
         self.tick_seconds = tick_seconds
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # one pool for the evaluator's life: each thread keeps its own store connection
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="rule-evaluation")
 
     async def start(self) -> None:
         if self._loop_task is not None:
@@ -111,8 +127,7 @@ class RuleEvaluator:
         now = self.clock()
         evaluated = 0
         while jobs := self._claim(now):
-            for job in jobs:
-                self._evaluate(job, now)
+            self._record(jobs, self._outcomes(jobs, now), now)
             evaluated += len(jobs)
         return evaluated
 
@@ -140,27 +155,81 @@ class RuleEvaluator:
 
     # --- evaluating --------------------------------------------------------------------------
 
-    def _evaluate(self, job: RuleJob, now: datetime) -> None:
-        error = ""
-        actives: list[Active] = []
+    def _outcomes(self, jobs: list[RuleJob], now: datetime) -> dict[int, Outcome]:
+        """Evaluate the claimed rules: threshold rules on a shared metric together
+        (`shared_selectors.py`), the others one by one, CONCURRENCY at a time (the store
+        answers queries of several threads at once)."""
+        outcomes: dict[int, Outcome] = {}
+        if self.metrics is not None:
+            thresholds = {
+                job.id: rule
+                for job in jobs
+                if job.query.kind == "metric"
+                and (rule := threshold_rule(job.query.definition["expr"])) is not None
+            }
+            together = evaluate_together(thresholds, now, self.metrics)
+            outcomes |= {rule_id: Outcome(*result) for rule_id, result in together.items()}
+        alone = [job for job in jobs if job.id not in outcomes]
+        results = self._pool.map(lambda job: self._evaluate(job, now), alone)
+        outcomes |= {job.id: outcome for job, outcome in zip(alone, results, strict=True)}
+        return outcomes
+
+    def _evaluate(self, job: RuleJob, now: datetime) -> Outcome:
         try:
-            actives = evaluate(job.query, now, self.metrics, self.count_logs)
+            if job.query.kind == "anomaly":
+                watch = self._watch(job)
+                return Outcome(evaluate_anomaly(watch, now, self.metrics), "", watch)
+            return Outcome(evaluate(job.query, now, self.metrics, self.count_logs), "")
         except ValueError as failure:
-            error = str(failure)
+            return Outcome([], str(failure))
         except Exception as failure:
             log.exception("evaluating rule %s failed unexpectedly", job.name)
-            error = f"evaluation failed: {type(failure).__name__}: {failure}"
-        with self.database.session() as db:
-            rule = db.get(AlertRule, job.id)
+            return Outcome([], f"evaluation failed: {type(failure).__name__}: {failure}")
+
+    def _record(self, jobs: list[RuleJob], outcomes: dict[int, Outcome], now: datetime) -> None:
+        """Write the outcomes of a claim in one transaction; if that fails, rule by rule, so
+        that one rule cannot hold back the others."""
+        try:
+            with self.database.session() as db:
+                self._record_in(db, jobs, outcomes, now)
+        except Exception:
+            log.exception("recording %d rule evaluations failed; recording one by one", len(jobs))
+            for job in jobs:
+                try:
+                    with self.database.session() as db:
+                        self._record_in(db, [job], outcomes, now)
+                except Exception:
+                    log.exception("recording the evaluation of rule %s failed", job.name)
+
+    def _record_in(
+        self, db: Session, jobs: list[RuleJob], outcomes: dict[int, Outcome], now: datetime
+    ) -> None:
+        ids = [job.id for job in jobs]
+        rules = {r.id: r for r in db.scalars(select(AlertRule).where(AlertRule.id.in_(ids)))}
+        open_alerts: dict[int, list[Alert]] = {rule_id: [] for rule_id in ids}
+        for alert in db.scalars(
+            select(Alert).where(Alert.rule_id.in_(ids), Alert.state.in_(OPEN_STATES))
+        ):
+            open_alerts[alert.rule_id].append(alert)
+        for job in jobs:
+            rule = rules.get(job.id)
             if rule is None or rule.leased_by != self.instance_id:
-                return  # removed meanwhile, or the lease ran out and another process took it
-            if not error:
-                record_evaluation(db, rule, actives, now)
+                continue  # removed meanwhile, or the lease ran out and another process took it
+            outcome = outcomes[job.id]
+            if not outcome.error:
+                record_evaluation(db, rule, outcome.actives, now, open_alerts[job.id])
+                if outcome.watch is not None:
+                    outcome.watch.save(db, rule.id)
             rule.last_eval_at = now
-            rule.last_error = error
+            rule.last_error = outcome.error
             rule.next_eval_at = next_due(job.due_at, job.interval_seconds, now)
             rule.leased_by = ""
             rule.lease_until = None
+
+    def _watch(self, job: RuleJob) -> Watch:
+        """The rule's detectors as the database holds them (saved with the alerts' states)."""
+        with self.database.session() as db:
+            return Watch.load(db, job.id, WatchRule.of(job.query.definition))
 
 
 def _job(rule: AlertRule) -> RuleJob:
@@ -173,14 +242,20 @@ def _job(rule: AlertRule) -> RuleJob:
     )
 
 
-def record_evaluation(db: Session, rule: AlertRule, actives: list[Active], now: datetime) -> None:
-    """Move the rule's alerts to their new states and queue the notifications this causes."""
-    open_alerts = {
-        alert.fingerprint: alert
-        for alert in db.scalars(
-            select(Alert).where(Alert.rule_id == rule.id, Alert.state.in_(OPEN_STATES))
+def record_evaluation(
+    db: Session,
+    rule: AlertRule,
+    actives: list[Active],
+    now: datetime,
+    open_now: list[Alert] | None = None,
+) -> None:
+    """Move the rule's alerts to their new states and queue the notifications this causes.
+    `open_now`: the rule's pending and firing alerts, when the caller has read them already."""
+    if open_now is None:
+        open_now = list(
+            db.scalars(select(Alert).where(Alert.rule_id == rule.id, Alert.state.in_(OPEN_STATES)))
         )
-    }
+    open_alerts = {alert.fingerprint: alert for alert in open_now}
     runbook = _runbook(db, rule) if actives else ""
     seen: set[str] = set()
     for active in actives:
@@ -202,7 +277,7 @@ def record_evaluation(db: Session, rule: AlertRule, actives: list[Active], now: 
         alert.last_seen_at = now
         alert.annotations = {
             "runbook_url": runbook,
-            **fill_all(rule.annotations, labels, active.value),
+            **fill_all(rule.annotations, labels, active.value, active.band),
         }
         pending_long_enough = now - alert.active_at >= timedelta(seconds=rule.for_seconds)
         if alert.state == "pending" and pending_long_enough:

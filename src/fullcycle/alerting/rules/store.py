@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from fullcycle.alerting.models import AlertRule
 from fullcycle.alerting.rules.file import Problem, RuleFileError
 from fullcycle.alerting.rules.spec import GroupSpec, RuleFileSpec, RuleSpec
+from fullcycle.anomaly.models import AnomalyDetectorState
 from fullcycle.catalog.models import Service
 from fullcycle.store.database import utcnow
 
@@ -46,7 +47,7 @@ def apply_rule_file(db: Session, spec: RuleFileSpec, source: str) -> Applied:
                 created.append(f"{key[0]}/{spec_rule.alert}")
             else:
                 updated.append(f"{key[0]}/{spec_rule.alert}")
-            _fill(stored, group, spec_rule)
+            fill_rule(db, stored, group, spec_rule)
     removed = []
     for key, stale in existing.items():
         if key not in seen:
@@ -79,7 +80,10 @@ def _require_services(db: Session, spec: RuleFileSpec) -> None:
         raise RuleFileError(problems)
 
 
-def _fill(stored: AlertRule, group: GroupSpec, rule: RuleSpec) -> None:
+def fill_rule(db: Session, stored: AlertRule, group: GroupSpec, rule: RuleSpec) -> None:
+    """Make the stored rule what the spec says. When what an anomaly rule watches changes,
+    its detectors start learning again."""
+    before = (stored.kind, stored.definition)
     stored.group_name = group.name
     stored.kind = rule.kind
     stored.definition = {
@@ -90,12 +94,22 @@ def _fill(stored: AlertRule, group: GroupSpec, rule: RuleSpec) -> None:
         "op": rule.op,
         "keep_firing_for": rule.keep_firing_for,
     }
+    if rule.kind == "anomaly":
+        stored.definition |= {
+            "metric_kind": rule.metric_kind.value,
+            "sensitivity": rule.sensitivity.value,
+            "direction": rule.direction,
+            "step": rule.step or group.interval,
+            "history": rule.history,
+        }
     stored.interval_seconds = group.interval
     stored.for_seconds = rule.for_
     stored.severity = rule.severity
     stored.labels = dict(rule.labels)
     stored.annotations = dict(rule.annotations)
     stored.next_eval_at = utcnow()
+    if stored.id is not None and before != (stored.kind, stored.definition):
+        db.execute(delete(AnomalyDetectorState).where(AnomalyDetectorState.rule_id == stored.id))
 
 
 def rule_view(rule: AlertRule) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from fullcycle.web.pages import (
     deploys,
     login,
     logs,
+    rules,
     services,
     teams,
     telemetry,
@@ -33,5 +34,6 @@ for area in (
     deploys,
     alerts,
     contacts,
+    rules,
 ):
     router.include_router(area.router)

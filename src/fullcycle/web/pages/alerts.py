@@ -27,6 +27,7 @@ from fullcycle.alerting.records import (
     resolve_by_hand,
 )
 from fullcycle.alerting.silences import silence_view
+from fullcycle.anomaly.watch import last_verdict
 from fullcycle.audit.log import record
 from fullcycle.auth.dependencies import current_principal, get_db
 from fullcycle.auth.principal import Principal
@@ -49,10 +50,14 @@ def service_alerting(db: Session, service: Service) -> dict[str, Any]:
         for a in list_alerts(db, None, service.name, PAGE_SIZE)
         if a.state != "resolved"
     ]
-    rules = db.scalars(select(AlertRule.name).where(AlertRule.service == service.name)).all()
+    rules = db.execute(
+        select(AlertRule.id, AlertRule.name)
+        .where(AlertRule.service == service.name)
+        .order_by(AlertRule.name)
+    ).all()
     return {
         "alerts": open_alerts,
-        "rules": list(rules),
+        "rules": [{"id": rule_id, "name": name} for rule_id, name in rules],
         "oncall": schedules_for_service(db, service, utcnow()),
         "state_pill": STATE_PILL,
     }
@@ -98,6 +103,7 @@ def alert_page(
     context = {
         "nav": "alerts",
         "alert": alert_detail(db, alert),
+        "band": last_verdict(db, alert.rule_id, alert.labels),
         "links": alert_links("", alert),
         "state_pill": STATE_PILL,
         "may_act": principal.has(Scope.DEPLOY),

@@ -7,8 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fullcycle.alerting.models import OncallSchedule
+from fullcycle.alerting.oncall_routes import schedule_view
 from fullcycle.audit.log import record
 from fullcycle.auth.dependencies import current_principal, get_db
 from fullcycle.auth.principal import Principal
@@ -26,6 +29,7 @@ from fullcycle.catalog.service import (
     team_views,
     update_team,
 )
+from fullcycle.store.database import utcnow
 from fullcycle.web.pages.access import require_admin
 from fullcycle.web.pages.flash import page, redirect
 from fullcycle.web.pages.forms import (
@@ -145,9 +149,19 @@ def team_page(
     context = {
         "nav": "teams",
         "team": team_view(db, found),
+        "oncall": team_oncall_now(db, found.name),
         "may_admin": principal.has(Scope.ADMIN),
     }
     return page(request, "teams/detail.html", context)
+
+
+def team_oncall_now(db: Session, team: str) -> list[dict[str, Any]]:
+    """Who is on call now and next in each of the team's schedules (alerting/oncall.py)."""
+    schedules = db.scalars(
+        select(OncallSchedule).where(OncallSchedule.team == team).order_by(OncallSchedule.name)
+    )
+    now = utcnow()
+    return [schedule_view(db, schedule, now) for schedule in schedules]
 
 
 @router.get("/teams/{name}/edit")

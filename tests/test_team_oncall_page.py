@@ -1,0 +1,37 @@
+"""The team page says who is on call now and next in each of the team's schedules, as the
+on-call API does; a team without a schedule says how to make one."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from fastapi.testclient import TestClient
+
+from tests.test_oncall_api import SCHEDULE, setup_team
+
+
+def cells(page: str, testid: str) -> list[str]:
+    found = re.findall(rf'data-testid="{testid}">(.*?)</td>', page)
+    return [html.unescape(cell) for cell in found]
+
+
+def test_the_team_page_shows_who_is_on_call_now_and_next(admin: TestClient) -> None:
+    setup_team(admin)
+    second = {**SCHEDULE, "name": "secondary", "rotation": "weekly", "participants": ["dora"]}
+    assert admin.post("/api/v1/teams/team-shop/oncall-schedules", json=second).status_code == 201
+    schedules = admin.get("/api/v1/teams/team-shop/oncall").json()
+
+    page = admin.get("/teams/team-shop")
+    assert page.status_code == 200
+    assert cells(page.text, "oncall-now") == [s["now"]["user"] for s in schedules]
+    assert cells(page.text, "oncall-next") == [s["next"]["user"] for s in schedules]
+    assert [s["name"] for s in schedules] == ["primary", "secondary"]
+    assert "daily, handoff 09:00 Europe/Berlin" in page.text
+
+
+def test_a_team_without_a_schedule_says_so(admin: TestClient) -> None:
+    assert admin.post("/api/v1/teams", json={"name": "team-quiet"}).status_code == 201
+    page = admin.get("/teams/team-quiet")
+    assert "team-quiet has no on-call schedule" in page.text
+    assert 'data-testid="team-oncall"' not in page.text
