@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install clean
+.PHONY: run up test lint install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo: fullcycle with a catalog, the sample shop deployed and bought from, weeks of history
+# and the bad-release scenario (docs/demo.md). `make up` runs the plain server.
 run: $(STAMP)
+	$(BIN)/fullcycle demo
+
+up: $(STAMP)
 	$(BIN)/fullcycle up
 
 lint: $(STAMP)
@@ -27,4 +32,4 @@ test: lint
 	$(BIN)/pytest -n auto --maxprocesses=4
 
 clean:
-	rm -rf $(VENV) .fullcycle .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .fullcycle .fullcycle-demo .pytest_cache .mypy_cache .ruff_cache

@@ -29,6 +29,9 @@ from tests.conftest import ADMIN_TOKEN, free_port
 READY_TIMEOUT_SECONDS = 180
 SCENARIO_TIMEOUT_SECONDS = 300
 CHROMIUM = Path("/usr/bin/chromium")
+CHART_TIMEOUT_MS = 60_000
+"""The band is learnt from the history on every load of the dashboard: seconds on a busy
+machine."""
 RESULTS = Path(__file__).resolve().parents[1] / "test-results" / "demo"
 
 
@@ -192,6 +195,10 @@ def test_the_bad_release_is_caught_rolled_back_and_notified(demo: RunningDemo) -
     assert steps["revenue"]["status"] == "done"
     assert steps["anomaly"]["status"] in ("done", "skipped")
 
+    # the demo's API needs a token like every other
+    assert httpx.get(f"{demo.url}/api/v1/demo", timeout=10).status_code == 401
+    assert httpx.post(f"{demo.url}/api/v1/demo/scenario", timeout=10).status_code == 401
+
     # the release that was live before served throughout, and serves now
     home = httpx.get(f"{demo.shop_url}/", timeout=10).json()
     assert home["version"] == "1.0.0" and not home["faulty"]
@@ -232,10 +239,12 @@ def test_the_tour_in_a_browser(demo: RunningDemo) -> None:
         expect(page.get_by_test_id("suspect-deploy")).to_contain_text(run["version"])
         expect(page.get_by_test_id("suspect-deploy")).to_contain_text("dana")
         screenshot(page, "3-alert")
+        screenshot(page, "docs-alert", height=620)
 
         page.get_by_test_id("rule-chart").click()
-        expect(page.locator("body")).to_contain_text(f"shop {run['version']} by dana")
-        expect(page.locator(".uplot").first).to_be_visible(timeout=30_000)
+        chart_loaded = page.get_by_text(f"shop {run['version']} by dana").first
+        expect(chart_loaded).to_be_visible(timeout=CHART_TIMEOUT_MS)
+        expect(page.locator(".uplot").first).to_be_visible()
         screenshot(page, "4-dashboard")
 
         page.go_back()
@@ -249,13 +258,46 @@ def test_the_tour_in_a_browser(demo: RunningDemo) -> None:
         expect(page.get_by_test_id("scenario-state")).to_have_text("passed")
         expect(page.get_by_test_id("demo-notifications")).to_contain_text("CheckoutErrors")
         screenshot(page, "6-demo")
+        screenshot(page, "docs-scenario", height=900)
+
+        page.get_by_role(
+            "link", name="the chart with the deploy marker and the expected band"
+        ).click()
+        rollback_marker = page.get_by_text("rollback: shop 1.0.0 by fullcycle").first
+        expect(rollback_marker).to_be_visible(timeout=CHART_TIMEOUT_MS)
+        expect(page.locator(".uplot").first).to_be_visible()
+        screenshot(page, "docs-dashboard", height=520)
 
         page.goto(f"{demo.url}/services/shop/deploys")
-        expect(page.locator("body")).to_contain_text("rolled_back")
+        expect(page.locator("body")).to_contain_text("verification failed: rolled back to 1.0.0")
         screenshot(page, "7-deploys")
         browser.close()
 
 
-def screenshot(page: Page, name: str) -> None:
+def screenshot(page: Page, name: str, height: int | None = None) -> None:
+    """The whole page, or its top `height` pixels (the pictures for the README)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(RESULTS / f"{name}.png"), full_page=True)
+    clip = {"x": 0, "y": 0, "width": 1400, "height": height} if height else None
+    page.screenshot(path=str(RESULTS / f"{name}.png"), full_page=True, clip=clip)
+
+
+def test_a_bad_duration_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fullcycle",
+            "demo",
+            "--backfill",
+            "lots",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--backfill: 'lots' is not a duration like 90s, 30m, 6h or 14d" in done.stderr
+    assert not (tmp_path / "demo").exists()

@@ -100,12 +100,15 @@ def _slack(payload: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
     for block in payload.get("blocks", []):
         if block.get("type") == "section":
             texts.append(block.get("text", {}).get("text", ""))
-            texts += [
-                field.get("text", "").replace("\n", ": ") for field in block.get("fields", [])
-            ]
+            texts += [_plain(field.get("text", "")) for field in block.get("fields", [])]
         for element in block.get("elements", []) if block.get("type") == "actions" else []:
             links[element.get("text", {}).get("text", "")] = element.get("url", "")
     return str(payload.get("text", "")), "; ".join(texts), links
+
+
+def _plain(mrkdwn: str) -> str:
+    """'*Service*\\nshop' as 'Service: shop'."""
+    return mrkdwn.replace("*", "").replace("\n", ": ")
 
 
 def _alertmanager(payload: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
