@@ -257,6 +257,7 @@ def test_the_tour_in_a_browser(demo: RunningDemo) -> None:
         page.goto(f"{demo.url}/demo")
         expect(page.get_by_test_id("scenario-state")).to_have_text("passed")
         expect(page.get_by_test_id("demo-notifications")).to_contain_text("CheckoutErrors")
+        expect(page.get_by_role("button", name="Run the bad-release scenario")).to_be_enabled()
         screenshot(page, "6-demo")
         screenshot(page, "docs-scenario", height=900)
 
@@ -266,7 +267,7 @@ def test_the_tour_in_a_browser(demo: RunningDemo) -> None:
         rollback_marker = page.get_by_text("rollback: shop 1.0.0 by fullcycle").first
         expect(rollback_marker).to_be_visible(timeout=CHART_TIMEOUT_MS)
         expect(page.locator(".uplot").first).to_be_visible()
-        screenshot(page, "docs-dashboard", height=520)
+        screenshot(page, "docs-dashboard", height=720)
 
         page.goto(f"{demo.url}/services/shop/deploys")
         expect(page.locator("body")).to_contain_text("verification failed: rolled back to 1.0.0")

@@ -3,6 +3,7 @@ received) and API (`/api/v1/demo`). Only `fullcycle demo` adds these routes to i
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -84,7 +85,9 @@ def links(run: dict[str, Any] | None) -> dict[str, str]:
     if run is None:
         return {}
     start = datetime.fromtimestamp(run["started_at"] - 600, UTC)
-    end = datetime.fromtimestamp((run["finished_at"] or run["started_at"]) + 300, UTC)
+    end = datetime.fromtimestamp(
+        min((run["finished_at"] or run["started_at"]) + 300, time.time()), UTC
+    )
     window = {"from": _iso(start), "to": _iso(end)}
     chart = {"start": _iso(start), "end": _iso(end)} if run["finished_at"] else {"range": "15m"}
     found = {

@@ -21,6 +21,9 @@ REQUEST_TIMEOUT_SECONDS = 5.0
 CUSTOMERS = 8
 """Independent request loops, each an eighth of the rate: a slow answer (the faulty release
 adds 0.2 s) delays one customer, not the whole rhythm."""
+MAX_LAG_SECONDS = 1.0
+"""A customer held up by slow answers skips the visits it missed rather than catching up in a
+burst (which would draw a spike after every slow release)."""
 BROWSE_SHARE = 0.3
 """Of the requests, this share is a look at the product list rather than a checkout."""
 
@@ -70,7 +73,7 @@ class Traffic:
             next_at = time.time()
             while not self._stop.is_set():
                 rate = checkouts_per_second(next_at, self.speed) / (1 - BROWSE_SHARE) / CUSTOMERS
-                next_at += customer.expovariate(rate)
+                next_at = max(next_at, time.time() - MAX_LAG_SECONDS) + customer.expovariate(rate)
                 if self._stop.wait(max(0.0, next_at - time.time())):
                     return
                 self._one_request(client, customer)
