@@ -28,8 +28,9 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # The suite runs in one process per core (at most 4): each has its own embedded ClickHouse.
+# Tests marked xdist_group share a process (the demo's two tests share one running demo).
 test: lint
-	$(BIN)/pytest -n auto --maxprocesses=4
+	$(BIN)/pytest -n auto --maxprocesses=4 --dist loadgroup
 
 clean:
 	rm -rf $(VENV) .fullcycle .fullcycle-demo .pytest_cache .mypy_cache .ruff_cache

@@ -26,6 +26,10 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.conftest import ADMIN_TOKEN, free_port
 
+pytestmark = pytest.mark.xdist_group("demo")
+"""Both tests use the one demo of the module fixture: under `make test` (--dist loadgroup) they
+run in the same process, so the demo starts once."""
+
 READY_TIMEOUT_SECONDS = 180
 SCENARIO_TIMEOUT_SECONDS = 300
 CHROMIUM = Path("/usr/bin/chromium")

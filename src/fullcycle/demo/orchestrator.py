@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from fullcycle.demo.scenario import BadReleaseScenario, ScenarioBusy
 from fullcycle.demo.sink import NotificationSink
 from fullcycle.demo.traffic import Traffic
 
+log = logging.getLogger("fullcycle.demo")
 FIRST_RELEASE = "1.0.0"
 LOG_BACKFILL_SECONDS = 6 * 3600
 """Purchase log lines are backfilled for the last 6 hours only: a line per purchase for weeks
@@ -97,11 +100,9 @@ class Demo:
         self.api = DemoApi(base_url, self.admin_token)
         self.progress = Progress()
         self.scenario: BadReleaseScenario | None = None
-        self.ready = threading.Event()
         self._stop = threading.Event()
-        self._announce: list[str] = []
 
-    def start(self, announce: Any) -> None:
+    def start(self, announce: Callable[[str], None]) -> None:
         """Bring the demo up in the background; `announce(text)` is called once it is ready."""
         python_first_on_path()
         self.sink.start()
@@ -133,7 +134,7 @@ class Demo:
             "traffic": self.traffic.snapshot(),
         }
 
-    def _bring_up(self, announce: Any) -> None:
+    def _bring_up(self, announce: Callable[[str], None]) -> None:
         try:
             self._wait_for_server()
             started = time.time()
@@ -156,14 +157,14 @@ class Demo:
             )
             self.progress.took("ready", self.progress.started_at)
             self.progress.phase = "ready"
-            self.ready.set()
-            announce(self._banner(optional["anomaly_rules"]))
-            self._schedule()
         except Exception as error:  # the page and the terminal say why the demo stopped
             self.progress.phase = "failed"
             self.progress.error = f"{type(error).__name__}: {error}"
+            log.exception("the demo could not start")
             announce(f"the demo could not start: {self.progress.error}")
-            raise
+            return
+        announce(self._banner(optional["anomaly_rules"]))
+        self._schedule()
 
     def _wait_for_server(self) -> None:
         deadline = time.time() + READY_TIMEOUT_SECONDS

@@ -19,6 +19,7 @@ it saw it:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -29,11 +30,12 @@ from typing import Any
 
 import httpx
 
-from fullcycle.demo.api import DemoApi, DemoApiError
+from fullcycle.demo.api import DemoApi
 from fullcycle.demo.provisioning import DEVELOPER
 from fullcycle.demo.sink import received
 from fullcycle.demo.traffic import Traffic
 
+log = logging.getLogger("fullcycle.demo")
 ERROR_RATIO = (
     'sum(rate(shop_http_requests_total{job="shop",route="/checkout",status=~"5.."}[1m]))'
     ' / sum(rate(shop_http_requests_total{job="shop",route="/checkout"}[1m]))'
@@ -149,9 +151,10 @@ class BadReleaseScenario:
     def _execute(self, run: Run) -> None:
         try:
             _Watch(self, run).run()
-        except (DemoApiError, httpx.HTTPError) as error:
+        except Exception as error:  # shown on the page: the run ends failed, never hangs
+            log.exception("the bad-release scenario stopped")
             for key in run.waiting():
-                run.failed(key, f"the scenario stopped: {error}")
+                run.failed(key, f"the scenario stopped: {type(error).__name__}: {error}")
         run.state = (
             "passed" if all(s.status in ("done", "skipped") for s in run.steps) else "failed"
         )
