@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install clean
+.PHONY: run up test lint install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo: fullcycle with a catalog, the sample shop deployed and bought from, weeks of history
+# and the bad-release scenario (docs/demo.md). `make up` runs the plain server.
 run: $(STAMP)
+	$(BIN)/fullcycle demo
+
+up: $(STAMP)
 	$(BIN)/fullcycle up
 
 lint: $(STAMP)
@@ -23,8 +28,9 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # The suite runs in one process per core (at most 4): each has its own embedded ClickHouse.
+# Tests marked xdist_group share a process (the demo's two tests share one running demo).
 test: lint
-	$(BIN)/pytest -n auto --maxprocesses=4
+	$(BIN)/pytest -n auto --maxprocesses=4 --dist loadgroup
 
 clean:
-	rm -rf $(VENV) .fullcycle .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .fullcycle .fullcycle-demo .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,7 @@ from fullcycle.cli import (
     audit_commands,
     auth_commands,
     dashboard_commands,
+    demo_command,
     deploy_commands,
     detect_command,
     log_commands,
@@ -112,3 +113,4 @@ log_commands.register(app)
 server_commands.register(app)
 worker_command.register(app)
 detect_command.register(app)
+demo_command.register(app)
