@@ -196,6 +196,7 @@ def test_the_bad_release_is_caught_rolled_back_and_notified(demo: RunningDemo) -
         p for p in band["series"][0]["points"] if p["value"] is not None and p["value"] < p["lower"]
     ]
     assert below, band["series"][0]["points"]
+    assert max(p["anomaly_score"] for p in below) >= 0.9, below
     assert steps["revenue"]["status"] == "done"
     assert steps["anomaly"]["status"] in ("done", "skipped")
 

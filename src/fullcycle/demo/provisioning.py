@@ -183,6 +183,7 @@ class Provisioning:
                 "kind": "slack",
                 "url": self.layout.sink_url,
                 "service": "shop",
+                "group_wait": "5s",  # the demo's channel hears of an alert at once
             }
             self.api.post("/api/v1/alert-receivers", body)
 
