@@ -6,8 +6,6 @@ seen, also across a restart of the server; the notification reaches a real HTTP 
 from __future__ import annotations
 
 import dataclasses
-import math
-import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,11 +20,11 @@ from fullcycle.app import create_app
 from fullcycle.cli.main import app
 from fullcycle.deploy.metric_queries import EngineQueries, SeriesPoints
 from fullcycle.settings import Settings
-from fullcycle.telemetry.batches import SampleBatch
 from fullcycle.telemetry.payloads import encode_batches
 from fullcycle.telemetry.remote import BATCHES_CONTENT_TYPE, BATCHES_PATH
 from fullcycle.telemetry.store import TelemetryStore
 from tests.conftest import ADMIN_TOKEN
+from tests.revenue_series import revenue_counter
 from tests.test_alert_evaluation import Alerting, Receiver, add_receiver
 from tests.test_alert_rules import add_service
 
@@ -58,33 +56,6 @@ groups:
           summary: "revenue {{ $value }} below expected {{ $expected }}"
           description: "band {{ $lower }} to {{ $upper }}"
 """
-
-
-def euros_per_minute(moment: datetime) -> float:
-    """About 4,000 EUR from eight to nine, little at night."""
-    hour = moment.hour + moment.minute / 60
-    return 5 + 62 * math.exp(-(((hour - 9.5) / 3.5) ** 2))
-
-
-def revenue_counter(start: datetime, end: datetime) -> SampleBatch:
-    """The shop's revenue counter sampled every minute; flat while the outage lasts."""
-    rng = random.Random(7)
-    batch = SampleBatch()
-    total = 0.0
-    moment = start
-    while moment <= end:
-        if not OUTAGE[0] <= moment < OUTAGE[1]:
-            total += euros_per_minute(moment) * rng.uniform(0.8, 1.2)
-        batch.add(
-            metric="shop_revenue_eur_total",
-            labels={"job": "shop", "instance": "shop-1"},
-            timestamp_ms=int(moment.timestamp() * 1000),
-            value=total,
-            service="shop",
-            type="counter",
-        )
-        moment += timedelta(minutes=1)
-    return batch
 
 
 class RecordingQueries(EngineQueries):
@@ -121,7 +92,9 @@ def open_app(settings: Settings) -> TestClient:
 
 
 def ingest_shop(client: TestClient) -> None:
-    batch = revenue_counter(NORMAL_DAY - timedelta(days=15), OUTAGE_DAY + timedelta(hours=12))
+    batch = revenue_counter(
+        NORMAL_DAY - timedelta(days=15), OUTAGE_DAY + timedelta(hours=12), OUTAGE
+    )
     response = client.post(
         BATCHES_PATH,
         content=encode_batches([batch]),

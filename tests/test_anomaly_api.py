@@ -3,17 +3,15 @@ a shop sells with a daily rhythm for a week, then takes nothing from 08:00 to 09
 
 from __future__ import annotations
 
-import math
-import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
-from fullcycle.telemetry.batches import SampleBatch
 from fullcycle.telemetry.payloads import encode_batches
 from fullcycle.telemetry.remote import BATCHES_CONTENT_TYPE, BATCHES_PATH
 from tests.conftest import ADMIN_TOKEN
+from tests.revenue_series import euros_per_minute, revenue_counter
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 OUTAGE_DAY = (datetime.now(UTC) - timedelta(days=1)).replace(
@@ -23,36 +21,11 @@ OUTAGE = (OUTAGE_DAY + timedelta(hours=8), OUTAGE_DAY + timedelta(hours=9))
 QUERY = "sum(increase(shop_revenue_eur_total[5m]))"
 
 
-def euros_per_minute(moment: datetime) -> float:
-    """About 4,000 EUR from eight to nine, little at night."""
-    hour = moment.hour + moment.minute / 60
-    return 5 + 62 * math.exp(-(((hour - 9.5) / 3.5) ** 2))
-
-
-def revenue_counter(start: datetime, end: datetime) -> SampleBatch:
-    """A revenue counter sampled every minute; flat while the outage lasts."""
-    rng = random.Random(7)
-    batch = SampleBatch()
-    total = 0.0
-    moment = start
-    while moment <= end:
-        if not OUTAGE[0] <= moment < OUTAGE[1]:
-            total += euros_per_minute(moment) * rng.uniform(0.8, 1.2)
-        batch.add(
-            metric="shop_revenue_eur_total",
-            labels={"job": "shop", "instance": "shop-1"},
-            timestamp_ms=int(moment.timestamp() * 1000),
-            value=total,
-            service="shop",
-            type="counter",
-        )
-        moment += timedelta(minutes=1)
-    return batch
-
-
 @pytest.fixture
 def shop(admin: TestClient) -> TestClient:
-    batch = revenue_counter(OUTAGE_DAY - timedelta(days=15), OUTAGE_DAY + timedelta(hours=12))
+    batch = revenue_counter(
+        OUTAGE_DAY - timedelta(days=15), OUTAGE_DAY + timedelta(hours=12), OUTAGE
+    )
     response = admin.post(
         BATCHES_PATH,
         content=encode_batches([batch]),

@@ -20,7 +20,8 @@ from fullcycle.telemetry.batches import MarkerBatch
 from fullcycle.telemetry.payloads import encode_batches
 from fullcycle.telemetry.remote import BATCHES_CONTENT_TYPE, BATCHES_PATH
 from tests.conftest import ADMIN_TOKEN, LiveServer
-from tests.test_anomaly_api import BAND_DASHBOARD, OUTAGE_DAY, revenue_counter
+from tests.revenue_series import revenue_counter
+from tests.test_anomaly_api import BAND_DASHBOARD, OUTAGE, OUTAGE_DAY
 from tests.test_browser import PASSWORD, create_admin_user, screenshot
 from tests.test_browser import browser as browser
 from tests.test_dashboards_code import SHOP
@@ -243,7 +244,9 @@ def test_edit_a_dashboard_with_live_preview_and_save_it(
 def test_a_panel_with_a_band_draws_the_expected_range(
     live_server: LiveServer, browser: Browser
 ) -> None:
-    batch = revenue_counter(OUTAGE_DAY - timedelta(days=15), OUTAGE_DAY + timedelta(hours=12))
+    batch = revenue_counter(
+        OUTAGE_DAY - timedelta(days=15), OUTAGE_DAY + timedelta(hours=12), OUTAGE
+    )
     with httpx.Client(base_url=live_server.url, headers=AUTH) as client:
         response = client.post(
             BATCHES_PATH,

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import signal
 import sys
 from pathlib import Path
 
 import typer
 
-from fullcycle.cli.server_commands import (
-    STARTUP_FAILURE,
-    _listening_sockets,
-    _stop_was_requested,
-)
+from fullcycle.cli.server_commands import serve
 from fullcycle.settings import Settings
 
 DEFAULT_DEMO_DIR = Path(".fullcycle-demo")
@@ -61,8 +56,6 @@ def demo(
 ) -> None:
     """Run fullcycle with a demo: a catalog, the sample shop deployed and bought from, weeks of
     history, and a bad release that fullcycle catches and rolls back (docs/demo.md)."""
-    import uvicorn
-
     from fullcycle.app import create_app
     from fullcycle.demo.orchestrator import Demo, DemoOptions
     from fullcycle.demo.routes import api_router, page_router
@@ -84,23 +77,10 @@ def demo(
     app.include_router(page_router)
     typer.echo(f"starting the fullcycle demo at {settings.base_url} (data in {data_dir}) …")
     demo_runner.start(lambda text: print(text, file=sys.stdout, flush=True))
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=3,
-    )
-    server = uvicorn.Server(config)
-    for stop_signal in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(stop_signal, _stop_was_requested)
     try:
-        server.run(sockets=_listening_sockets(settings))
+        serve(app, settings)
     finally:
         demo_runner.stop()
-    if not server.started:
-        raise typer.Exit(STARTUP_FAILURE)
 
 
 def register(app: typer.Typer) -> None:

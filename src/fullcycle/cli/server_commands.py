@@ -10,6 +10,7 @@ import signal
 import socket
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import typer
 
@@ -54,8 +55,6 @@ def up(
     The first start creates the data directory, the database and an 'admin' user, and prints
     that user's password once. Logs go to stderr as one JSON object per line.
     """
-    import uvicorn
-
     from fullcycle.app import create_app
     from fullcycle.selfmonitoring.json_logs import configure_logging
 
@@ -77,7 +76,17 @@ def up(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
     configure_logging(settings.log_level)
-    app = create_app(settings, announce=True)
+    serve(create_app(settings, announce=True), settings)
+
+
+STARTUP_FAILURE = 3  # uvicorn's status for a server that could not start
+
+
+def serve(app: Any, settings: Settings) -> None:
+    """Run the app on the settings' ports until SIGINT or SIGTERM; exit with STARTUP_FAILURE
+    when it could not start."""
+    import uvicorn
+
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -93,9 +102,6 @@ def up(
     server.run(sockets=_listening_sockets(settings))
     if not server.started:
         raise typer.Exit(STARTUP_FAILURE)
-
-
-STARTUP_FAILURE = 3  # uvicorn's status for a server that could not start
 
 
 def _listening_sockets(settings: Settings) -> list[socket.socket]:
