@@ -1,13 +1,14 @@
 """/rules/{id}: one alert rule, its recent alerts, and editing it (people with `deploy`), each
 problem shown next to its field. A rule from a rule file can be edited; the page says that the
-file's next apply replaces the edit."""
+file's next apply replaces the edit. /rules/apply: a rule file pasted or uploaded, checked or
+applied the way `fullcycle rules check|apply` do."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import Response
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
@@ -17,8 +18,8 @@ from sqlalchemy.orm import Session
 from fullcycle.alerting.models import Alert, AlertRule
 from fullcycle.alerting.records import alert_view
 from fullcycle.alerting.rules.editing import edit_rule, rule_fields
-from fullcycle.alerting.rules.file import RuleFileError
-from fullcycle.alerting.rules.store import rule_view
+from fullcycle.alerting.rules.file import RuleFileError, parse_rule_file
+from fullcycle.alerting.rules.store import apply_rule_file, rule_view
 from fullcycle.anomaly.detector import MetricKind, Sensitivity
 from fullcycle.audit.log import record
 from fullcycle.auth.dependencies import current_principal, get_db
@@ -116,6 +117,54 @@ def _rule_page(
         "may_edit": principal.has(Scope.DEPLOY),
     }
     return page(request, "rules/detail.html", context, 422 if errors else 200)
+
+
+@router.get("/rules/apply")
+def apply_form(request: Request, principal: Principal = Depends(current_principal)) -> Response:
+    require_deploy(principal, "Applying a rule file")
+    return page(request, "rules/apply.html", {"nav": "alerts", "name": "ui", "text": ""})
+
+
+@router.post("/rules/apply")
+async def apply_submitted(
+    request: Request,
+    file: UploadFile | None = File(None),
+    text: str = Form(""),
+    name: str = Form("ui"),
+    mode: str = Form("check"),
+    principal: Principal = Depends(current_principal),
+    db: Session = Depends(get_db),
+) -> Response:
+    """Check (nothing changes) or apply a rule file under `name`: applying again under the same
+    name makes that file's rules what it says, as `PUT /api/v1/rules` does."""
+    require_deploy(principal, "Applying a rule file")
+    if file is not None and file.filename:
+        text = (await file.read()).decode("utf-8", errors="replace")
+    name = name.strip() or "ui"
+    context: dict[str, Any] = {"nav": "alerts", "name": name, "text": text, "mode": mode}
+    if not text.strip():
+        context["problems"] = [
+            "Choose a file or paste a rule file first: there is nothing to apply."
+        ]
+        return page(request, "rules/apply.html", context, 422)
+    try:
+        spec = parse_rule_file(text)
+        applied = apply_rule_file(db, spec, name) if mode == "apply" else None
+    except RuleFileError as error:
+        db.rollback()
+        context["problems"] = [str(problem) for problem in error.problems]
+        return page(request, "rules/apply.html", context, 422)
+    if applied is None:
+        context["checked"] = [
+            f"{group.service_of(rule)}/{rule.alert}"
+            for group in spec.groups
+            for rule in group.rules
+        ]
+        return page(request, "rules/apply.html", context)
+    result = {"created": applied.created, "updated": applied.updated, "removed": applied.removed}
+    record(db, request, principal, "rules.apply", name, **result)
+    db.commit()
+    return page(request, "rules/apply.html", context | {"applied": result})
 
 
 @router.get("/rules/{rule_id}")
