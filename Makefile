@@ -27,12 +27,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-# The suite runs in four processes, each with its own embedded ClickHouse: most tests wait on
-# servers, subprocesses and clocks more than they compute, so four keep two cores busy (two
-# processes left them half idle, 14.5 min on 2 cores). Tests marked
-# xdist_group share a process (the demo's two tests share one running demo).
+# The suite runs in one process per core (at most 4): each has its own embedded ClickHouse.
+# Tests marked xdist_group share a process (the demo's two tests share one running demo).
 test: lint
-	$(BIN)/pytest -n 4 --dist loadgroup
+	$(BIN)/pytest -n auto --maxprocesses=4 --dist loadgroup
 
 clean:
 	rm -rf $(VENV) .fullcycle .fullcycle-demo .pytest_cache .mypy_cache .ruff_cache
