@@ -30,7 +30,7 @@ lint: $(STAMP)
 # The suite runs in one process per core (at most 4): each has its own embedded ClickHouse.
 # Tests marked xdist_group share a process (the demo's two tests share one running demo).
 test: lint
-	$(BIN)/pytest -n auto --maxprocesses=4 --dist loadgroup
+	$(BIN)/pytest -n auto --maxprocesses=4 --dist loadgroup --durations=40
 
 clean:
 	rm -rf $(VENV) .fullcycle .fullcycle-demo .pytest_cache .mypy_cache .ruff_cache
