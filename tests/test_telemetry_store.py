@@ -146,6 +146,24 @@ def test_a_batch_inserted_just_before_a_crash_is_not_duplicated(tmp_path: Path) 
         restarted.close()
 
 
+def test_a_batch_remembered_as_inserted_but_not_stored_is_inserted_again(tmp_path: Path) -> None:
+    """ClickHouse's deduplication log says the batch arrived, the table does not hold it (a
+    crash inside ClickHouse's insert): recovery counts the batch's rows and inserts them."""
+    program = _run_program("remembered_but_not_stored.py", str(tmp_path), "1000")
+    assert program.wait(timeout=60) == 0
+    restarted = TelemetryStore(StoreOptions(data_dir=tmp_path))
+    restarted.open()
+    try:
+        assert restarted.query("SELECT count(), uniqExact(body) FROM fullcycle.logs") == [
+            (1000, 1000)
+        ]
+        # The rollup got the rows too; its one extra line is the decoy, which a lightweight
+        # delete of the table's row does not take out of the rollup.
+        assert restarted.query("SELECT sum(lines) FROM fullcycle.logs_1m") == [(1001,)]
+    finally:
+        restarted.close()
+
+
 @pytest.mark.parametrize("round_number", range(3))
 def test_kill_9_at_a_random_moment_loses_nothing_acknowledged(
     tmp_path: Path, round_number: int

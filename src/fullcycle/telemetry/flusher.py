@@ -10,6 +10,13 @@ range and the table. After a crash the same range is inserted again with the sam
 ClickHouse drops the blocks it already has, in the tables and in the rollups their
 materialized views feed (`deduplicate_blocks_in_dependent_materialized_views`; without it a
 view would count the repeated block again).
+
+Deduplication alone is not enough: a plain MergeTree records a block in its deduplication log
+just before it renames the block's part into place, so a process killed between the two leaves
+a block that is remembered but not stored, and the re-insert would be dropped. Every row
+therefore carries its batch's number (`wal_batch`), and recovery counts each table's rows of
+the batch after re-inserting: a table that holds fewer than the log has gets them again
+without deduplication (its partial rows deleted first).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import pyarrow as pa
 
 from fullcycle.telemetry.connection import DATABASE, ClickHouse
 from fullcycle.telemetry.payloads import decode_batches
+from fullcycle.telemetry.tables import WAL_BATCH
 from fullcycle.telemetry.wal import (
     Checkpoint,
     Position,
@@ -37,11 +45,24 @@ from fullcycle.telemetry.wal import (
 log = logging.getLogger("fullcycle.telemetry.flusher")
 
 
+DEDUPLICATED = {
+    "insert_deduplicate": 1,
+    "deduplicate_blocks_in_dependent_materialized_views": 1,
+}
+NOT_DEDUPLICATED = {"insert_deduplicate": 0}
+
+
 @dataclass(frozen=True)
 class FlushBatch:
     start: Position
     end: Position
     tables: dict[str, list[pa.Table]]
+
+    @property
+    def number(self) -> int:
+        """The batch's `wal_batch` value, from where it starts in the log (segments are
+        numbered from 1, so it is never 0, the value of rows stored before the column)."""
+        return self.start.segment << 32 | self.start.offset
 
 
 class Flusher:
@@ -52,9 +73,11 @@ class Flusher:
         durable_position: Callable[[], Position],
         interval_seconds: float,
         max_batch_bytes: int,
+        cluster: str | None = None,
     ) -> None:
         self.directory = directory
         self.clickhouse = clickhouse
+        self.cluster = cluster
         self.durable_position = durable_position
         self.interval_seconds = interval_seconds
         self.max_batch_bytes = max_batch_bytes
@@ -67,10 +90,14 @@ class Flusher:
 
     def recover(self) -> None:
         """Finish the batch a previous process was inserting when it stopped."""
-        if self.checkpoint.pending_end is not None:
+        pending_end = self.checkpoint.pending_end
+        if pending_end is not None:
             log.info("re-inserting an interrupted batch", extra={"range": self._range_text()})
-            self._insert_range(self.checkpoint.flushed, self.checkpoint.pending_end)
-            self.advance(self.checkpoint.pending_end)
+            start = self.checkpoint.flushed
+            batch = FlushBatch(start, pending_end, self._read_all(start, pending_end))
+            self.insert(batch)
+            self.insert_missing(batch)
+            self.advance(pending_end)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="wal-flusher", daemon=True)
@@ -109,7 +136,54 @@ class Flusher:
         return FlushBatch(start, batch_end, tables)
 
     def insert(self, batch: FlushBatch) -> int:
-        return self._insert(batch.tables, batch.start, batch.end)
+        """Insert the batch with deduplication tokens of its range (a repeat is dropped)."""
+        client = self.clickhouse.client()
+        rows = 0
+        for name, parts in sorted(batch.tables.items()):
+            token = f"{name}@{batch.start}-{batch.end}"
+            table = _numbered(pa.concat_tables(parts), batch.number)
+            settings = {**DEDUPLICATED, "insert_deduplication_token": token}
+            client.insert_arrow(f"{DATABASE}.{name}", table, settings=settings)
+            rows += table.num_rows
+        self.rows_flushed += rows
+        return rows
+
+    def insert_missing(self, batch: FlushBatch) -> None:
+        """Insert again, without deduplication, each table's rows of the batch that the store
+        does not hold (see the module's docstring)."""
+        client = self.clickhouse.client()
+        for name, parts in sorted(batch.tables.items()):
+            expected = sum(part.num_rows for part in parts)
+            stored = self._stored_rows(name, batch.number)
+            if stored >= expected:
+                continue
+            log.warning(
+                "the store lost rows of a batch it had deduplicated; inserting them again",
+                extra={"table": name, "stored": stored, "expected": expected},
+            )
+            if stored:
+                self._delete_rows(name, batch.number)
+            table = _numbered(pa.concat_tables(parts), batch.number)
+            client.insert_arrow(f"{DATABASE}.{name}", table, settings=NOT_DEDUPLICATED)
+
+    def _stored_rows(self, table: str, number: int) -> int:
+        result = self.clickhouse.client().query(
+            f"SELECT count() FROM {DATABASE}.{table} WHERE wal_batch = {{batch:UInt64}}",  # noqa: S608
+            parameters={"batch": number},
+        )
+        return int(result.result_rows[0][0])
+
+    def _delete_rows(self, table: str, number: int) -> None:
+        target = (
+            f"{DATABASE}.{table}_local ON CLUSTER '{self.cluster}'"
+            if self.cluster
+            else f"{DATABASE}.{table}"
+        )
+        self.clickhouse.client().command(
+            f"DELETE FROM {target} WHERE wal_batch = {{batch:UInt64}}",  # noqa: S608
+            parameters={"batch": number},
+            settings={"mutations_sync": 2},
+        )
 
     def _read(self, start: Position, end: Position) -> tuple[Position, dict[str, list[pa.Table]]]:
         """Read records from `start` until `end` or until about max_batch_bytes."""
@@ -126,30 +200,12 @@ class Flusher:
             reached = end
         return reached, tables
 
-    def _insert_range(self, start: Position, end: Position) -> None:
+    def _read_all(self, start: Position, end: Position) -> dict[str, list[pa.Table]]:
         tables: dict[str, list[pa.Table]] = defaultdict(list)
         for _, payload in read_records(self.directory, start, end):
             for name, table in decode_batches(payload):
                 tables[name].append(table)
-        self._insert(tables, start, end)
-
-    def _insert(self, tables: dict[str, list[pa.Table]], start: Position, end: Position) -> int:
-        client = self.clickhouse.client()
-        rows = 0
-        for name, parts in sorted(tables.items()):
-            table = pa.concat_tables(parts)
-            token = f"{name}@{start}-{end}"
-            client.insert_arrow(
-                f"{DATABASE}.{name}",
-                table,
-                settings={
-                    "insert_deduplication_token": token,
-                    "deduplicate_blocks_in_dependent_materialized_views": 1,
-                },
-            )
-            rows += table.num_rows
-        self.rows_flushed += rows
-        return rows
+        return tables
 
     def advance(self, position: Position) -> None:
         """Everything before `position` is in the store: move the checkpoint, drop segments."""
@@ -166,3 +222,9 @@ class Flusher:
         if self._thread is not None:
             self._thread.join()
         self.flush()
+
+
+def _numbered(table: pa.Table, number: int) -> pa.Table:
+    """`table` with the batch's number in every row's `wal_batch`."""
+    column = pa.repeat(pa.scalar(number, WAL_BATCH.arrow_type), table.num_rows)
+    return table.append_column(WAL_BATCH.name, column)

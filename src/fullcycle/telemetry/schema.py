@@ -51,7 +51,7 @@ def _column_definition(column: Column) -> str:
 
 
 def _columns(table: Table) -> str:
-    definitions = [_column_definition(column) for column in table.columns]
+    definitions = [_column_definition(column) for column in table.stored_columns]
     return ",\n  ".join([*definitions, *table.extra_definitions])
 
 
@@ -108,7 +108,7 @@ def added_columns_sql(table: Table, cluster: str | None) -> list[str]:
         f"ALTER TABLE {DATABASE}.{name}{on_cluster} ADD COLUMN IF NOT EXISTS"
         f" {_column_definition(column)}"
         for name in names
-        for column in table.columns
+        for column in table.stored_columns
     ]
 
 

@@ -88,6 +88,7 @@ class TelemetryStore:
             lambda: self._writer.durable_position,
             self.options.flush_interval_seconds,
             self.options.flush_batch_bytes,
+            self.options.cluster,
         )
         ensure_schema(self.clickhouse.client(), self.options.retention, self.options.cluster)
         self.flusher.recover()

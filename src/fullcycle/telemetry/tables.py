@@ -34,12 +34,22 @@ class Table:
     settings: str = ""
 
     @property
+    def stored_columns(self) -> tuple[Column, ...]:
+        """The columns in ClickHouse: those the batches fill, and the flusher's `wal_batch`."""
+        return (*self.columns, WAL_BATCH)
+
+    @property
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([pa.field(c.name, c.arrow_type) for c in self.columns])
 
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(column.name for column in self.columns)
+
+
+WAL_BATCH = Column("wal_batch", "UInt64", pa.uint64(), "Delta, ZSTD(1)")
+"""The write-ahead-log batch a row was inserted from (telemetry/flusher.py): recovery after a
+crash counts a batch's rows by it rather than trusting ClickHouse's deduplication alone."""
 
 
 def _ns(name: str) -> Column:
