@@ -123,3 +123,43 @@ def test_rules_apply_then_alerts_list_ack_resolve_silence(
     with api(live_server) as client:
         (silence,) = client.get("/api/v1/silences").json()
     assert silence["matchers"] == [{"name": "alertname", "op": "=", "value": "QueueTooDeep"}]
+
+
+def test_receivers_apply_list_show_and_delete(tmp_path: Path) -> None:
+    file = tmp_path / "receivers.yaml"
+    file.write_text(
+        "receivers:\n"
+        "  - name: shop-hook\n"
+        "    kind: webhook\n"
+        "    url: https://hooks.example/shop/secret-path\n"
+        "    service: shop\n"
+        "  - name: ops-pager\n"
+        "    kind: pagerduty\n"
+        "    secret: routing-key-0123456789\n"
+    )
+    applied = fullcycle("receivers", "apply", str(file))
+    assert applied.exit_code == 0, applied.output
+    assert "receiver shop-hook created" in applied.output
+    file.write_text(file.read_text().replace("service: shop", "group_wait: 10s"))
+    again = fullcycle("receivers", "apply", str(file))
+    assert again.exit_code == 0 and "receiver shop-hook replaced" in again.output
+    listed = json.loads(fullcycle("receivers", "list", "--json").output)
+    assert [(r["name"], r["service"], r["group_wait"]) for r in listed] == [
+        ("ops-pager", "", "30s"),
+        ("shop-hook", "", "10s"),
+    ]
+    assert "secret-path" not in fullcycle("receivers", "list").output
+    shown = json.loads(fullcycle("receivers", "show", "ops-pager", "--json").output)
+    assert shown["kind"] == "pagerduty" and "0123456789" not in shown["secret"]
+
+    file.write_text("- name: shop-hook\n  kind: webhook\n  url: ftp://nowhere\n")
+    refused = fullcycle("receivers", "apply", str(file))
+    assert refused.exit_code == 1 and "receiver 'shop-hook'" in refused.output
+    assert "url" in refused.output
+    file.write_text("receivers: [one, two]\n")
+    assert "each a mapping with a name" in fullcycle("receivers", "apply", str(file)).output
+
+    deleted = fullcycle("receivers", "delete", "shop-hook")
+    assert deleted.exit_code == 0, deleted.output
+    remaining = json.loads(fullcycle("receivers", "list", "--json").output)
+    assert [r["name"] for r in remaining] == ["ops-pager"]

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fullcycle import __version__
 from fullcycle.alerting.contact_routes import router as contact_router
 from fullcycle.alerting.oncall_routes import router as oncall_router
+from fullcycle.alerting.receiver_routes import router as receiver_router
 from fullcycle.alerting.routes import router as alerting_router
 from fullcycle.alerting.rules.routes import router as rule_router
 from fullcycle.anomaly.routes import router as anomaly_router
@@ -231,6 +232,7 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
         rule_router,
         oncall_router,
         contact_router,
+        receiver_router,
     )
     for router in (*routers, pages_router):
         app.include_router(router)

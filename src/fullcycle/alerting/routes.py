@@ -1,7 +1,7 @@
 """The alerting API: rule files (check, apply), rules, alerts (list, show, acknowledge,
-resolve) and receivers. Reading needs `read`; rules, acknowledging and resolving need `deploy`
-(the people who run the services); receivers hold secrets and need `admin`. Every change is
-audited."""
+resolve) and silences (receivers: receiver_routes.py). Reading needs `read`; rules,
+acknowledging, resolving and silences need `deploy` (the people who run the services). Every
+change is audited."""
 
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fullcycle.alerting.grouping import GroupingIn, grouping_view
-from fullcycle.alerting.models import AlertRule, Receiver, Silence
-from fullcycle.alerting.notify.message import masked, masked_secret
+from fullcycle.alerting.models import AlertRule, Silence
 from fullcycle.alerting.records import (
     AlertRefused,
     acknowledge,
@@ -26,12 +24,11 @@ from fullcycle.alerting.records import (
     resolve_by_hand,
 )
 from fullcycle.alerting.rules.file import RuleFileError, parse_rule_file
-from fullcycle.alerting.rules.spec import SERVICE_NAME
 from fullcycle.alerting.rules.store import apply_rule_file, rule_view
 from fullcycle.alerting.silence_notices import notices_view
 from fullcycle.alerting.silences import SilenceIn, SilenceRefused, create_silence, silence_view
 from fullcycle.audit.log import record
-from fullcycle.auth.dependencies import RequireAdmin, RequireDeploy, RequireRead, get_db
+from fullcycle.auth.dependencies import RequireDeploy, RequireRead, get_db
 from fullcycle.auth.principal import Principal
 from fullcycle.store.database import utcnow
 
@@ -142,85 +139,6 @@ def resolve_alert(
     record(db, request, principal, "alert.resolve", str(alert_id))
     db.commit()
     return alert_view(alert)
-
-
-class ReceiverIn(GroupingIn):
-    """webhook, slack: `url`. pagerduty: `secret` is the routing key (`url` defaults to the
-    Events API). email: `url` smtp://host:port, options `to` (list), `from`, `starttls`,
-    `username`; `secret` is the SMTP password. Grouping: `group_by`, `group_wait`,
-    `group_interval`, `repeat_interval` (Alertmanager's route settings and defaults)."""
-
-    name: Annotated[str, Field(pattern=SERVICE_NAME)]
-    kind: Literal["webhook", "slack", "email", "pagerduty"]
-    url: Annotated[str, Field(pattern=r"^(https?|smtp)://[^\s]+$", max_length=2000)] = ""
-    options: dict[str, Any] = Field(default_factory=dict)
-    secret: Annotated[str, Field(max_length=500)] = ""
-    service: Annotated[str, Field(pattern=r"^$|" + SERVICE_NAME)] = ""
-
-    @model_validator(mode="after")
-    def complete(self) -> ReceiverIn:
-        scheme = self.url.split("://", 1)[0]
-        if self.kind == "email":
-            if scheme != "smtp":
-                raise ValueError("an email receiver needs url smtp://host:port")
-            recipients = self.options.get("to")
-            if not isinstance(recipients, list) or not recipients:
-                raise ValueError("an email receiver needs options.to, a list of addresses")
-        elif self.kind == "pagerduty":
-            if not self.secret:
-                raise ValueError("a pagerduty receiver needs the routing key as `secret`")
-        elif scheme not in ("http", "https"):
-            raise ValueError(f"a {self.kind} receiver needs an http(s) url")
-        return self
-
-
-def receiver_view(receiver: Receiver) -> dict[str, Any]:
-    return {
-        "id": receiver.id,
-        "name": receiver.name,
-        "kind": receiver.kind,
-        "target": masked(receiver.url) if receiver.url else "",
-        "options": receiver.options,
-        "secret": masked_secret(receiver.secret),
-        "service": receiver.service,
-        **grouping_view(receiver),
-    }
-
-
-@router.post("/alert-receivers", status_code=201)
-def create_receiver(
-    body: ReceiverIn,
-    request: Request,
-    principal: Principal = RequireAdmin,
-    db: Session = Depends(get_db),
-) -> dict[str, Any]:
-    if db.scalar(select(Receiver.id).where(Receiver.name == body.name)) is not None:
-        raise HTTPException(409, f"there is a receiver named {body.name!r} already")
-    receiver = Receiver(
-        name=body.name,
-        kind=body.kind,
-        url=body.url,
-        options=body.options,
-        secret=body.secret,
-        service=body.service,
-        created_by=principal.actor,
-    )
-    try:
-        body.apply_to(receiver)
-    except ValueError as error:
-        raise HTTPException(422, str(error)) from None
-    db.add(receiver)
-    db.flush()
-    record(db, request, principal, "receiver.create", body.name, kind=body.kind)
-    db.commit()
-    return receiver_view(receiver)
-
-
-@router.get("/alert-receivers", dependencies=[RequireRead])
-def list_receivers(db: Session = Depends(get_db)) -> list[dict[str, Any]]:
-    """The receivers of services (people's own contact methods are listed per person)."""
-    receivers = db.scalars(select(Receiver).where(Receiver.user == "").order_by(Receiver.name))
-    return [receiver_view(r) for r in receivers]
 
 
 @router.post("/silences", status_code=201)

@@ -17,6 +17,7 @@ from fullcycle.cli import (
     deploy_commands,
     detect_command,
     log_commands,
+    receiver_commands,
     server_commands,
     service_commands,
     team_commands,
@@ -104,6 +105,7 @@ auth_commands.register(app)
 service_commands.register(app)
 deploy_commands.register(app)
 alert_commands.register(app)
+receiver_commands.register(app)
 team_commands.register(app)
 dashboard_commands.register(app)
 user_commands.register(app)
