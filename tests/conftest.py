@@ -4,6 +4,7 @@ the real ASGI app, and a real uvicorn server on a free port for browser and CLI 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import threading
 import time
@@ -57,6 +58,16 @@ def postgres_database() -> Iterator[str | None]:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated once per test process; each test starts from a copy (as the
+    PostgreSQL tests share one migrated database), so migrations do not run for every test.
+    The app still runs `migrate.upgrade` on it at start, finding it current."""
+    path = tmp_path_factory.mktemp("migrated") / "fullcycle.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
 def _empty_all_tables(url: str) -> None:
     tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
     with psycopg.connect(_libpq(url), autocommit=True) as connection:
@@ -65,10 +76,14 @@ def _empty_all_tables(url: str) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_database: str | None
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    postgres_database: str | None,
+    migrated_sqlite: Path,
 ) -> Iterator[str]:
-    """An empty, migrated or migratable database for one test, on each backend."""
+    """An empty, migrated database for one test, on each backend."""
     if request.param == "sqlite":
+        shutil.copyfile(migrated_sqlite, tmp_path / "fullcycle.db")
         yield f"sqlite:///{tmp_path / 'fullcycle.db'}"
         return
     if postgres_database is None:
@@ -147,7 +162,13 @@ class LiveServer:
         self.settings = settings
         self.url = f"http://127.0.0.1:{settings.port}"
         self.app = create_app(settings)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=settings.port, log_config=None)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=settings.port,
+            log_config=None,
+            timeout_graceful_shutdown=5,  # a client left streaming must not keep it running
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -163,8 +184,12 @@ class LiveServer:
         raise RuntimeError("the live server did not start within 30 s")
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        """Stop serving and run the app's shutdown (which closes the embedded store: a store
+        left open would make every later test of this process fail to open its own)."""
+        self.server.should_exit = True  # clients still connected are cut off after 5 s
+        self.thread.join(timeout=60)
+        if self.thread.is_alive():
+            raise RuntimeError("the live server did not stop within 60 s")
 
     def stored(
         self, sql: str, parameters: dict[str, object] | None = None

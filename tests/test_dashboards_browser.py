@@ -67,7 +67,7 @@ def _series(now_s: int) -> list[tuple[dict[str, str], list[tuple[int, float]]]]:
 @pytest.fixture
 def checkout(live_server: LiveServer) -> Iterator[LiveServer]:
     now_s = int(time.time())
-    client = httpx.Client(base_url=live_server.url, headers=AUTH)
+    client = httpx.Client(base_url=live_server.url, headers=AUTH, timeout=60)
     assert client.post("/api/v1/teams", json={"name": "payments"}).status_code == 201
     response = client.post("/api/v1/services", json={"name": "checkout", "owners": ["payments"]})
     assert response.status_code == 201, response.text
@@ -205,7 +205,7 @@ def test_edit_a_dashboard_with_live_preview_and_save_it(
     live_server: LiveServer, browser: Browser
 ) -> None:
     now_s = int(time.time()) - 60  # a minute ago: before the end of the dashboard's window
-    with httpx.Client(base_url=live_server.url, headers=AUTH) as client:
+    with httpx.Client(base_url=live_server.url, headers=AUTH, timeout=60) as client:
         response = client.post(
             "/api/v1/write",
             content=_write_request(
@@ -247,7 +247,7 @@ def test_a_panel_with_a_band_draws_the_expected_range(
     batch = revenue_counter(
         OUTAGE_DAY - timedelta(days=15), OUTAGE_DAY + timedelta(hours=12), OUTAGE
     )
-    with httpx.Client(base_url=live_server.url, headers=AUTH) as client:
+    with httpx.Client(base_url=live_server.url, headers=AUTH, timeout=60) as client:
         response = client.post(
             BATCHES_PATH,
             content=encode_batches([batch]),

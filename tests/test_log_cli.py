@@ -104,5 +104,8 @@ def test_logs_follow_prints_new_lines_until_interrupted(live_server: LiveServer)
         assert line["body"] == "followed line"
     finally:
         process.send_signal(2)  # Ctrl-C
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=30)
+        finally:
+            process.kill()  # never leave the tail open: the server would wait for it
     assert process.returncode == 0

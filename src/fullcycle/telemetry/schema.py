@@ -99,17 +99,28 @@ def series_sql(cluster: str | None) -> list[str]:
     ]
 
 
-def added_columns_sql(table: Table, cluster: str | None) -> list[str]:
-    """ALTERs that add columns newer than a table made by an earlier version (no-ops when they
-    exist), on the shard tables first and then on the Distributed one."""
+def added_columns_sql(client: Client, table: Table, cluster: str | None) -> list[str]:
+    """ALTERs that add the columns a table made by an earlier version lacks, on the shard
+    tables first and then on the Distributed one."""
     names = [f"{table.name}_local", table.name] if cluster else [table.name]
     on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
+    present = _columns_present(client, names)
     return [
         f"ALTER TABLE {DATABASE}.{name}{on_cluster} ADD COLUMN IF NOT EXISTS"
         f" {_column_definition(column)}"
         for name in names
         for column in table.stored_columns
+        if (name, column.name) not in present
     ]
+
+
+def _columns_present(client: Client, tables: list[str]) -> set[tuple[str, str]]:
+    rows = client.query(
+        "SELECT table, name FROM system.columns"
+        " WHERE database = {database:String} AND table IN {tables:Array(String)}",
+        parameters={"database": DATABASE, "tables": tables},
+    ).result_rows
+    return {(str(table), str(name)) for table, name in rows}
 
 
 def changed_indexes_sql(client: Client, table: Table, cluster: str | None) -> list[str]:
@@ -145,22 +156,32 @@ def ensure_schema(client: Client, retention: Retention, cluster: str | None = No
     """Create what is missing and apply the configured retention; safe on every start."""
     on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
     client.command(f"CREATE DATABASE IF NOT EXISTS {DATABASE}{on_cluster}")
+    existing = existing_tables(client)
     for table in TABLES.values():
         hours = retention.hours(table.name)
         for statement in create_table_sql(table, hours, cluster):
             client.command(statement)
-        target = f"{DATABASE}.{table.name}_local" if cluster else f"{DATABASE}.{table.name}"
-        for statement in added_columns_sql(table, cluster) + changed_indexes_sql(
-            client, table, cluster
-        ):
-            client.command(statement)
-        client.command(
-            f"ALTER TABLE {target}{on_cluster} MODIFY {_ttl(table, hours)}",
-            settings={"materialize_ttl_after_modify": 0},
-        )
+        stored = f"{table.name}_local" if cluster else table.name
+        if stored in existing:  # made by an earlier start: bring it up to this definition
+            _update_table(client, table, hours, cluster)
     for statement in series_sql(cluster):
         client.command(statement)
     ensure_rollups(client, retention, cluster)
+
+
+def _update_table(client: Client, table: Table, hours: int, cluster: str | None) -> None:
+    """Add the columns and indexes a newer version defines and apply the retention, on a table
+    made earlier (a table made just now has them already)."""
+    on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
+    target = f"{DATABASE}.{table.name}_local" if cluster else f"{DATABASE}.{table.name}"
+    for statement in added_columns_sql(client, table, cluster) + changed_indexes_sql(
+        client, table, cluster
+    ):
+        client.command(statement)
+    client.command(
+        f"ALTER TABLE {target}{on_cluster} MODIFY {_ttl(table, hours)}",
+        settings={"materialize_ttl_after_modify": 0},
+    )
 
 
 def ensure_rollups(client: Client, retention: Retention, cluster: str | None) -> None:
