@@ -6,7 +6,6 @@ The state is made with ClickHouse's own operations: a one-row decoy block is ins
 the batch's deduplication tokens (so the tokens are remembered), then the decoy row is deleted
 (a lightweight delete keeps the deduplication log)."""
 
-import asyncio
 import os
 import sys
 import time
@@ -14,18 +13,11 @@ from pathlib import Path
 
 from fullcycle.telemetry.batches import LogBatch
 from fullcycle.telemetry.flusher import FlushBatch
-from fullcycle.telemetry.store import StoreOptions, TelemetryStore
+from tests.telemetry_programs.batch_in_flight import store_with_a_batch_in_flight
 
 
 def main(data_dir: Path, rows: int) -> None:
-    store = TelemetryStore(StoreOptions(data_dir=data_dir, flush_interval_seconds=3600))
-    store.open()
-    batch = LogBatch()
-    for row in range(rows):
-        batch.add(timestamp_ns=time.time_ns(), body=f"row {row}", service="shop")
-    asyncio.run(store.append([batch]))
-    in_flight = store.flusher.next_batch()
-    assert in_flight is not None
+    store, in_flight = store_with_a_batch_in_flight(data_dir, rows)
     decoy = LogBatch()
     decoy.add(timestamp_ns=time.time_ns(), body="decoy", service="shop")
     store.flusher.insert(FlushBatch(in_flight.start, in_flight.end, {"logs": [decoy.to_arrow()]}))
