@@ -197,6 +197,7 @@ def test_kill_9_while_clients_stream_loses_and_duplicates_nothing_acknowledged(
         f"{server.url}{path}",
         content=body,
         headers={**content_type, "Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=60,  # the first request starts the decoding workers: slow on a busy machine
     )
     assert warm_up.status_code == 200, warm_up.text
     ledger.sent.add("warm-up-0")

@@ -184,18 +184,32 @@ def test_db_upgrade_creates_a_fresh_data_dir(tmp_path: Path) -> None:
     assert again.returncode == 0 and again.stdout == first.stdout
 
 
+def _health_within(url: str, seconds: float) -> object:
+    """The health answer of a port that may still be opening (the second port opens after the
+    first answers)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return httpx.get(url, timeout=5).json()
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_otlp_port_serves_the_same_app(tmp_path: Path, server_env: dict[str, str]) -> None:
     otlp_port = free_port()
     server = start(tmp_path / "data", {**server_env, "FULLCYCLE_OTLP_PORT": str(otlp_port)})
     try:
+        assert _health_within(f"http://127.0.0.1:{otlp_port}/healthz", 30) == {"status": "ok"}
         exported = httpx.post(
             f"http://127.0.0.1:{otlp_port}/v1/logs",
             json={"resourceLogs": []},
             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=30,
         )
         assert exported.status_code == 200, exported.text
-        assert httpx.get(f"http://127.0.0.1:{otlp_port}/healthz").json() == {"status": "ok"}
     finally:
         status, _ = server.terminate()
     assert status == 0
