@@ -6,6 +6,7 @@ import json
 import math
 import random
 
+import numpy as np
 import pytest
 
 from fullcycle.anomaly import Detector, MetricKind, Point, Sensitivity
@@ -89,6 +90,78 @@ def test_a_single_big_order_does_not_alert(shop: tuple[Detector, list[Point]]) -
     assert points[0].direction == "above"
     assert points[0].value is not None and points[0].value > points[0].upper
     assert not any(point.alert for point in points)
+
+
+def orders_per_step(days: int, step_minutes: int, seed: int, scale: float = 1.0) -> list[float]:
+    """Orders of a shop per step, Poisson: ~0.3 a minute at night, ~5 from 07:30 (so ~5 at
+    08:00), peaks at lunch and in the evening, a different curve at weekends."""
+    rng = np.random.default_rng(seed)
+    minute = np.arange(days * 1440 // step_minutes) * step_minutes
+    hour = minute / 60 % 24
+    weekday = 0.3 + 6 * np.exp(-((hour - 12.5) ** 2) / 6) + 8 * np.exp(-((hour - 20) ** 2) / 5)
+    weekday += 5 * np.clip((hour - 6) / 1.5, 0, 1) * (hour < 22)
+    weekend = 0.3 + 9 * np.exp(-((hour - 15) ** 2) / 12) + 6 * np.exp(-((hour - 20.5) ** 2) / 4)
+    rate = np.where(minute // 1440 % 7 >= 5, weekend, weekday) * step_minutes * scale
+    return [float(count) for count in rng.poisson(rate)]
+
+
+def feed(detector: Detector, values: list[float], step_minutes: int, first: int = 0) -> list[Point]:
+    return [
+        detector.update(MONDAY + (first + index) * step_minutes * MINUTE, value)
+        for index, value in enumerate(values)
+    ]
+
+
+@pytest.fixture(scope="module")
+def orders() -> tuple[Detector, list[Point], list[float]]:
+    """Three weeks of a shop's orders per minute, then day 22 (a Monday)."""
+    series = orders_per_step(22, 1, seed=3)
+    detector = Detector(MetricKind.COUNT)
+    return detector, feed(detector, series[: 21 * 1440], 1), series
+
+
+def test_three_weeks_of_normal_orders_do_not_page(
+    orders: tuple[Detector, list[Point], list[float]],
+) -> None:
+    _, points, _ = orders
+    assert not any(point.alert for point in points[7 * 1440 :])
+
+
+def test_no_orders_at_eight_pages_within_five_minutes(
+    orders: tuple[Detector, list[Point], list[float]],
+) -> None:
+    detector, _, series = orders
+    detector = Detector.from_state(detector.state())
+    start = 21 * 1440
+    before = feed(detector, series[start : start + 8 * 60], 1, first=start)
+    assert not any(point.alert for point in before)
+    outage = feed(detector, [0.0] * 30, 1, first=start + 8 * 60)
+    first = next(index for index, point in enumerate(outage) if point.alert)
+    assert first < 5, f"first alert after {first + 1} minutes"
+    assert outage[first].direction == "below"
+
+
+def test_a_few_empty_minutes_of_a_sparse_count_do_not_page() -> None:
+    """Sign-ups at a tenth of the orders' rate: ten minutes without one happen every day."""
+    series = orders_per_step(22, 1, seed=4, scale=0.1)
+    detector = Detector(MetricKind.COUNT)
+    points = feed(detector, series[: 21 * 1440 + 8 * 60], 1)
+    quiet = feed(detector, [0.0] * 10, 1, first=21 * 1440 + 8 * 60)
+    assert not any(point.alert for point in points[7 * 1440 :] + quiet)
+
+
+def test_at_five_minute_steps_an_outage_at_eight_pages_within_ten_minutes() -> None:
+    """What an anomaly alert rule evaluated every 5 minutes sees: ~25 orders per step at
+    08:00, then none. The evidence of one or two empty steps pages; no fixed minimum duration
+    comes on top of the step."""
+    series = orders_per_step(22, 5, seed=5)
+    detector = Detector(MetricKind.COUNT)
+    eight = (21 * 1440 + 8 * 60) // 5
+    normal = feed(detector, series[:eight], 5)
+    assert not any(point.alert for point in normal[7 * 288 :])
+    outage = feed(detector, [0.0] * 6, 5, first=eight)
+    assert outage[0].alert or outage[1].alert, [point.alert for point in outage]
+    assert all(point.direction == "below" for point in outage)
 
 
 def test_state_restored_continues_identically() -> None:

@@ -209,7 +209,7 @@ class Detector:
         "_weekly_slot",
         "_weekly_visit_points",
         "_windows",
-        "_zero_daily",
+        "_zero_hourly",
         "_zero_when_absent",
         "_zeros_surprise",
         "kind",
@@ -285,7 +285,7 @@ class Detector:
         self._outside_sign = 0
         # the evidence of the last points' sums (money, counts, ratios)
         self._mean_hourly = [0.0] * HOURLY_SLOTS
-        self._zero_daily = [1.0] * DAILY_SLOTS  # the share of points that are exactly zero
+        self._zero_hourly = [1.0] * HOURLY_SLOTS  # the share of points that are exactly zero
         self._zeros_surprise = 0.0  # -ln P of the current run of zeros
         self._total_value = self._total_capped = self._total_expected = 0.0
         self._totals_value = [0.0] * EVIDENCE_SPAN
@@ -576,8 +576,8 @@ class Detector:
           while the next shorter one is on the same side, so an alert ends soon after the
           series recovers.
         - A run of exact zeros where zeros are rare at this time of day on a day as busy
-          as usual: -ln P of the run, from the share of zeros learnt per 5 minutes of the
-          day. Three empty minutes at 08:00 of a shop selling 5 orders a minute page.
+          as usual: -ln P of the run, from the share of zeros learnt per hour of the day.
+          Three empty minutes at 08:00 of a shop selling 5 orders a minute page.
         """
         typical = self._mean_hourly[hour]
         mean = expected if expected > 0.0 else 0.0
@@ -630,7 +630,7 @@ class Detector:
         least_expected = EVIDENCE_FLOOR * dispersion
         least_variance = least_expected * dispersion
         sign = 2 if stuck else 0
-        share = self._zero_daily[daily_slot]
+        share = self._zero_hourly[hour]
         if value == 0.0 and share < ZERO_SHARE_RARE and 2.0 * mean >= typical:  # -ln P of the run
             self._zeros_surprise -= math.log(
                 share if share > ZERO_SHARE_FLOOR else ZERO_SHARE_FLOOR
@@ -753,11 +753,11 @@ class Detector:
                 # the share of zeros on days as busy as usual at this time (not weekends)
                 # (a zero in a run that is evidence teaches a tenth: an outage must not teach
                 # that zeros are common before it pages)
-                zeros = self._zero_daily
-                zero_rate = rate / self._daily_visit_points
+                zeros = self._zero_hourly
+                zero_rate = rate / self._hour_visit_points
                 if self._zeros_surprise:
                     zero_rate *= ZERO_RUN_LEARNING
-                zeros[daily_slot] += zero_rate * ((value == 0.0) - zeros[daily_slot])
+                zeros[hour] += zero_rate * ((value == 0.0) - zeros[hour])
         self._learn_choice(value, elapsed, seasonal_error, limit_plain, unusual)
 
         # the plain forecast and the slow reference
