@@ -141,6 +141,19 @@ def test_no_orders_at_eight_pages_within_five_minutes(
     assert outage[first].direction == "below"
 
 
+def test_a_flat_lined_order_count_pages_within_ten_minutes(
+    orders: tuple[Detector, list[Point], list[float]],
+) -> None:
+    """The exporter repeats its last value: 8 orders a minute, every minute, from 13:00."""
+    detector, _, series = orders
+    detector = Detector.from_state(detector.state())
+    start = 21 * 1440
+    feed(detector, series[start : start + 13 * 60], 1, first=start)
+    stuck = feed(detector, [8.0] * 30, 1, first=start + 13 * 60)
+    first = next(index for index, point in enumerate(stuck) if point.alert)
+    assert first < 10, f"first alert after {first + 1} minutes"
+
+
 def test_a_few_empty_minutes_of_a_sparse_count_do_not_page() -> None:
     """Sign-ups at a tenth of the orders' rate: ten minutes without one happen every day."""
     series = orders_per_step(22, 1, seed=4, scale=0.1)

@@ -63,6 +63,7 @@ REST_COUNT = 0.5  # and they count half in the histogram of surprises
 STUCK_MIN_POINTS = 10  # a non-zero value repeated this often, and
 STUCK_FACTOR = 3  # this many times longer than any run before, is a flat-lined series
 STUCK_SURPRISE = 10.0
+STUCK_MIN_COUNTS = 3  # a count repeated this often, and too unlikely to repeat, is stuck too
 
 # When an alert fires.
 ALERT_MIN_SECONDS = 180.0  # money, counts: the evidence must last 3 minutes...
@@ -184,6 +185,7 @@ class Detector:
         "_plain_history",
         "_quantum",
         "_recent",
+        "_repeat_surprise",
         "_resting",
         "_same_run",
         "_seasonal_chosen",
@@ -287,6 +289,7 @@ class Detector:
         self._mean_hourly = [0.0] * HOURLY_SLOTS
         self._zero_hourly = [1.0] * HOURLY_SLOTS  # the share of points that are exactly zero
         self._zeros_surprise = 0.0  # -ln P of the current run of zeros
+        self._repeat_surprise = 0.0  # -ln P of the current repeats of a count
         self._total_value = self._total_capped = self._total_expected = 0.0
         self._totals_value = [0.0] * EVIDENCE_SPAN
         self._totals_capped = [0.0] * EVIDENCE_SPAN
@@ -639,6 +642,15 @@ class Detector:
                 sign = -1
         else:
             self._zeros_surprise = 0.0
+        if self._count_kind and self._same_run:  # -ln P of a count repeating this often
+            events = mean if mean > EVIDENCE_FLOOR else EVIDENCE_FLOOR
+            self._repeat_surprise += (
+                events - value * math.log(events) + math.lgamma(value + 1.0)
+            ) / dispersion
+            if self._same_run >= STUCK_MIN_COUNTS and 2.0 * self._repeat_surprise > limit_squared:
+                sign = 2
+        else:
+            self._repeat_surprise = 0.0
         half_below = half_above = True
         for index in range(hour * EVIDENCE_COUNT, hour * EVIDENCE_COUNT + EVIDENCE_COUNT):
             past = slot - windows[index % EVIDENCE_COUNT]  # negative: from the end
