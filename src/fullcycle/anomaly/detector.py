@@ -1,7 +1,8 @@
 """An online anomaly detector for one metric series; docs/anomaly.md explains the model.
 
-Each `update(timestamp, value)` sees one point, updates a bounded state (about 12 KB of JSON:
-a daily and a weekly profile, levels, error scales and a histogram of past surprises) and
+Each `update(timestamp, value)` sees one point, updates a bounded state (15-36 KB of JSON by
+kind: a daily and a weekly profile, levels, error scales, a histogram of past surprises and,
+for money and counts, what the alert's evidence needs) and
 returns a `Point` that depends only on that point and the ones before it. The arithmetic is
 plain Python on floats, written with local variables and few calls: per point that is cheaper
 than a single numpy call would be.
@@ -68,21 +69,20 @@ STUCK_MIN_COUNTS = 3  # a count repeated this often, and too unlikely to repeat,
 # When an alert fires.
 ALERT_MIN_SECONDS = 180.0  # money, counts: the evidence must last 3 minutes...
 ALERT_MIN_POINTS = 1  # ...or one point, when a point is longer than that
-OPS_ALERT_MIN_SECONDS = 180.0  # ops series: outside the band 3 minutes...
+OPS_ALERT_MIN_SECONDS = 180.0  # ratios and ops series: outside the band 3 minutes...
 OPS_ALERT_MIN_POINTS = 2  # ...and at least 2 points, so one odd point never pages
 ALERT_RATE = 0.1  # alerts look at the average deviation of ~the last 10 points
 ALERT_NORM = math.sqrt((2 - ALERT_RATE) / ALERT_RATE)  # that average, in its own sigmas
 ALERT_CLIP = 3.0  # one point moves that average by at most 3 / ALERT_NORM = 0.7 sigmas
 
-# Money, counts and ratios alert on the evidence of the last k points' sum (see
-# `_evidence_sign`): windows of these lengths, in points...
-EVIDENCE_MINUTES = (1, 4, 16, 64)  # windows of about this many minutes (at least a point)...
+# Money and counts alert on evidence (see `_evidence_alert`): the sums over windows of about
+EVIDENCE_MINUTES = (1, 4, 16, 64)  # this many minutes (at least a point)...
 EVIDENCE_SPAN = EVIDENCE_MINUTES[-1] + 1  # ...of at most 64 points, from a ring of totals
 EVIDENCE_COUNT = len(EVIDENCE_MINUTES)
 EVIDENCE_LEARN_BOUND = 9.0  # each sum's squared residual is clipped at 3 sigmas when learnt
 ALERT_HOLD = 0.8  # a firing alert holds while the evidence is above 80 % of the band
 ZERO_SHARE_FLOOR = 0.01  # a zero is taken as at least 1 in 100 at its time of day...
-ZERO_RUN_LEARNING = 0.1
+ZERO_RUN_LEARNING = 0.1  # (zeros in a run that is evidence teach that share a tenth as fast)
 ZERO_SHARE_RARE = 0.05  # ...and a run of zeros is evidence where zeros are rarer than 1 in 20
 EVIDENCE_FLOOR = 0.1  # an expected sum is at least this many (effective) events
 
