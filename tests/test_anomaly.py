@@ -186,6 +186,35 @@ def test_state_restored_continues_identically() -> None:
     ]
 
 
+def test_a_state_saved_before_the_evidence_alert_still_pages_on_an_outage(
+    orders: tuple[Detector, list[Point], list[float]],
+) -> None:
+    """Anomaly rules keep their detectors' states across upgrades: a state without the
+    fields the evidence alert added (and with an hourly weekly correction) loads and pages."""
+    detector, _, series = orders
+    fields = json.loads(detector.state())
+    for name in (
+        "mean_hourly",
+        "error_daily",
+        "zero_hourly",
+        "zeros_surprise",
+        "repeat_surprise",
+        "excess_spread",
+        "excess_scale",
+        "evidence_slot",
+        "weekly_visit_points",
+    ):
+        del fields[name]
+    for name in ("value", "capped", "expected", "variance"):
+        del fields[f"total_{name}"], fields[f"totals_{name}"]
+    fields["weekly"] = fields["weekly"][:168]
+    restored = Detector.from_state(json.dumps(fields).encode())
+    start = 21 * 1440
+    feed(restored, series[start : start + 8 * 60], 1, first=start)
+    outage = feed(restored, [0.0] * 15, 1, first=start + 8 * 60)
+    assert any(point.alert for point in outage)
+
+
 def refuse_non_finite(constant: str) -> None:
     raise AssertionError(f"{constant} in a detector's state")
 

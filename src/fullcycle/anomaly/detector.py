@@ -335,8 +335,26 @@ class Detector:
                 setattr(detector, name, fields[key])
         if len(detector._weekly) != int(WEEK // detector._weekly_slot):
             detector._weekly = [0.0] * int(WEEK // detector._weekly_slot)  # relearnt
+        if "mean_hourly" not in fields:
+            detector._seed_evidence()
         detector._set_interval(detector._interval)  # rates follow the current constants
         return detector
+
+    def _seed_evidence(self) -> None:
+        """For a state saved before the evidence alert: start what it needs from what the
+        detector already knows (each hour's mean from the daily profile, each 5 minutes' error
+        from its hour's), so an upgraded detector does not have to relearn them for days."""
+        per_hour = DAILY_SLOTS // HOURLY_SLOTS
+        windows = [max(1, round(minutes * 60.0 / self._interval)) for minutes in EVIDENCE_MINUTES]
+        for hour in range(HOURLY_SLOTS):
+            profile = self._daily[hour * per_hour : (hour + 1) * per_hour]
+            self._mean_hourly[hour] = max(0.0, self._base + sum(profile) / per_hour)
+            for slot in range(hour * per_hour, (hour + 1) * per_hour):
+                self._error_daily[slot] = self._error_hourly[hour]
+            for index, window in enumerate(windows):  # no excess yet, as if learnt for a while
+                spread = self._error_hourly[hour] * min(window, EVIDENCE_SPAN - 1)
+                self._excess_spread[hour * EVIDENCE_COUNT + index] = spread
+                self._excess_scale[hour * EVIDENCE_COUNT + index] = spread
 
     # --- absent points ------------------------------------------------------------------
 
