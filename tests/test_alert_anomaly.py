@@ -148,7 +148,7 @@ def test_an_anomaly_rule_learns_once_keeps_its_state_across_a_restart_and_pages_
             alerting.tick()  # the first evaluation learns two weeks, once
             (learnt,) = detector_rows(first)
             assert learnt.last_timestamp == NORMAL_DAY.timestamp()
-            assert 5_000 < len(learnt.state) < 30_000  # bounded, whatever the history
+            assert 5_000 < len(learnt.state) < 50_000  # bounded, whatever the history
             ((start, end),) = queries.ranges
             assert end - start == timedelta(days=14)
 
@@ -190,7 +190,9 @@ def test_an_anomaly_rule_learns_once_keeps_its_state_across_a_restart_and_pages_
     assert "$lower" not in notified["annotations"]["description"]
     fired_at = datetime.fromisoformat(notified["startsAt"].replace("Z", "+00:00"))
     active_at = datetime.fromisoformat(alert["active_at"])
-    assert OUTAGE[0] < active_at <= OUTAGE[0] + timedelta(minutes=30)
+    # the first 5-minute step without sales is evidence enough: active at the evaluation
+    # that reads it, a few minutes after the step ends
+    assert OUTAGE[0] < active_at <= OUTAGE[0] + timedelta(minutes=10), active_at
     assert fired_at - active_at == timedelta(minutes=5)  # `for: 5m` on top of the detector
 
 

@@ -64,7 +64,7 @@ def test_band_follows_the_rhythm_and_the_outage_falls_below_it(shop: TestClient)
     assert points["08:30"]["direction"] == "below"
     alerting = [time for time, point in points.items() if point["alert"]]
     assert alerting, "the outage must alert"
-    assert "08:00" <= alerting[0] <= "08:15", "within 15 minutes of the outage starting"
+    assert "08:00" <= alerting[0] <= "08:10", "within 10 minutes of the outage starting"
     assert all(time < "09:45" for time in alerting), "the alert clears once sales are back"
     assert not any(point["alert"] for time, point in points.items() if time < "08:00")
 

@@ -1,7 +1,8 @@
 """An online anomaly detector for one metric series; docs/anomaly.md explains the model.
 
-Each `update(timestamp, value)` sees one point, updates a bounded state (about 12 KB of JSON:
-a daily and a weekly profile, levels, error scales and a histogram of past surprises) and
+Each `update(timestamp, value)` sees one point, updates a bounded state (15-36 KB of JSON by
+kind: a daily and a weekly profile, levels, error scales, a histogram of past surprises and,
+for money and counts, what the alert's evidence needs) and
 returns a `Point` that depends only on that point and the ones before it. The arithmetic is
 plain Python on floats, written with local variables and few calls: per point that is cheaper
 than a single numpy call would be.
@@ -19,7 +20,9 @@ WEEK = 7 * DAY
 HOUR = 3_600.0
 DAILY_SLOT = 300.0  # the daily profile has one value per 5 minutes
 DAILY_SLOTS = int(DAY // DAILY_SLOT)
-WEEKLY_SLOTS = int(WEEK // HOUR)  # the weekly correction has one value per hour
+WEEKLY_SLOT = HOUR  # the weekly correction has one value per hour...
+BUSINESS_WEEKLY_SLOT = 900.0  # ...or, for money, counts and ratios, per 15 minutes (a
+# Saturday morning's ramp has its own shape, not just its own level)
 HOURLY_SLOTS = int(DAY // HOUR)  # the error scale, per hour of the day
 
 # How fast each part learns. Rates are per point unless they say otherwise.
@@ -61,13 +64,27 @@ REST_COUNT = 0.5  # and they count half in the histogram of surprises
 STUCK_MIN_POINTS = 10  # a non-zero value repeated this often, and
 STUCK_FACTOR = 3  # this many times longer than any run before, is a flat-lined series
 STUCK_SURPRISE = 10.0
+STUCK_MIN_COUNTS = 3  # a count repeated this often, and too unlikely to repeat, is stuck too
 
 # When an alert fires.
-ALERT_MIN_SECONDS = 180.0  # an alert needs the series outside the band this long...
-ALERT_MIN_POINTS = 2  # ...and for at least this many points, so one odd point never pages
+ALERT_MIN_SECONDS = 180.0  # money, counts: the evidence must last 3 minutes...
+ALERT_MIN_POINTS = 1  # ...or one point, when a point is longer than that
+OPS_ALERT_MIN_SECONDS = 180.0  # ratios and ops series: outside the band 3 minutes...
+OPS_ALERT_MIN_POINTS = 2  # ...and at least 2 points, so one odd point never pages
 ALERT_RATE = 0.1  # alerts look at the average deviation of ~the last 10 points
 ALERT_NORM = math.sqrt((2 - ALERT_RATE) / ALERT_RATE)  # that average, in its own sigmas
 ALERT_CLIP = 3.0  # one point moves that average by at most 3 / ALERT_NORM = 0.7 sigmas
+
+# Money and counts alert on evidence (see `_evidence_alert`): the sums over windows of about
+EVIDENCE_MINUTES = (1, 4, 16, 64)  # this many minutes (at least a point)...
+EVIDENCE_SPAN = EVIDENCE_MINUTES[-1] + 1  # ...of at most 64 points, from a ring of totals
+EVIDENCE_COUNT = len(EVIDENCE_MINUTES)
+EVIDENCE_LEARN_BOUND = 9.0  # each sum's squared residual is clipped at 3 sigmas when learnt
+ALERT_HOLD = 0.8  # a firing alert holds while the evidence is above 80 % of the band
+ZERO_SHARE_FLOOR = 0.01  # a zero is taken as at least 1 in 100 at its time of day...
+ZERO_RUN_LEARNING = 0.1  # (zeros in a run that is evidence teach that share a tenth as fast)
+ZERO_SHARE_RARE = 0.05  # ...and a run of zeros is evidence where zeros are rarer than 1 in 20
+EVIDENCE_FLOOR = 0.1  # an expected sum is at least this many (effective) events
 
 ABSENT_FILL_LIMIT = 2_000  # at most this many absent points are filled in for one gap
 INTERVAL_SAMPLES = 15  # the sampling interval is the median of the first 15 steps
@@ -131,6 +148,8 @@ class Detector:
 
     __slots__ = (
         "_alert_mean",
+        "_alert_min_points",
+        "_alert_min_seconds",
         "_alert_points",
         "_band_sigmas",
         "_base",
@@ -142,9 +161,13 @@ class Detector:
         "_daily",
         "_daily_visit_points",
         "_deltas",
+        "_error_daily",
         "_error_hourly",
         "_error_plain",
         "_error_seasonal",
+        "_evidence_slot",
+        "_excess_scale",
+        "_excess_spread",
         "_first_timestamp",
         "_hour_visit_points",
         "_interval",
@@ -152,6 +175,7 @@ class Detector:
         "_last_value",
         "_longest_run",
         "_lower_bound",
+        "_mean_hourly",
         "_offset",
         "_offset_rate",
         "_outside_run",
@@ -161,6 +185,7 @@ class Detector:
         "_plain_history",
         "_quantum",
         "_recent",
+        "_repeat_surprise",
         "_resting",
         "_same_run",
         "_seasonal_chosen",
@@ -170,11 +195,25 @@ class Detector:
         "_surprise_total",
         "_surprise_weight",
         "_sustained",
+        "_total_capped",
+        "_total_expected",
+        "_total_value",
+        "_total_variance",
+        "_totals_capped",
+        "_totals_expected",
+        "_totals_value",
+        "_totals_variance",
         "_upper_bound",
         "_volatility",
         "_warmup_seconds",
         "_weekly",
+        "_weekly_after",
+        "_weekly_slot",
+        "_weekly_visit_points",
+        "_windows",
+        "_zero_hourly",
         "_zero_when_absent",
+        "_zeros_surprise",
         "kind",
         "sensitivity",
     )
@@ -191,9 +230,21 @@ class Detector:
         self._business_kind = self.kind is not MetricKind.OPS
         self._lower_bound = 0.0 if self.kind is not MetricKind.OPS else -math.inf
         self._upper_bound = 1.0 if self.kind is MetricKind.RATIO else math.inf
+        # a business series pages from its second week, so it learns what a weekday adds
+        # from its second day (the second Saturday must not look like an outage)
+        self._weekly_after = DAY if self._business_kind else WEEK
+        self._weekly_slot = BUSINESS_WEEKLY_SLOT if self._business_kind else WEEKLY_SLOT
         # no alerts while normal is unknown: business series have a weekly rhythm (the first
         # Saturday is not an outage); ops series get a day
         self._warmup_seconds = WEEK if self._business_kind else DAY
+        # money and counts alert on evidence (`_evidence_alert`), ratios and ops metrics on
+        # the average deviation (`_alert`)
+        self._alert_min_points = (
+            ALERT_MIN_POINTS if self._zero_when_absent else OPS_ALERT_MIN_POINTS
+        )
+        self._alert_min_seconds = (
+            ALERT_MIN_SECONDS if self._zero_when_absent else OPS_ALERT_MIN_SECONDS
+        )
         # timing
         self._seen = 0
         self._first_timestamp = 0.0
@@ -209,10 +260,11 @@ class Detector:
         self._base = 0.0
         self._offset = 0.0
         self._daily = [0.0] * DAILY_SLOTS
-        self._weekly = [0.0] * WEEKLY_SLOTS
+        self._weekly = [0.0] * int(WEEK // self._weekly_slot)
         self._error_plain = 0.0
         self._error_seasonal = 0.0
         self._error_hourly = [0.0] * HOURLY_SLOTS
+        self._error_daily = [0.0] * DAILY_SLOTS  # money, counts: per 5 minutes of the day
         self._choice_plain = 0.0
         self._choice_seasonal = 0.0
         self._compared = 0
@@ -233,6 +285,20 @@ class Detector:
         self._alert_mean = 0.0
         self._outside_run = 0
         self._outside_sign = 0
+        # the evidence of the last points' sums (money, counts, ratios)
+        self._mean_hourly = [0.0] * HOURLY_SLOTS
+        self._zero_hourly = [1.0] * HOURLY_SLOTS  # the share of points that are exactly zero
+        self._zeros_surprise = 0.0  # -ln P of the current run of zeros
+        self._repeat_surprise = 0.0  # -ln P of the current repeats of a count
+        self._total_value = self._total_capped = self._total_expected = 0.0
+        self._totals_value = [0.0] * EVIDENCE_SPAN
+        self._totals_capped = [0.0] * EVIDENCE_SPAN
+        self._totals_expected = [0.0] * EVIDENCE_SPAN
+        self._total_variance = 0.0
+        self._totals_variance = [0.0] * EVIDENCE_SPAN
+        self._evidence_slot = 0
+        self._excess_spread = [0.0] * (EVIDENCE_COUNT * HOURLY_SLOTS)
+        self._excess_scale = [0.0] * (EVIDENCE_COUNT * HOURLY_SLOTS)
 
     # --- the public interface -----------------------------------------------------------
 
@@ -264,8 +330,31 @@ class Detector:
         fields: dict[str, Any] = json.loads(state)
         detector = cls(MetricKind(fields["kind"]), Sensitivity(fields["sensitivity"]))
         for name in _LEARNT:
-            setattr(detector, name, fields[name.lstrip("_")])
+            key = name.lstrip("_")
+            if key in fields:  # a state saved by an older version lacks the newer fields
+                setattr(detector, name, fields[key])
+        if len(detector._weekly) != int(WEEK // detector._weekly_slot):
+            detector._weekly = [0.0] * int(WEEK // detector._weekly_slot)  # relearnt
+        if "mean_hourly" not in fields:
+            detector._seed_evidence()
+        detector._set_interval(detector._interval)  # rates follow the current constants
         return detector
+
+    def _seed_evidence(self) -> None:
+        """For a state saved before the evidence alert: start what it needs from what the
+        detector already knows (each hour's mean from the daily profile, each 5 minutes' error
+        from its hour's), so an upgraded detector does not have to relearn them for days."""
+        per_hour = DAILY_SLOTS // HOURLY_SLOTS
+        windows = [max(1, round(minutes * 60.0 / self._interval)) for minutes in EVIDENCE_MINUTES]
+        for hour in range(HOURLY_SLOTS):
+            profile = self._daily[hour * per_hour : (hour + 1) * per_hour]
+            self._mean_hourly[hour] = max(0.0, self._base + sum(profile) / per_hour)
+            for slot in range(hour * per_hour, (hour + 1) * per_hour):
+                self._error_daily[slot] = self._error_hourly[hour]
+            for index, window in enumerate(windows):  # no excess yet, as if learnt for a while
+                spread = self._error_hourly[hour] * min(window, EVIDENCE_SPAN - 1)
+                self._excess_spread[hour * EVIDENCE_COUNT + index] = spread
+                self._excess_scale[hour * EVIDENCE_COUNT + index] = spread
 
     # --- absent points ------------------------------------------------------------------
 
@@ -282,7 +371,7 @@ class Detector:
             expected = (
                 self._base
                 + self._daily[int(timestamp % DAY // DAILY_SLOT)]
-                + self._weekly[int(timestamp % WEEK // HOUR)]
+                + self._weekly[int(timestamp % WEEK // self._weekly_slot)]
                 + self._offset
             )
         else:
@@ -303,7 +392,7 @@ class Detector:
             self._learn_interval(timestamp - self._last_timestamp)
         elapsed = timestamp - self._first_timestamp
         daily_slot = int(timestamp % DAY // DAILY_SLOT)
-        weekly_slot = int(timestamp % WEEK // HOUR)
+        weekly_slot = int(timestamp % WEEK // self._weekly_slot)
         hour = int(timestamp % DAY // HOUR)
         expected_seasonal = (
             self._base + self._daily[daily_slot] + self._weekly[weekly_slot] + self._offset
@@ -332,7 +421,15 @@ class Detector:
             upper = self._upper_bound
 
         score = self._score(z, shift_z, stuck)
-        alert = self._alert(z, stuck)
+        if self._zero_when_absent:
+            variance = MEAN_ABSOLUTE_TO_SIGMA * MEAN_ABSOLUTE_TO_SIGMA * error * error
+            if self._error_daily[daily_slot] > variance:  # a slot the forecast often misses
+                variance = self._error_daily[daily_slot]
+            alert = self._evidence_alert(
+                value, expected, variance, hour, daily_slot, elapsed, stuck
+            )
+        else:
+            alert = self._alert(z, stuck)
         unusual = alert == 1 or not lower <= value <= upper
         if elapsed < self._warmup_seconds:
             alert = 0
@@ -368,8 +465,15 @@ class Detector:
         self._interval = interval
         self._daily_visit_points = max(1.0, DAILY_SLOT / interval)
         self._hour_visit_points = max(1.0, HOUR / interval)
+        self._weekly_visit_points = max(1.0, self._weekly_slot / interval)
+        self._windows = tuple(
+            min(EVIDENCE_SPAN - 1, max(1, round(minutes * 60.0 / interval)))
+            for minutes in EVIDENCE_MINUTES
+        )
         self._offset_rate = min(OFFSET_RATE, interval / OFFSET_SECONDS)
-        self._alert_points = max(ALERT_MIN_POINTS, math.ceil(ALERT_MIN_SECONDS / interval))
+        self._alert_points = max(
+            self._alert_min_points, math.ceil(self._alert_min_seconds / interval)
+        )
 
     def _is_stuck(self, value: float) -> bool:
         """Whether the series is stuck: the same non-zero value repeated far longer than it
@@ -467,10 +571,151 @@ class Detector:
             weight = 1.0
         self._surprise_weight = weight
 
+    def _evidence_alert(
+        self,
+        value: float,
+        expected: float,
+        variance: float,
+        hour: int,
+        daily_slot: int,
+        elapsed: float,
+        stuck: bool,
+    ) -> int:
+        """Money and counts: fire while the recent points are too unlikely under the
+        expected rate (or the series is stuck), for ALERT_MIN_SECONDS (at least a point).
+
+        Two kinds of evidence, each against the band's sigmas as a normal z:
+        - The sum over the last ~1, 4, 16 and 64 minutes, judged as an overdispersed Poisson
+          count: a series whose variance is `dispersion` times its mean counts
+          `value / dispersion` effective events (orders of EUR 60 on average make a minute of
+          EUR 300 about 2-3 events; a count is itself), and the evidence is the Poisson
+          deviance of the window's effective events against the expected ones. One empty
+          minute of a sparse series is no evidence; an empty hour at a busy time is. How far
+          each window's sum strays beyond that (the forecast's slow errors add up over a
+          window) is learnt per hour of the day. Above the expected rate each point counts
+          at most ALERT_CLIP sigmas, so one big order never pages; a window counts only
+          while the next shorter one is on the same side, so an alert ends soon after the
+          series recovers.
+        - A run of exact zeros where zeros are rare at this time of day on a day as busy
+          as usual: -ln P of the run, from the share of zeros learnt per hour of the day.
+          Three empty minutes at 08:00 of a shop selling 5 orders a minute page.
+        """
+        typical = self._mean_hourly[hour]
+        mean = expected if expected > 0.0 else 0.0
+        quantum_variance = self._quantum * self._quantum
+        if variance < quantum_variance:
+            variance = quantum_variance
+        # the size of one event: the variance over the mean of this hour's values
+        least = self._quantum if self._quantum > 1e-12 else 1e-12
+        dispersion = variance / (typical if typical > least else least)
+        if self._count_kind and dispersion < 1.0:
+            dispersion = 1.0
+        elif dispersion < 1e-12:
+            dispersion = 1e-12
+        ceiling = mean + ALERT_CLIP * math.sqrt(variance)
+        slot = self._evidence_slot + 1
+        if slot == EVIDENCE_SPAN:
+            slot = 0
+        self._evidence_slot = slot
+        totals_value, totals_capped = self._totals_value, self._totals_capped
+        totals_expected, totals_variance = self._totals_expected, self._totals_variance
+        total_value = totals_value[slot] = self._total_value = self._total_value + value
+        total_capped = totals_capped[slot] = self._total_capped = self._total_capped + (
+            value if value < ceiling else ceiling
+        )
+        total_expected = totals_expected[slot] = self._total_expected = self._total_expected + mean
+        # the point's variance follows its expected value within the hour (a ramp), from half
+        # to 4 times the hour's (a quiet hour's lumps do not make its busy minutes uncertain,
+        # and a forecast of nothing is still a forecast with its errors)
+        point_variance = dispersion * mean
+        if point_variance > 4.0 * variance:
+            point_variance = 4.0 * variance
+        elif point_variance < 0.5 * variance:
+            point_variance = 0.5 * variance
+        total_variance = totals_variance[slot] = self._total_variance = (
+            self._total_variance + point_variance
+        )
+        limit = self._band_sigmas
+        if self._outside_run >= self._alert_points:  # firing: it ends on weaker evidence
+            limit *= ALERT_HOLD
+        limit_squared = limit * limit
+        # while firing the sums still teach how far they stray, but at most 3 sigmas of the
+        # point noise each: a forecast that is wrong at this hour every day stops paging, an
+        # outage cannot teach more than that
+        quiet = self._outside_run == 0
+        days = elapsed / DAY
+        learn_rate = (1.0 / days if days * DAILY_RATE < 1.0 else DAILY_RATE) if days > 1 else 1.0
+        learn_rate /= self._hour_visit_points
+        spreads, scales = self._excess_spread, self._excess_scale
+        windows = self._windows
+        least_expected = EVIDENCE_FLOOR * dispersion
+        least_variance = least_expected * dispersion
+        sign = 2 if stuck else 0
+        share = self._zero_hourly[hour]
+        if value == 0.0 and share < ZERO_SHARE_RARE and 2.0 * mean >= typical:  # -ln P of the run
+            self._zeros_surprise -= math.log(
+                share if share > ZERO_SHARE_FLOOR else ZERO_SHARE_FLOOR
+            )
+            if not sign and 2.0 * self._zeros_surprise > limit_squared:
+                sign = -1
+        else:
+            self._zeros_surprise = 0.0
+        if self._count_kind and self._same_run:  # -ln P of a count repeating this often
+            events = mean if mean > EVIDENCE_FLOOR else EVIDENCE_FLOOR
+            self._repeat_surprise += (
+                events - value * math.log(events) + math.lgamma(value + 1.0)
+            ) / dispersion
+            if self._same_run >= STUCK_MIN_COUNTS and 2.0 * self._repeat_surprise > limit_squared:
+                sign = 2
+        else:
+            self._repeat_surprise = 0.0
+        half_below = half_above = True
+        for index in range(hour * EVIDENCE_COUNT, hour * EVIDENCE_COUNT + EVIDENCE_COUNT):
+            past = slot - windows[index % EVIDENCE_COUNT]  # negative: from the end
+            expected_sum = total_expected - totals_expected[past]
+            residual = total_value - totals_value[past] - expected_sum
+            spread_of_sum = total_variance - totals_variance[past]
+            if spread_of_sum < least_variance:
+                spread_of_sum = least_variance
+            if expected_sum < least_expected:
+                expected_sum = least_expected
+            spread, scale = spreads[index], scales[index]
+            excess = spread / scale if spread > scale > 0.0 else 1.0
+            squared = residual * residual
+            bound = EVIDENCE_LEARN_BOUND * (excess if quiet else 1.0) * spread_of_sum
+            spreads[index] = spread + learn_rate * (
+                (squared if squared < bound else bound) - spread
+            )
+            scales[index] = scale + learn_rate * (spread_of_sum - scale)
+            if sign:
+                continue
+            wide = spread_of_sum * excess
+            if residual < 0.0:
+                if half_below and 2.0 * residual * residual > limit_squared * wide:
+                    unit = wide / expected_sum  # the size of one effective event
+                    observed = (expected_sum + residual) / unit
+                    if _deviance(observed, expected_sum / unit) > limit_squared:
+                        sign = -1
+                half_below, half_above = True, False
+            else:
+                residual = total_capped - totals_capped[past] - expected_sum
+                if half_above and residual > 0.0 and residual * residual > limit_squared * wide:
+                    unit = wide / expected_sum
+                    observed = (expected_sum + residual) / unit
+                    if _deviance(observed, expected_sum / unit) > limit_squared:
+                        sign = 1
+                half_below, half_above = False, residual > 0.0
+        if sign and sign == self._outside_sign:
+            self._outside_run += 1
+        else:
+            self._outside_run = 1 if sign else 0
+        self._outside_sign = sign
+        return 1 if self._outside_run >= self._alert_points else 0
+
     def _alert(self, z: float, stuck: bool) -> int:
-        """Fire while the recent average deviation is beyond the band (or the series is
-        stuck) for ALERT_MIN_SECONDS: one wild point moves the average by at most 0.7 sigmas,
-        a few minutes of zeros at a busy hour move it far."""
+        """Ratios and ops metrics: fire while the recent average deviation is beyond the band
+        (or the series is stuck) for OPS_ALERT_MIN_SECONDS: one wild point moves the average
+        by at most 0.7 sigmas, a few minutes far outside the band move it far."""
         bounded = ALERT_CLIP if z > ALERT_CLIP else -ALERT_CLIP if z < -ALERT_CLIP else z
         self._alert_mean += ALERT_RATE * (bounded - self._alert_mean)
         deviation = self._alert_mean * ALERT_NORM
@@ -523,11 +768,26 @@ class Detector:
         if rate < DAILY_RATE:
             rate = DAILY_RATE
         chosen = seasonal_error if seasonal else plain_error
+        typical_value = (expected_seasonal if seasonal else plain) + chosen
         # business series are lumpy (orders), so their scale is a root mean square; ops
         # series have bursts, so theirs is a mean absolute error
         chosen = chosen * chosen if self._business_kind else abs(chosen)
         hourly = self._error_hourly
         hourly[hour] += rate / self._hour_visit_points * (chosen - hourly[hour])
+        if self._zero_when_absent:  # the hour's mean value, each clipped like the errors
+            typical = self._mean_hourly
+            typical[hour] += rate / self._hour_visit_points * (typical_value - typical[hour])
+            here = self._error_daily
+            here[daily_slot] += rate / self._daily_visit_points * (chosen - here[daily_slot])
+            if 2.0 * (expected_seasonal if seasonal else plain) >= typical[hour]:
+                # the share of zeros on days as busy as usual at this time (not weekends)
+                # (a zero in a run that is evidence teaches a tenth: an outage must not teach
+                # that zeros are common before it pages)
+                zeros = self._zero_hourly
+                zero_rate = rate / self._hour_visit_points
+                if self._zeros_surprise:
+                    zero_rate *= ZERO_RUN_LEARNING
+                zeros[hour] += zero_rate * ((value == 0.0) - zeros[hour])
         self._learn_choice(value, elapsed, seasonal_error, limit_plain, unusual)
 
         # the plain forecast and the slow reference
@@ -543,10 +803,10 @@ class Detector:
         days = elapsed / DAY
         daily_rate = DAILY_RATE if days * DAILY_RATE > 1.0 else 1.0 / max(days, 1.0)
         self._daily[daily_slot] = daily + daily_rate / self._daily_visit_points * deviation
-        if elapsed > WEEK:
-            weeks = elapsed / WEEK
+        if elapsed > self._weekly_after:
+            weeks = elapsed / WEEK if elapsed > WEEK else 1.0
             weekly_rate = WEEKLY_RATE if weeks * WEEKLY_RATE > 1.0 else 1.0 / weeks
-            self._weekly[weekly_slot] = weekly + weekly_rate / self._hour_visit_points * deviation
+            self._weekly[weekly_slot] = weekly + weekly_rate / self._weekly_visit_points * deviation
         self._offset += self._offset_rate * seasonal_error
 
     def _learn_choice(
@@ -581,17 +841,30 @@ class Detector:
 
 # What `__init__` derives from the kind and sensitivity is not saved; the rest is.
 _DERIVED = (
+    "_alert_min_points",
+    "_alert_min_seconds",
     "_band_sigmas",
     "_business_kind",
     "_count_kind",
     "_lower_bound",
     "_upper_bound",
+    "_weekly_after",
+    "_weekly_slot",
+    "_windows",
     "_warmup_seconds",
     "_zero_when_absent",
     "kind",
     "sensitivity",
 )
 _LEARNT = tuple(name for name in Detector.__slots__ if name not in _DERIVED)
+
+
+def _deviance(observed: float, expected: float) -> float:
+    """The Poisson deviance of `observed` events where `expected` were expected: the square
+    of a normal z with about the same tail probability (-ln p is about half of it)."""
+    if observed <= 0.0:
+        return 2.0 * expected
+    return 2.0 * (observed * math.log(observed / expected) - observed + expected)
 
 
 def _clip(residual: float, limit: float) -> float:
