@@ -128,7 +128,9 @@ def search(
     """The exact total in the window and the newest `limit` lines (after `cursor`)."""
     before = parse_cursor(cursor)
     total = log_queries.count_matches(store, request.query, request.window)
-    lines = log_queries.newest_lines(store, request.query, request.window, limit + 1, before)
+    if total == 0:
+        return SearchPage(0, [], None)
+    lines = log_queries.newest_lines(store, request.query, request.window, limit + 1, before, total)
     if len(lines) > limit:
         return SearchPage(total, lines[:limit], lines[limit - 1].line_id)
     return SearchPage(total, lines, None)
@@ -161,7 +163,7 @@ def histogram(store: TelemetryStore, request: LogRequest, buckets: int = 60) -> 
     return Histogram(step, starts, levels)
 
 
-ATTRIBUTE_SAMPLE = 100_000
+ATTRIBUTE_SAMPLE = 20_000
 
 
 def facets(store: TelemetryStore, request: LogRequest, values: int, attributes: int) -> Facets:
