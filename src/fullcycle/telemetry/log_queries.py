@@ -10,8 +10,11 @@ case everywhere, and the index answers exactly, with or without it being used:
 - a term that is one token (`timeout`, `4711`) is `hasToken(lower(body), 'timeout')`;
 - a quoted phrase, and a term that is several tokens (`user-42`, `10.0.0.1`), matches where its
   text appears with its first and last words whole (`"connection refused"` does not match
-  `reconnection refused`): `hasAllTokens` on its tokens (answered by the index), then a
-  substring test and a regular expression (letters as `[aA]`) for the order and the ends;
+  `reconnection refused`). Two words of letters and the separator between them are one entry
+  of the word-pair index (`body_pairs`, tables.BODY_WORD_PAIRS), which decides such a phrase
+  exactly; any other is `hasAllTokens` on its tokens and its word pairs (answered by the
+  indexes), then a substring test and a regular expression (letters as `[aA]`) for the order
+  and the ends;
 - wildcard terms (`time*`) are LIKE on `lower(body)` anywhere in the line; regular expressions
   (`/.../`) are `match` on the body as stored.
 

@@ -113,9 +113,11 @@ LOGS = Table(
         f"INDEX body_pairs {BODY_WORD_PAIRS} TYPE text(tokenizer = array) GRANULARITY 1",
         "INDEX trace_id_bloom trace_id TYPE bloom_filter(0.01) GRANULARITY 4",
     ),
-    # Granules of 1,024 lines: the lines of a rare word are read from small granules (new
-    # stores; a store made before keeps its 8,192).
-    settings=f"{DEDUPLICATION}, index_granularity = 1024",
+    # Granules of 1,024 lines and compressed blocks of 8-64 KiB: the newest lines of a rare
+    # word are read from small granules without decompressing much around them (new stores;
+    # a store made before keeps its 8,192-line granules and larger blocks).
+    settings=f"{DEDUPLICATION}, index_granularity = 1024, min_compress_block_size = 8192,"
+    " max_compress_block_size = 65536",
 )
 
 SAMPLES = Table(
