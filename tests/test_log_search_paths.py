@@ -55,6 +55,11 @@ TRICKY_BODIES = [
     "Java heap",
     "heap space, java  heap",
     "GET /api/orders/17 HTTP/1.1",
+    "x~connection refused.",
+    "err:connection refused;",
+    "connection \trefused",
+    "connection\t refused",
+    "connection refused:connection refused",
 ]
 PHRASES = [
     '"connection refused"',
@@ -77,6 +82,9 @@ PHRASES = [
     '"api/orders"',
     '"java  heap"',
     '"connection refused by peer"',
+    '"java heap"',
+    '"refused:connection"',
+    '"refused by"',
 ]
 
 

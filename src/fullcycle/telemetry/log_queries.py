@@ -10,7 +10,7 @@ case everywhere, and the index answers exactly, with or without it being used:
 - a term that is one token (`timeout`, `4711`) is `hasToken(lower(body), 'timeout')`;
 - a quoted phrase, and a term that is several tokens (`user-42`, `10.0.0.1`), matches where its
   text appears with its first and last words whole (`"connection refused"` does not match
-  `reconnection refused`). Two words of letters and the separator between them are one entry
+  `reconnection refused`). Two words of letters with one space between them are one entry
   of the word-pair index (`body_pairs`, tables.BODY_WORD_PAIRS), which decides such a phrase
   exactly; any other is `hasAllTokens` on its tokens and its word pairs (answered by the
   indexes), then a substring test and a regular expression (letters as `[aA]`) for the order
@@ -416,12 +416,14 @@ def tokens_of(text: str) -> list[str]:
 def word_pairs(text: str) -> list[str]:
     """The entries of the body's word-pair index (tables.BODY_WORD_PAIRS) that a body holding
     `text` (lower case) with its first and last words whole must have: each two neighbouring
-    tokens of letters with the separator between them."""
+    words of letters with one space between them."""
     parts = PAIR_PARTS.split(text)  # token, separator, token, ..., token (maybe empty)
     return [
         "".join(parts[index - 1 : index + 2])
         for index in range(1, len(parts) - 1, 2)
-        if PAIR_WORD.fullmatch(parts[index - 1]) and PAIR_WORD.fullmatch(parts[index + 1])
+        if parts[index] == " "
+        and PAIR_WORD.fullmatch(parts[index - 1])
+        and PAIR_WORD.fullmatch(parts[index + 1])
     ]
 
 

@@ -70,20 +70,24 @@ DEDUPLICATION = "non_replicated_deduplication_window = 10000"
 # splitByNonAlpha, splits on every ASCII character that is not a letter or digit), as a
 # regular expression class.
 BODY_SEPARATOR_CLASS = r"[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]"
-_SEPARATORS = f"'{BODY_SEPARATOR_CLASS.replace(chr(92), chr(92) * 2)}+'"
-_PARTS = f"splitByRegexp({_SEPARATORS}, lower(body))"
-# The body's word pairs: each two neighbouring tokens made only of letters, with the exact
-# separator text between them (`connection refused`, `java.lang`), in lower case. Indexed
-# (`body_pairs`) so that a phrase of two words is answered from the index, without reading
-# bodies (fullcycle.telemetry.log_queries). Tokens with digits are left out: ids would make
-# the index's dictionary as large as the data.
+_LETTERS = "'abcdefghijklmnopqrstuvwxyz'"
+_LAST_WORD = "arrayElement(tokens(left, 'splitByNonAlpha'), -1)"
+_FIRST_WORD = "arrayElement(tokens(right, 'splitByNonAlpha'), 1)"
+_CHUNKS = "splitByChar(' ', lower(body))"
+# The body's word pairs: each two words made only of letters with one space between them
+# (`connection refused`), in lower case: the last token of a space-separated chunk that ends
+# with it and the first token of the next chunk that starts with it. Indexed (`body_pairs`) so
+# that such a phrase is answered from the index, without reading bodies
+# (fullcycle.telemetry.log_queries). Words with digits are left out (ids would make the index's
+# dictionary as large as the data), and no regular expression is used: it is computed on
+# every insert. Written as ClickHouse prints it, so that a start finds the index unchanged.
 BODY_WORD_PAIRS = (
-    "arrayFilter(pair -> match(pair,"
-    f" '^[a-z]+{BODY_SEPARATOR_CLASS.replace(chr(92), chr(92) * 2)}+[a-z]+$'),"
-    " arrayMap((first, separator, second) -> concat(first, separator, second),"
-    f" arrayPopBack({_PARTS}),"
-    f" arrayResize(extractAll(lower(body), {_SEPARATORS}), length({_PARTS}) - 1),"
-    f" arrayPopFront({_PARTS})))"
+    "arrayFilter(pair -> (pair != ''), arrayMap((left, right) -> if("
+    f"endsWith(left, {_LAST_WORD}) AND startsWith(right, {_FIRST_WORD})"
+    f" AND ({_LAST_WORD} != '') AND ({_FIRST_WORD} != '')"
+    f" AND (trimBoth(concat({_LAST_WORD}, {_FIRST_WORD}), {_LETTERS}) = ''),"
+    f" concat({_LAST_WORD}, ' ', {_FIRST_WORD}), ''),"
+    f" arrayPopBack({_CHUNKS}), arrayPopFront({_CHUNKS})))"
 )
 
 LOGS = Table(
