@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from collections.abc import Iterator
 
@@ -137,6 +138,17 @@ def spread_lines() -> list[tuple[int, str]]:
     return lines
 
 
+DAY = 86400 * SECOND
+
+
+def daily_lines() -> list[tuple[int, str]]:
+    """(timestamp, body): a line every 40 minutes over the three days before the spread ones."""
+    return [
+        (WINDOW.start_ns - index * 2400 * SECOND, f"daily {'alpha' if index % 3 else 'beta'}")
+        for index in range(1, 3 * 36)
+    ]
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TelemetryStore]:
     data_dir = tmp_path_factory.mktemp("log-search-paths") / "data"
@@ -144,7 +156,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TelemetryStore]:
     telemetry.open()
     batch = LogBatch()
     tricky = [(NOW - (index + 1) * SECOND, body) for index, body in enumerate(TRICKY_BODIES)]
-    for timestamp, body in [*tricky, *spread_lines()]:
+    for timestamp, body in [*tricky, *spread_lines(), *daily_lines()]:
         batch.add(
             timestamp_ns=timestamp,
             body=body,
@@ -214,3 +226,31 @@ def test_the_search_pages_through_every_match_newest_first(store: TelemetryStore
             break
     assert len(seen) == 300
     assert seen == sorted(seen, reverse=True)
+
+
+@pytest.mark.parametrize("text", ["daily", "alpha", "beta", '"connection refused"', "nothing"])
+@pytest.mark.parametrize(
+    "window",
+    [
+        Window(NOW - 5 * DAY, NOW + SECOND),  # every day wholly inside
+        Window(NOW - DAY - 3600 * SECOND, NOW + SECOND),  # a day cut at its start
+        Window(NOW - 2 * DAY, NOW - DAY),  # days cut at both ends
+        WINDOW,
+    ],
+)
+def test_totals_counted_by_day_are_the_lines_in_the_window(
+    store: TelemetryStore, text: str, window: Window
+) -> None:
+    words = text.strip('"').split()
+    lines = [
+        *((NOW - (index + 1) * SECOND, body) for index, body in enumerate(TRICKY_BODIES)),
+        *spread_lines(),
+        *daily_lines(),
+    ]
+    expected = sum(
+        window.start_ns <= timestamp < window.end_ns
+        and all(word in re.split("[^a-z0-9]+", body.lower()) for word in words)
+        and (len(words) == 1 or holds_phrase(body, text.strip('"')))
+        for timestamp, body in lines
+    )
+    assert log_queries.count_matches(store, parse(text), window) == expected
