@@ -95,6 +95,15 @@ def test_hostile_log_text_is_shown_and_never_runs(
     expect(page.get_by_test_id("context-lines").locator(".log-line")).not_to_have_count(0)
     expect(page.get_by_test_id("trace-link")).to_be_visible()
 
+    # The open line is in the URL: opening that URL shows the same details.
+    line_id = page.locator(".log-line.level-error").first.get_attribute("data-line-id")
+    expect(page).to_have_url(f"{live_server.url}/logs?q=service%3Ashop&line={line_id}")
+    shared = page.context.new_page()
+    shared.goto(page.url)
+    expect(shared.get_by_test_id("detail-body")).to_have_text(ATTACKS[0])
+    expect(shared.get_by_test_id("line-detail-card")).to_contain_text("evil")
+    shared.close()
+
     # Facets list the attribute values; patterns list the bodies as templates.
     expect(page.get_by_test_id("facets")).to_contain_text(ATTACKS[1])
     page.get_by_test_id("patterns-tab").click()

@@ -121,6 +121,28 @@ def test_a_line_opens_with_attributes_trace_link_and_context(with_logs: TestClie
 
 
 @SQLITE_ONLY
+def test_a_lines_details_have_a_url_of_their_own(with_logs: TestClient) -> None:
+    search = with_logs.get("/api/v1/logs/search", params={"q": "failed", "from": "now-1h"}).json()
+    line_id = search["results"][0]["id"]
+    explorer_page = with_logs.get("/logs", params={"q": "failed"})
+    pushed = html.unescape(explorer_page.text.split('hx-push-url="')[1].split('"')[0])
+    assert parse_qs(urlparse(pushed).query) == {"q": ["failed"], "line": [line_id]}
+    opened = with_logs.get(pushed)
+    assert opened.status_code == 200
+    panel = opened.text.split('data-testid="line-detail"')[1].split("</aside>")[0]
+    assert "&lt;b&gt;payment&lt;/b&gt; failed" in panel
+    assert "<dt>order id</dt><dd>17</dd>" in panel
+    assert 'level-error current"' in panel.split('data-testid="context-lines"')[1]
+    gone = with_logs.get("/logs", params={"q": "failed", "line": "1-1"})
+    assert gone.status_code == 404
+    assert "No line 1-1" in gone.text
+    assert "matching lines" in gone.text  # the rest of the view is still shown
+    bad = with_logs.get("/logs", params={"line": "<b>x</b>"})
+    assert bad.status_code == 400
+    assert "expected a line id" in bad.text and "<b>x</b>" not in bad.text
+
+
+@SQLITE_ONLY
 def test_patterns_view_lists_templates_with_counts(with_logs: TestClient) -> None:
     page = with_logs.get("/logs", params={"view": "patterns", "q": "service:shop"})
     assert page.status_code == 200

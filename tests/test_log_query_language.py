@@ -37,6 +37,7 @@ from fullcycle.telemetry import log_queries
 from fullcycle.telemetry.batches import LogBatch
 from fullcycle.telemetry.log_queries import Window, compile_query
 from fullcycle.telemetry.store import StoreOptions, TelemetryStore
+from fullcycle.telemetry.tables import BODY_WORD_PAIRS
 
 NOW = time.time_ns()
 HOUR = 3600 * 1_000_000_000
@@ -139,7 +140,7 @@ def test_query_shaped_text_parses_or_raises_a_query_error(text: str) -> None:
         return
     sql, parameters = compile_query(query, WINDOW)
     # The only literals are the compiler's own; user text travels as the bound parameters.
-    assert set(re.findall(r"'[^']*'", sql)) <= {"'UTC'"}
+    assert set(re.findall(r"'[^']*'", sql)) <= {"'UTC'", *re.findall(r"'[^']*'", BODY_WORD_PAIRS)}
     assert set(re.findall(r"\{(p\d+):", sql)) == set(parameters)
 
 
@@ -258,7 +259,7 @@ def test_word_searches_are_answered_by_the_text_index(store: TelemetryStore, tex
     plan = store.query(
         f"EXPLAIN indexes = 1 SELECT body FROM fullcycle.logs WHERE {where}", parameters
     )
-    assert any("body_text" in row[0] for row in plan), plan
+    assert any("body_text" in row[0] or "body_pairs" in row[0] for row in plan), plan
 
 
 def test_random_queries_run_in_the_store(store: TelemetryStore) -> None:

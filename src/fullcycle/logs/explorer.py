@@ -59,22 +59,30 @@ def log_request(q: str, start: str | None, end: str | None) -> LogRequest:
     return LogRequest(query, window)
 
 
-def parse_cursor(cursor: str | None) -> tuple[int, int] | None:
-    if not cursor:
-        return None
-    match = CURSOR.fullmatch(cursor)
+def _position(text: str) -> tuple[int, int] | None:
+    """(timestamp ns, key) of a line id or cursor; None if `text` is neither."""
+    match = CURSOR.fullmatch(text)
     if not match or int(match.group(2)) > MAX_KEY or int(match.group(1)) >= 2**63:
-        raise LogRequestError(
-            "cursor: not a cursor from a previous page (use next_cursor as given)"
-        )
+        return None
     return int(match.group(1)), int(match.group(2))
 
 
+def parse_cursor(cursor: str | None) -> tuple[int, int] | None:
+    if not cursor:
+        return None
+    position = _position(cursor)
+    if position is None:
+        raise LogRequestError(
+            "cursor: not a cursor from a previous page (use next_cursor as given)"
+        )
+    return position
+
+
 def parse_line_id(line_id: str) -> tuple[int, int]:
-    parsed = parse_cursor(line_id)
-    if parsed is None:
+    position = _position(line_id)
+    if position is None:
         raise LogRequestError("id: expected a line id such as 1764150000000000000-123")
-    return parsed
+    return position
 
 
 def refused_by_store(error: DatabaseError) -> LogRequestError | None:
@@ -128,7 +136,9 @@ def search(
     """The exact total in the window and the newest `limit` lines (after `cursor`)."""
     before = parse_cursor(cursor)
     total = log_queries.count_matches(store, request.query, request.window)
-    lines = log_queries.newest_lines(store, request.query, request.window, limit + 1, before)
+    if total == 0:
+        return SearchPage(0, [], None)
+    lines = log_queries.newest_lines(store, request.query, request.window, limit + 1, before, total)
     if len(lines) > limit:
         return SearchPage(total, lines[:limit], lines[limit - 1].line_id)
     return SearchPage(total, lines, None)
@@ -161,7 +171,7 @@ def histogram(store: TelemetryStore, request: LogRequest, buckets: int = 60) -> 
     return Histogram(step, starts, levels)
 
 
-ATTRIBUTE_SAMPLE = 100_000
+ATTRIBUTE_SAMPLE = 20_000
 
 
 def facets(store: TelemetryStore, request: LogRequest, values: int, attributes: int) -> Facets:

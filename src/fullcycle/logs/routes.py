@@ -120,7 +120,7 @@ async def facets(
     attributes: int = Query(8, ge=0, le=50),
 ) -> dict[str, Any]:
     """The commonest values of service, level and host (exact counts over the matching lines)
-    and of the commonest attributes (over the newest 100,000 matching lines, `attribute_lines`
+    and of the commonest attributes (over the newest 20,000 matching lines, `attribute_lines`
     says how many)."""
     result = await answer(
         explorer.facets, store_of(request), parsed(q, start, end), values, attributes

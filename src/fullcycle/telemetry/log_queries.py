@@ -10,8 +10,11 @@ case everywhere, and the index answers exactly, with or without it being used:
 - a term that is one token (`timeout`, `4711`) is `hasToken(lower(body), 'timeout')`;
 - a quoted phrase, and a term that is several tokens (`user-42`, `10.0.0.1`), matches where its
   text appears with its first and last words whole (`"connection refused"` does not match
-  `reconnection refused`): `hasAllTokens` on its tokens (answered by the index), then a
-  substring test and a regular expression (letters as `[aA]`) for the order and the ends;
+  `reconnection refused`). Two words of letters with one space between them are one entry
+  of the word-pair index (`body_pairs`, tables.BODY_WORD_PAIRS), which decides such a phrase
+  exactly; any other is `hasAllTokens` on its tokens and its word pairs (answered by the
+  indexes), then a substring test and a regular expression (letters as `[aA]`) for the order
+  and the ends;
 - wildcard terms (`time*`) are LIKE on `lower(body)` anywhere in the line; regular expressions
   (`/.../`) are `match` on the body as stored.
 
@@ -47,6 +50,7 @@ from fullcycle.logs.query import (
 from fullcycle.telemetry.connection import DATABASE
 from fullcycle.telemetry.rollups import LOG_ROLLUPS
 from fullcycle.telemetry.store import TelemetryStore
+from fullcycle.telemetry.tables import BODY_SEPARATOR_CLASS, BODY_WORD_PAIRS
 
 TABLE = f"{DATABASE}.logs"
 BUILT_IN_COLUMNS = {
@@ -61,8 +65,10 @@ BUILT_IN_COLUMNS = {
 LEVEL_FIELDS = ("level", "severity")
 BODY_FIELDS = ("body", "message", "msg")
 # splitByNonAlpha: every ASCII character that is not a letter or digit separates tokens.
-TOKEN_SEPARATORS = re.compile(r"[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]+")
-SEPARATOR_CLASS = r"[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]"
+TOKEN_SEPARATORS = re.compile(BODY_SEPARATOR_CLASS + "+")
+SEPARATOR_CLASS = BODY_SEPARATOR_CLASS
+PAIR_PARTS = re.compile(f"({BODY_SEPARATOR_CLASS}+)")
+PAIR_WORD = re.compile("[a-z]+")
 RE2_SPECIAL = set("\\.+*?()|[]{}^$")
 ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
@@ -293,7 +299,16 @@ class _Compiler:
         tokens = tokens_of(lowered)
         if not tokens:  # only separators: a plain substring
             return f"position(lower(body), {self.bind(lowered)}) > 0"
-        words = f"hasAllTokens(lower(body), {self.bind(tokens, 'Array(String)')})"
+        pairs = word_pairs(lowered)
+        in_pairs = (
+            f"hasAllTokens({BODY_WORD_PAIRS}, {self.bind(pairs, 'Array(String)')})"
+            if pairs
+            else "1"
+        )
+        if pairs == [lowered]:  # two words of letters: the pair index decides exactly
+            return in_pairs
+        # The indexes narrow the lines to those with the phrase's words and word pairs.
+        words = f"hasAllTokens(lower(body), {self.bind(tokens, 'Array(String)')}) AND {in_pairs}"
         # A cheap substring test first, so that the regular expression (which decides) runs
         # only on lines that contain the text at all.
         text_in_line = f"positionCaseInsensitive(body, {self.bind(lowered)}) > 0"
@@ -398,6 +413,20 @@ def tokens_of(text: str) -> list[str]:
     return [token for token in TOKEN_SEPARATORS.split(text) if token]
 
 
+def word_pairs(text: str) -> list[str]:
+    """The entries of the body's word-pair index (tables.BODY_WORD_PAIRS) that a body holding
+    `text` (lower case) with its first and last words whole must have: each two neighbouring
+    words of letters with one space between them."""
+    parts = PAIR_PARTS.split(text)  # token, separator, token, ..., token (maybe empty)
+    return [
+        "".join(parts[index - 1 : index + 2])
+        for index in range(1, len(parts) - 1, 2)
+        if parts[index] == " "
+        and PAIR_WORD.fullmatch(parts[index - 1])
+        and PAIR_WORD.fullmatch(parts[index + 1])
+    ]
+
+
 def phrase_pattern(text: str) -> str:
     """An RE2 pattern finding `text` ignoring ASCII case (letters as `[aA]` classes, which
     needs no lower-cased copy of the body), with whole words at its ends."""
@@ -435,8 +464,59 @@ def count_matches(store: TelemetryStore, query: Query, window: Window, rollups: 
         sources, parameters = _rollup_sources(query, split, "1 AS one", "one")
         rows = store.query(f"SELECT sum(c) FROM {sources}", parameters)  # noqa: S608
         return int(rows[0][0] or 0)
+    # (On a cluster the table is Distributed, whose days are the shards' business.)
+    inside = _days_inside(store, window) if store.options.cluster is None else None
+    if inside:
+        counted = _count_by_day(store, query, window, inside)
+        if _days_inside(store, window) == inside:  # no line came in outside the window meanwhile
+            return counted
     where, parameters = compile_query(query, window)
     rows = store.query(f"SELECT count() FROM {TABLE} WHERE {where}", parameters)  # noqa: S608
+    return int(rows[0][0])
+
+
+@dataclass(frozen=True)
+class _Days:
+    """The store's days (partitions) whose lines all lie in a window, and whether those are
+    all its days."""
+
+    ids: tuple[str, ...]
+    everything: bool
+
+
+def _days_inside(store: TelemetryStore, window: Window) -> _Days | None:
+    """Which days of lines lie wholly in the window (from the parts' min/max, not the lines)."""
+    days = store.query(
+        "SELECT _partition_id, toUnixTimestamp64Nano(min(timestamp)),"  # noqa: S608
+        f" toUnixTimestamp64Nano(max(timestamp)) FROM {TABLE} GROUP BY _partition_id"
+    )
+    inside = tuple(
+        sorted(
+            str(day)
+            for day, first, last in days
+            if window.start_ns <= int(first) and int(last) < window.end_ns
+        )
+    )
+    return _Days(inside, len(inside) == len(days)) if inside else None
+
+
+def _count_by_day(store: TelemetryStore, query: Query, window: Window, inside: _Days) -> int:
+    """The count with no time condition on the days wholly inside the window, which lets
+    ClickHouse count a word from its text index alone (a time condition, even one every line
+    meets, makes it read every matching granule's timestamps), and with it on the others."""
+    condition = Condition()
+    matches = _Compiler(condition).node(query.root)
+    if inside.everything:
+        rows = store.query(f"SELECT count() FROM {TABLE} WHERE {matches}", condition.parameters)  # noqa: S608
+        return int(rows[0][0])
+    days = condition.bind(list(inside.ids), "Array(String)")
+    time_range = _time_range(condition, window)
+    rows = store.query(
+        f"SELECT (SELECT count() FROM {TABLE} WHERE _partition_id IN {days} AND {matches})"  # noqa: S608
+        f" + (SELECT count() FROM {TABLE} WHERE _partition_id NOT IN {days}"
+        f" AND {time_range} AND {matches})",
+        condition.parameters,
+    )
     return int(rows[0][0])
 
 
@@ -446,32 +526,37 @@ def newest_lines(
     window: Window,
     limit: int,
     before: tuple[int, int] | None = None,
+    total: int | None = None,
 ) -> list[LogLine]:
     """The newest `limit` matching lines, newest first; `before` (timestamp ns, key) continues
-    after the last line of a previous page.
+    after the last line of a previous page; `total`, how many lines match in the whole window
+    when the caller has counted them, tells where the newest matches likely are.
 
     Two steps, so that whole lines (bodies, attribute maps) are read only where the answer can
     be: first the time of the `limit`-th newest match strictly before the cursor, reading only
-    timestamps (and the text index); then whole lines from that time on.
+    timestamps (and the text index); then whole lines from that time on. The first step is
+    skipped when all matches fit in the page, and first looks at the newest part of the window
+    where `limit` matches would be four times over if they were spread evenly (then again over
+    the whole window only if fewer were there).
     """
     where, parameters = compile_query(query, window)
+    parameters["limit"] = limit
     condition = Condition(parameters)
-    limit_parameter = condition.bind(limit, "UInt32")
     older = where
     if before is not None:
         at = condition.bind(before[0], "Int64")
         older += f" AND timestamp < fromUnixTimestamp64Nano({at}, 'UTC')"
-    found, oldest = store.query(
-        "SELECT count(), toUnixTimestamp64Nano(min(t)) FROM (SELECT timestamp AS t"  # noqa: S608
-        f" FROM {TABLE} WHERE {older} ORDER BY timestamp DESC LIMIT {limit_parameter})",
-        parameters,
-    )[0]
-    if found:
-        since_ns = int(oldest)
-    elif before is not None:  # nothing older: only lines at the cursor's own time are left
-        since_ns = before[0]
+    if total is not None and total <= limit:  # every match (before the cursor) is on the page
+        since_ns: int | None = window.start_ns
     else:
-        return []
+        newest_ns = before[0] if before is not None else window.end_ns
+        since_ns = _page_start(
+            store, older, parameters, _first_looks(window, newest_ns, limit, total)
+        )
+    if since_ns is None:
+        if before is None:
+            return []
+        since_ns = before[0]  # nothing older: only lines at the cursor's own time are left
     since = condition.bind(since_ns, "Int64")
     where += f" AND timestamp >= fromUnixTimestamp64Nano({since}, 'UTC')"
     if before is not None:
@@ -479,10 +564,43 @@ def newest_lines(
         where += f" AND (toUnixTimestamp64Nano(timestamp), {ROW_KEY}) < ({at}, {key})"
     rows = store.query(
         f"SELECT {LINE_COLUMNS} FROM {TABLE} WHERE {where}"  # noqa: S608
-        f" ORDER BY timestamp DESC, {ROW_KEY} DESC LIMIT {limit_parameter}",
+        f" ORDER BY timestamp DESC, {ROW_KEY} DESC LIMIT {{limit:UInt32}}",
         parameters,
     )
     return [_line(row) for row in rows]
+
+
+PAGE_SPAN_MARGIN = 4  # the first look spans this many times where `limit` even matches would be
+
+
+def _first_looks(window: Window, newest_ns: int, limit: int, total: int | None) -> list[int]:
+    """Where to look for the page's matches from: the newest part of the window that would
+    hold `limit` of `total` evenly spread matches PAGE_SPAN_MARGIN times, then the whole."""
+    if not total:
+        return [window.start_ns]
+    span = (window.end_ns - window.start_ns) * PAGE_SPAN_MARGIN * limit // total
+    if newest_ns - span <= window.start_ns:
+        return [window.start_ns]
+    return [newest_ns - span, window.start_ns]
+
+
+def _page_start(
+    store: TelemetryStore, where: str, parameters: dict[str, Any], looks: list[int]
+) -> int | None:
+    """The time of the `limit`-th newest line matching `where`, or of the oldest if there are
+    fewer (None: no line), looking at the lines since each of `looks` in turn until `limit`
+    are found there (the last look is the window's start)."""
+    for look_from in looks:
+        found, oldest = store.query(
+            "SELECT count(), toUnixTimestamp64Nano(min(t)) FROM (SELECT timestamp AS t"  # noqa: S608
+            f" FROM {TABLE} WHERE {where}"
+            " AND timestamp >= fromUnixTimestamp64Nano({look_from:Int64}, 'UTC')"
+            " ORDER BY timestamp DESC LIMIT {limit:UInt32})",
+            {**parameters, "look_from": look_from},
+        )[0]
+        if found >= parameters["limit"] or (found and look_from == looks[-1]):
+            return int(oldest)
+    return None
 
 
 def tail_lines(

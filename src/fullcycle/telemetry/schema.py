@@ -124,8 +124,9 @@ def _columns_present(client: Client, tables: list[str]) -> set[tuple[str, str]]:
 
 
 def changed_indexes_sql(client: Client, table: Table, cluster: str | None) -> list[str]:
-    """Statements that rebuild each data-skipping index whose expression or type differs from
-    the table definition (an index changed by a newer version), for the data already stored."""
+    """Statements that build each data-skipping index missing from the table or whose
+    expression or type differs from the table definition (an index added or changed by a newer
+    version), for the data already stored."""
     name = f"{table.name}_local" if cluster else table.name
     on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
     existing = {
@@ -142,13 +143,15 @@ def changed_indexes_sql(client: Client, table: Table, cluster: str | None) -> li
         if match is None:
             continue
         index, expression, kind = match.groups()
-        if index in existing and existing[index] != (expression, kind):
-            target = f"{DATABASE}.{name}{on_cluster}"
-            statements += [
-                f"ALTER TABLE {target} DROP INDEX {index}",
-                f"ALTER TABLE {target} ADD {definition}",
-                f"ALTER TABLE {target} MATERIALIZE INDEX {index}",
-            ]
+        if existing.get(index) == (expression, kind):
+            continue
+        target = f"{DATABASE}.{name}{on_cluster}"
+        if index in existing:
+            statements.append(f"ALTER TABLE {target} DROP INDEX {index}")
+        statements += [
+            f"ALTER TABLE {target} ADD {definition}",
+            f"ALTER TABLE {target} MATERIALIZE INDEX {index}",
+        ]
     return statements
 
 

@@ -56,6 +56,7 @@ class View:
     mode: str
     cursor: str
     new_since: str
+    line: str = ""  # the id of the line whose details are open
 
     def url(self, **changes: str) -> str:
         values = {
@@ -65,6 +66,7 @@ class View:
             "view": self.mode,
             "cursor": "",
             "new_since": self.new_since,
+            "line": "",
         }
         values.update(
             {("from" if k == "start" else "to" if k == "end" else k): v for k, v in changes.items()}
@@ -121,7 +123,25 @@ def explore(store: TelemetryStore, request: LogRequest, view: View) -> dict[str,
         context["patterns"] = found
     else:
         context["page"] = explorer.search(store, request, PAGE_SIZE, view.cursor or None)
+    if view.line:
+        context["line_detail"] = line_detail(store, view.line)
     return context
+
+
+def line_detail(store: TelemetryStore, line_id: str) -> dict[str, Any] | None:
+    """What the details panel of a line shows (None: no such line); LogRequestError for an
+    id that is no line id."""
+    found = explorer.line_with_context(store, line_id, 5)
+    if found is None:
+        return None
+    line, neighbours = found
+    view = View("", "now-1h", "now", "lines", "", "")
+    trace_url = view.url(q=f"trace_id:{line.trace_id}", start="now-24h") if line.trace_id else ""
+    return {
+        "line": explorer.line_json(line),
+        "context_lines": [explorer.line_json(item) for item in neighbours],
+        "trace_url": trace_url,
+    }
 
 
 @router.get("/logs")
@@ -131,6 +151,7 @@ async def logs_page(
     view: str = "lines",
     cursor: str = "",
     new_since: str = "",
+    line: str = "",
     principal: Principal = Depends(current_principal),
     db: Session = Depends(get_db),
 ) -> Response:
@@ -142,6 +163,7 @@ async def logs_page(
         mode="patterns" if view == "patterns" else "lines",
         cursor=cursor,
         new_since=new_since,
+        line=line,
     )
     context: dict[str, Any] = {
         "nav": "logs",
@@ -172,6 +194,8 @@ async def logs_page(
         "sparkline_points": sparkline_points,
     }
     status_code = 400 if "error" in context else 200
+    if state.line and status_code == 200 and context.get("line_detail") is None:
+        status_code = 404  # the page, with "no such line" in the details panel
     return page(request, "logs/explorer.html", context, status_code)
 
 
@@ -221,24 +245,12 @@ async def line_details(
 ) -> Response:
     """The details panel of one line (an htmx fragment): all attributes, its trace, context."""
     try:
-        found = await run_in_threadpool(explorer.line_with_context, store_of(request), line_id, 5)
+        detail = await run_in_threadpool(line_detail, store_of(request), line_id)
     except LogRequestError as error:
         raise HTTPException(status_code=400, detail=error.message) from None
-    if found is None:
+    if detail is None:
         raise HTTPException(status_code=404, detail=f"no log line {line_id}")
-    line, neighbours = found
-    view = View("", "now-1h", "now", "lines", "", "")
-    trace_url = view.url(q=f"trace_id:{line.trace_id}", start="now-24h") if line.trace_id else ""
-    return render(
-        request,
-        "logs/_line.html",
-        {
-            "line": explorer.line_json(line),
-            "context_lines": [explorer.line_json(item) for item in neighbours],
-            "trace_url": trace_url,
-            "time_of_day": time_of_day,
-        },
-    )
+    return render(request, "logs/_line.html", {**detail, "time_of_day": time_of_day})
 
 
 @dataclass(frozen=True)

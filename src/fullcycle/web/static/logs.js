@@ -81,6 +81,9 @@
     row.append(time, " ", level, " ", service, " ", body);
     row.addEventListener("click", () => {
       if (window.htmx) window.htmx.ajax("GET", "/logs/lines/" + encodeURIComponent(line.id), "#line-detail");
+      const url = new URL(window.location.href);  // the open line is part of the view's URL
+      url.searchParams.set("line", line.id);
+      window.history.replaceState(null, "", url);
     });
     return row;
   }
