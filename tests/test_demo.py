@@ -1,6 +1,6 @@
 """`fullcycle demo` end to end: the command starts the server with the demo, the bad-release
 scenario runs (started through the API), and every outcome is checked through the CLI and the
-API; then the tour is walked in Chromium with screenshots. One demo serves both tests: it runs
+API; then the tour is walked in Chromium with screenshots. The demo runs
 at --speed 10 with a day of history, so that its deploys verify in 50 s rather than 2 minutes.
 """
 
@@ -27,8 +27,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from tests.conftest import ADMIN_TOKEN, free_port
 
 pytestmark = pytest.mark.xdist_group("demo")
-"""Both tests use the one demo of the module fixture: under `make test` (--dist loadgroup) they
-run in the same process, so the demo starts once."""
+"""The demo runs in its own test process under `make test` (--dist loadgroup)."""
 
 READY_TIMEOUT_SECONDS = 180
 SCENARIO_TIMEOUT_SECONDS = 480  # about 200 s alone; the full suite on 2 cores slows it past 300 s
@@ -152,7 +151,17 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
             process.wait()
 
 
-def test_the_bad_release_is_caught_rolled_back_and_notified(demo: RunningDemo) -> None:
+@pytest.mark.browser
+def test_the_bad_release_is_caught_rolled_back_notified_and_shown_in_the_tour(
+    demo: RunningDemo,
+) -> None:
+    """One test, so that the demo starts once: the outcomes through the CLI and the API, then
+    the tour in Chromium."""
+    outcomes_through_the_cli_and_the_api(demo)
+    tour_in_a_browser(demo)
+
+
+def outcomes_through_the_cli_and_the_api(demo: RunningDemo) -> None:
     run = demo.scenario
     steps = {step["key"]: step for step in run["steps"]}
     assert run["state"] == "passed", json.dumps(run["steps"], indent=1)
@@ -218,8 +227,7 @@ def test_the_bad_release_is_caught_rolled_back_and_notified(demo: RunningDemo) -
     assert ("1.0.0", 200) in versions and (run["version"], 500) in versions
 
 
-@pytest.mark.browser
-def test_the_tour_in_a_browser(demo: RunningDemo) -> None:
+def tour_in_a_browser(demo: RunningDemo) -> None:
     if not CHROMIUM.exists():
         pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
     run = demo.scenario

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import time
@@ -85,7 +86,12 @@ def test_logs_reports_query_and_option_errors(live_server: LiveServer) -> None:
 
 @SQLITE_ONLY
 def test_logs_follow_prints_new_lines_until_interrupted(live_server: LiveServer) -> None:
-    environment = {**os.environ, "FULLCYCLE_URL": live_server.url, "FULLCYCLE_TOKEN": ADMIN_TOKEN}
+    environment = {
+        **os.environ,
+        "FULLCYCLE_URL": live_server.url,
+        "FULLCYCLE_TOKEN": ADMIN_TOKEN,
+        "PYTHONFAULTHANDLER": "1",  # SIGABRT prints where every thread is (see below)
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "fullcycle", "logs", "service:shop", "--follow", "--json"],
         stdout=subprocess.PIPE,
@@ -103,9 +109,13 @@ def test_logs_follow_prints_new_lines_until_interrupted(live_server: LiveServer)
         line = json.loads(process.stdout.readline())
         assert line["body"] == "followed line"
     finally:
-        process.send_signal(2)  # Ctrl-C
+        process.send_signal(signal.SIGINT)  # Ctrl-C
         try:
             process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            _, threads = process.communicate(timeout=30)
+            pytest.fail(f"still running 30 s after Ctrl-C; where its threads were:\n{threads}")
         finally:
             process.kill()  # never leave the tail open: the server would wait for it
     assert process.returncode == 0
