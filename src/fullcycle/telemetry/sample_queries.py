@@ -494,9 +494,11 @@ def _rollup_bucket_rows(
     `irregular` marks buckets whose rises differ from last - first (a counter reset, or a
     staleness marker between samples), when `corrections` are wanted.
 
-    When the query's buckets are the rollup's, its rows are read as they are stored, sorted
-    by the table's key, and the few that are still in several parts (recent inserts not yet
-    merged by ClickHouse) are merged here; that is several times cheaper than a GROUP BY.
+    When the query's buckets are the rollup's, its rows are read as they are stored and
+    sorted here by series and time (numpy sorts them in a fraction of what merging the
+    table's parts in order takes chDB), and the few that are still in several parts (recent
+    inserts not yet merged by ClickHouse) are merged here; that is several times cheaper
+    than a GROUP BY.
     `windows` are the first end, step, steps, range and bucket size in milliseconds; the
     rises (`corrections`) and minima and maxima (`extremes`) are read only when wanted (the
     others are 0)."""
@@ -515,9 +517,9 @@ def _rollup_bucket_rows(
                    {_optional_columns(optional, skipped)}
             FROM {DATABASE}.{rollup.table}
             WHERE {conditions.sql()}
-            ORDER BY metric, fingerprint, bucket_end
         """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
-        rows = _merge_parts(_completed(_columns(store, sql, conditions.parameters), skipped))
+        rows = _completed(_columns(store, sql, conditions.parameters), skipped)
+        rows = _merge_parts(_by_series_and_time(rows))
     else:
         origin = conditions.bind(first_end_ms - range_ms - bucket_ms, "Int64")
         size = conditions.bind(bucket_ms, "Int64")
@@ -604,6 +606,13 @@ def _bucket_rows(rows: Columns, corrections: bool) -> Columns:
             within = np.abs(columns["rises"] - (last - first)) <= RISES_TOLERANCE * scale
         columns["irregular"] = ~within
     return columns
+
+
+def _by_series_and_time(rows: Columns) -> Columns:
+    """Rollup rows sorted by fingerprint and bucket (stable: rows of one bucket keep their
+    order)."""
+    order = np.lexsort((rows["bucket_end"], rows["fingerprint"]))
+    return {name: values[order] for name, values in rows.items()}
 
 
 def _merge_parts(rows: Columns) -> Columns:
