@@ -200,35 +200,15 @@ def last_sample_per_step(
     a sample of its own (the caller carries them forward over the lookback).
 
     With a rollup whose buckets tile the steps, a step's latest sample is the latest of its
-    buckets'. (A bucket may reach back before the lookback; the caller's lookback test drops
-    such a sample as it would have been missing.)"""
-    last_step_ms = first_step_ms + step_ms * (steps - 1)
+    buckets' within the lookback (a bucket may reach back before it; the caller's lookback
+    test drops such a sample as it would have been missing)."""
     rollup = rollup_for(step_ms, first_step_ms) if rollups else None
     if rollup is None:
-        conditions = _sample_conditions(matchers, first_step_ms - lookback_ms, last_step_ms)
-        table, moment = "samples", "toUnixTimestamp64Milli(timestamp)"
-        latest_ms, latest_value = f"max({moment})", "argMax(value, timestamp)"
+        rows = _latest_sample_rows(store, matchers, first_step_ms, step_ms, steps, lookback_ms)
     else:
-        conditions = _rollup_conditions(matchers, first_step_ms - lookback_ms, last_step_ms)
-        table, moment = rollup.table, "toInt64(toUnixTimestamp(bucket_end)) * 1000"
-        latest_ms, latest_value = "max(latest_ms)", "argMaxMerge(latest_value)"
-    first = conditions.bind(first_step_ms, "Int64")
-    step = conditions.bind(max(step_ms, 1), "Int64")
-    stale = conditions.bind(STALE_NAN_BITS, "UInt64")
-    sql = f"""
-        SELECT fingerprint, step_index, step_ms AS last_ms, step_value AS last_value,
-               reinterpretAsUInt64(step_value) = {stale} AS is_stale
-        FROM (
-            SELECT fingerprint,
-                   greatest(0, intDiv({moment} - {first} + {step} - 1, {step})) AS step_index,
-                   {latest_ms} AS step_ms, {latest_value} AS step_value
-            FROM {DATABASE}.{table}
-            WHERE {conditions.sql()}
-            GROUP BY fingerprint, step_index
+        rows = _latest_bucket_rows(
+            store, rollup, matchers, first_step_ms, step_ms, steps, lookback_ms
         )
-        ORDER BY fingerprint, step_index
-    """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
-    rows = _columns(store, sql, conditions.parameters)
     series = _series_of(store, matchers)
     found = []
     for fingerprint, run in _per_series(rows):
@@ -243,6 +223,75 @@ def last_sample_per_step(
             )
         )
     return found
+
+
+def _latest_sample_rows(
+    store: TelemetryStore,
+    matchers: Sequence[LabelMatcher],
+    first_step_ms: int,
+    step_ms: int,
+    steps: int,
+    lookback_ms: int,
+) -> Columns:
+    """Per series and step with samples, the step's latest sample (fingerprint, step_index,
+    last_ms, last_value, is_stale), in that order."""
+    last_step_ms = first_step_ms + step_ms * (steps - 1)
+    conditions = _sample_conditions(matchers, first_step_ms - lookback_ms, last_step_ms)
+    moment = "toUnixTimestamp64Milli(timestamp)"
+    first = conditions.bind(first_step_ms, "Int64")
+    step = conditions.bind(max(step_ms, 1), "Int64")
+    stale = conditions.bind(STALE_NAN_BITS, "UInt64")
+    sql = f"""
+        SELECT fingerprint, step_index, step_ms AS last_ms, step_value AS last_value,
+               reinterpretAsUInt64(step_value) = {stale} AS is_stale
+        FROM (
+            SELECT fingerprint,
+                   greatest(0, intDiv({moment} - {first} + {step} - 1, {step})) AS step_index,
+                   max({moment}) AS step_ms, argMax(value, timestamp) AS step_value
+            FROM {DATABASE}.samples
+            WHERE {conditions.sql()}
+            GROUP BY fingerprint, step_index
+        )
+        ORDER BY fingerprint, step_index
+    """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
+    return _columns(store, sql, conditions.parameters)
+
+
+def _latest_bucket_rows(
+    store: TelemetryStore,
+    rollup: Rollup,
+    matchers: Sequence[LabelMatcher],
+    first_step_ms: int,
+    step_ms: int,
+    steps: int,
+    lookback_ms: int,
+) -> Columns:
+    """`_latest_sample_rows` from a rollup's latest samples per bucket: only the buckets that
+    reach into a step's lookback are read, as they are stored, and numpy keeps the latest
+    per series and step (no GROUP BY or ORDER BY in chDB, which cost more than the read)."""
+    last_step_ms = first_step_ms + step_ms * (steps - 1)
+    conditions = _rollup_conditions(matchers, first_step_ms - lookback_ms, last_step_ms)
+    moment = "toInt64(toUnixTimestamp(bucket_end)) * 1000"
+    _window_gaps(conditions, moment, first_step_ms, max(step_ms, 1), lookback_ms)
+    first = conditions.bind(first_step_ms, "Int64")
+    step = conditions.bind(max(step_ms, 1), "Int64")
+    sql = f"""
+        SELECT fingerprint,
+               greatest(0, intDiv({moment} - {first} + {step} - 1, {step})) AS step_index,
+               latest_ms AS last_ms, finalizeAggregation(latest_value) AS last_value
+        FROM {DATABASE}.{rollup.table}
+        WHERE {conditions.sql()}
+    """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
+    rows = _columns(store, sql, conditions.parameters)
+    order = np.lexsort((rows["last_ms"], rows["step_index"], rows["fingerprint"]))
+    rows = {name: values[order] for name, values in rows.items()}
+    series, index = rows["fingerprint"], rows["step_index"]
+    latest = np.ones(len(series), dtype=bool)  # the last row of each series and step
+    latest[:-1] = (series[1:] != series[:-1]) | (index[1:] != index[:-1])
+    rows = {name: values[latest] for name, values in rows.items()}
+    values = np.ascontiguousarray(rows["last_value"], dtype=np.float64)
+    rows["is_stale"] = values.view(np.uint64) == STALE_NAN_BITS
+    return rows
 
 
 def raw_samples(
