@@ -14,6 +14,11 @@ HTTP on 127.0.0.1 (which adds about a millisecond per query).
     .venv/bin/python bench/promql.py                 # 200 series, 6 h; windows 1 h and 6 h
     .venv/bin/python bench/promql.py --full          # the issue's size: 1,000 series, 7 days;
                                                      # windows 24 h and 7 d
+    .venv/bin/python bench/promql.py --full --keep /tmp/promql-full   # load once, keep the data;
+                                                     # a later run with the same DIR reuses it
+
+With `--keep DIR` the data directories and the data's end time are kept in DIR; a later run with
+the same DIR, series and hours skips the loading (which takes minutes for the full size).
 """
 
 from __future__ import annotations
@@ -151,6 +156,60 @@ def start_victoria(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("victoria-metrics did not start")
 
 
+def open_data(
+    work: Path, series: int, hours: float
+) -> tuple[TelemetryStore, subprocess.Popen[bytes], str, int]:
+    """The store and VictoriaMetrics holding the data, loaded now or kept in `work` by an
+    earlier run with the same size; and the data's end (unix seconds)."""
+    meta_path = work / "data.json"
+    wanted = {"series": series, "hours": hours}
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    loaded = {k: meta.get(k) for k in wanted} == wanted
+    if not loaded:
+        shutil.rmtree(work / "fullcycle", ignore_errors=True)
+        shutil.rmtree(work / "victoria", ignore_errors=True)
+    store = TelemetryStore(StoreOptions(data_dir=work / "fullcycle", durable=False))
+    store.open()
+    victoria, url = start_victoria(work / "victoria")
+    if loaded:
+        print(f"data: kept in {work}, {series} series over {hours} h")
+        return store, victoria, url, int(meta["end"])
+    end_s = int(time.time()) // 60 * 60
+    scrapes = int(hours * 3600 / SCRAPE_SECONDS)
+    times_ms = (end_s - SCRAPE_SECONDS * np.arange(scrapes)[::-1]) * 1000
+    data = list(generate(series, scrapes))
+    print(f"data: {len(data)} series x {scrapes} scrapes = {len(data) * scrapes:,} samples")
+    print(f"load fullcycle: {timed(lambda: load_fullcycle(store, data, times_ms)) / 1000:.1f} s")
+    print(f"load VictoriaMetrics: {timed(lambda: load_victoria(url, data, times_ms)) / 1000:.1f} s")
+    meta_path.write_text(json.dumps({**wanted, "end": end_s}))
+    return store, victoria, url, end_s
+
+
+def check_answers(store: TelemetryStore, victoria: str, window: TimeRange) -> None:
+    """Each panel's answer next to VictoriaMetrics': the largest relative difference of a
+    value (VictoriaMetrics extrapolates rates differently, so they differ by a few per cent)."""
+    params = {
+        "start": window.start.timestamp(),
+        "end": window.end.timestamp(),
+        "step": window.step.total_seconds(),
+    }
+    for panel, expr in PANELS.items():
+        ours = range_query(store, expr, window.start, window.end, window.step).series
+        theirs = httpx.get(
+            f"{victoria}/api/v1/query_range", params={**params, "query": expr}, timeout=120
+        ).json()["data"]["result"]
+        mine = {t: v for s in ours for t, v in s.points}
+        other = {float(t): float(v) for s in theirs for t, v in s["values"]}
+        common = sorted(set(mine) & set(other))
+        worst = max(
+            (abs(mine[t] - other[t]) / max(abs(other[t]), 1e-12) for t in common), default=0.0
+        )
+        print(
+            f"  {panel:<12} points: fullcycle {len(mine)}, VM {len(other)};"
+            f" largest relative difference {worst:.2%}"
+        )
+
+
 def timed(call: Callable[[], object]) -> float:
     started = time.perf_counter()
     call()
@@ -214,45 +273,38 @@ def main() -> None:
     parser.add_argument("--series", type=int, help="series (default 200; 1,000 with --full)")
     parser.add_argument("--hours", type=float, help="hours of data (default 6; 168 with --full)")
     parser.add_argument("--repeat", type=int, default=7, help="runs of each query (default 7)")
-    parser.add_argument("--keep", action="store_true", help="keep the data directories")
+    parser.add_argument(
+        "--keep", type=Path, metavar="DIR", help="keep the data in DIR (reused when it is there)"
+    )
+    parser.add_argument("--only", choices=("short", "long"), help="measure one window only")
+    parser.add_argument("--check", action="store_true", help="compare answers with VM first")
     args = parser.parse_args()
     series = args.series or (1000 if args.full else 200)
     hours = args.hours or (168.0 if args.full else 6.0)
-    windows = (
+    short, long = (
         (timedelta(hours=24), timedelta(days=7))
         if args.full
-        else (
-            timedelta(hours=1),
-            timedelta(hours=hours),
-        )
+        else (timedelta(hours=1), timedelta(hours=hours))
     )
+    windows = {"short": (short,), "long": (long,)}.get(args.only or "", (short, long))
     if not Path(VICTORIA_METRICS).exists():
         sys.exit(f"{VICTORIA_METRICS} is missing (apt-get install victoria-metrics)")
 
     print(f"machine: {machine()}")
-    end_s = int(time.time()) // 60 * 60
-    scrapes = int(hours * 3600 / SCRAPE_SECONDS)
-    times_ms = (end_s - SCRAPE_SECONDS * np.arange(scrapes)[::-1]) * 1000
-    data = list(generate(series, scrapes))
-    print(f"data: {len(data)} series x {scrapes} scrapes = {len(data) * scrapes:,} samples")
-
-    work = Path(tempfile.mkdtemp(prefix="bench-promql-"))
-    store = TelemetryStore(StoreOptions(data_dir=work / "fullcycle", durable=False))
-    store.open()
-    victoria, url = start_victoria(work / "victoria")
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench-promql-"))
+    work.mkdir(parents=True, exist_ok=True)
+    store, victoria, url, end_s = open_data(work, series, hours)
     try:
-        print(
-            f"load fullcycle: {timed(lambda: load_fullcycle(store, data, times_ms)) / 1000:.1f} s"
-        )
-        seconds = timed(lambda: load_victoria(url, data, times_ms)) / 1000
-        print(f"load VictoriaMetrics: {seconds:.1f} s")
         end = datetime.fromtimestamp(end_s, UTC)
         for duration in windows:
             window = TimeRange.ending(end, duration)
+            if args.check:
+                check_answers(store, url, window)
             measure(store, url, window, 1)  # warm both caches of the files
             label = (
                 f"window {duration}, step {window.step.total_seconds():.0f} s, {args.repeat} runs"
             )
+            print(f"load average before: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
             report(label, measure(store, url, window, args.repeat))
     finally:
         store.close()

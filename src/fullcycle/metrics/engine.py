@@ -389,6 +389,7 @@ class _Evaluator:
             max(bucket_ms, 1),
             corrections=name in COUNTER_FUNCTIONS,
             rollups=self.rollups,
+            extremes=name in ("min_over_time", "max_over_time"),
         )
         results = window_summaries.evaluate(SUMMARY_FUNCTIONS[name], found, ends, range_ms)
         vector = []

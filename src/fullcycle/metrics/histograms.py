@@ -82,8 +82,42 @@ def histogram_quantile(q: np.ndarray, vector: Vector) -> Vector:
         present = np.vstack([series.present for _, series in buckets])
         steps: np.ndarray = np.asarray(present.any(axis=0))
         quantiles = np.full(len(steps), np.nan)
-        for step in np.flatnonzero(steps):
+        # Steps where every bucket has a number (nearly all): all at once.
+        whole = present.all(axis=0) & np.isfinite(values).all(axis=0)
+        if len(np.unique(bounds)) < len(bounds):
+            whole[:] = False
+        quantiles[whole] = _bucket_quantiles(q[whole], bounds, values[:, whole])
+        for step in np.flatnonzero(steps & ~whole):
             here = present[:, step]
             quantiles[step] = bucket_quantile(float(q[step]), bounds[here], values[here, step])
         result.append(StepSeries(dict(key), quantiles, steps))
     return result
+
+
+def _bucket_quantiles(q: np.ndarray, bounds: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """`bucket_quantile` for many steps at once: `counts` has a column of finite cumulative
+    counts per step for the distinct ascending `bounds`."""
+    steps = counts.shape[1]
+    if len(bounds) < 2 or not math.isinf(bounds[-1]) or bounds[-1] < 0:
+        return _out_of_range(q, np.full(steps, np.nan))
+    counts = np.maximum.accumulate(counts, axis=0)
+    observations = counts[-1]
+    rank = q * observations
+    index = (counts[:-1] < rank).sum(axis=0)
+    columns = np.arange(steps)
+    below = np.where(index > 0, counts[np.maximum(index - 1, 0), columns], 0.0)
+    start = np.where(index > 0, bounds[np.maximum(index - 1, 0)], 0.0)
+    end = bounds[np.minimum(index, len(bounds) - 1)]
+    count = counts[np.minimum(index, len(bounds) - 1), columns] - below
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = start + (end - start) * ((rank - below) / count)
+    result = np.where((index == 0) & (bounds[0] <= 0), bounds[0], result)
+    result = np.where(index == len(bounds) - 1, bounds[-2], result)
+    result = np.where(observations == 0, np.nan, result)
+    return _out_of_range(q, result)
+
+
+def _out_of_range(q: np.ndarray, result: np.ndarray) -> np.ndarray:
+    """NaN for a NaN quantile, -Inf below 0 and +Inf above 1, as Prometheus answers."""
+    result = np.where(q < 0, -np.inf, np.where(q > 1, np.inf, result))
+    return np.where(np.isnan(q), np.nan, result)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -29,7 +30,8 @@ def _cumulative(values: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class WindowSummary:
-    """Per step: what the window's samples add up to."""
+    """Per step: what the window's samples add up to (the counter corrections and sums only
+    when a function asks for them)."""
 
     buckets: SeriesBuckets
     start_ms: np.ndarray
@@ -43,8 +45,16 @@ class WindowSummary:
     first_values: np.ndarray
     last_ms: np.ndarray
     last_values: np.ndarray
-    corrections: np.ndarray
-    sums: np.ndarray
+    before: np.ndarray  # the bucket before the window's first
+    inside: np.ndarray  # the window has buckets
+
+    @cached_property
+    def corrections(self) -> np.ndarray:
+        return _corrections(self.buckets, self.low, self.high, self.edge, self.inside)
+
+    @cached_property
+    def sums(self) -> np.ndarray:
+        return _sums(self.buckets, self.low, self.high, self.edge, self.before)
 
     @classmethod
     def of(cls, buckets: SeriesBuckets, end_ms: np.ndarray, range_ms: int) -> WindowSummary:
@@ -76,8 +86,8 @@ class WindowSummary:
             first_values=first_values,
             last_ms=last_ms,
             last_values=last_values,
-            corrections=_corrections(buckets, low, high, edge, inside),
-            sums=_sums(buckets, low, high, edge, before),
+            before=before,
+            inside=inside,
         )
 
 

@@ -158,22 +158,25 @@ def _series_of(
     }
 
 
-def _columns(store: TelemetryStore, sql: str, parameters: dict[str, Any]) -> np.ndarray:
-    """The rows of a numeric query as a numpy structured array (fields named by the aliases);
-    far cheaper than Python tuples for the many rows sample queries return."""
-    rows: np.ndarray = store.clickhouse.client().query_np(sql, parameters=parameters)
-    return rows
-
-
 Columns = dict[str, np.ndarray]
 
 
-def _per_series(rows: np.ndarray | Columns) -> list[tuple[int, slice]]:
+def _columns(store: TelemetryStore, sql: str, parameters: dict[str, Any]) -> Columns:
+    """The columns of a numeric query as numpy arrays, by their aliases in the query's order;
+    far cheaper than Python tuples for the many rows sample queries return. Read as Arrow:
+    with chDB that takes about half the time of the client's numpy rows for the hundred
+    thousand rows of a day's rollup buckets."""
+    table = store.clickhouse.client().query_arrow(sql, parameters=parameters)
+    return {
+        name: column.to_numpy()
+        for name, column in zip(table.column_names, table.columns, strict=True)
+    }
+
+
+def _per_series(rows: Columns) -> list[tuple[int, slice]]:
     """Each fingerprint's run of rows (the rows are ordered by fingerprint)."""
-    if isinstance(rows, np.ndarray) and not rows.dtype.names:
-        return []
-    fingerprints = rows["fingerprint"]
-    if not len(fingerprints):
+    fingerprints = rows.get("fingerprint")
+    if fingerprints is None or not len(fingerprints):
         return []
     starts = [0, *(np.flatnonzero(fingerprints[1:] != fingerprints[:-1]) + 1).tolist()]
     ends = [*starts[1:], len(fingerprints)]
@@ -197,35 +200,15 @@ def last_sample_per_step(
     a sample of its own (the caller carries them forward over the lookback).
 
     With a rollup whose buckets tile the steps, a step's latest sample is the latest of its
-    buckets'. (A bucket may reach back before the lookback; the caller's lookback test drops
-    such a sample as it would have been missing.)"""
-    last_step_ms = first_step_ms + step_ms * (steps - 1)
+    buckets' within the lookback (a bucket may reach back before it; the caller's lookback
+    test drops such a sample as it would have been missing)."""
     rollup = rollup_for(step_ms, first_step_ms) if rollups else None
     if rollup is None:
-        conditions = _sample_conditions(matchers, first_step_ms - lookback_ms, last_step_ms)
-        table, moment = "samples", "toUnixTimestamp64Milli(timestamp)"
-        latest_ms, latest_value = f"max({moment})", "argMax(value, timestamp)"
+        rows = _latest_sample_rows(store, matchers, first_step_ms, step_ms, steps, lookback_ms)
     else:
-        conditions = _rollup_conditions(matchers, first_step_ms - lookback_ms, last_step_ms)
-        table, moment = rollup.table, "toInt64(toUnixTimestamp(bucket_end)) * 1000"
-        latest_ms, latest_value = "max(latest_ms)", "argMaxMerge(latest_value)"
-    first = conditions.bind(first_step_ms, "Int64")
-    step = conditions.bind(max(step_ms, 1), "Int64")
-    stale = conditions.bind(STALE_NAN_BITS, "UInt64")
-    sql = f"""
-        SELECT fingerprint, step_index, step_ms AS last_ms, step_value AS last_value,
-               reinterpretAsUInt64(step_value) = {stale} AS is_stale
-        FROM (
-            SELECT fingerprint,
-                   greatest(0, intDiv({moment} - {first} + {step} - 1, {step})) AS step_index,
-                   {latest_ms} AS step_ms, {latest_value} AS step_value
-            FROM {DATABASE}.{table}
-            WHERE {conditions.sql()}
-            GROUP BY fingerprint, step_index
+        rows = _latest_bucket_rows(
+            store, rollup, matchers, first_step_ms, step_ms, steps, lookback_ms
         )
-        ORDER BY fingerprint, step_index
-    """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
-    rows = _columns(store, sql, conditions.parameters)
     series = _series_of(store, matchers)
     found = []
     for fingerprint, run in _per_series(rows):
@@ -240,6 +223,75 @@ def last_sample_per_step(
             )
         )
     return found
+
+
+def _latest_sample_rows(
+    store: TelemetryStore,
+    matchers: Sequence[LabelMatcher],
+    first_step_ms: int,
+    step_ms: int,
+    steps: int,
+    lookback_ms: int,
+) -> Columns:
+    """Per series and step with samples, the step's latest sample (fingerprint, step_index,
+    last_ms, last_value, is_stale), in that order."""
+    last_step_ms = first_step_ms + step_ms * (steps - 1)
+    conditions = _sample_conditions(matchers, first_step_ms - lookback_ms, last_step_ms)
+    moment = "toUnixTimestamp64Milli(timestamp)"
+    first = conditions.bind(first_step_ms, "Int64")
+    step = conditions.bind(max(step_ms, 1), "Int64")
+    stale = conditions.bind(STALE_NAN_BITS, "UInt64")
+    sql = f"""
+        SELECT fingerprint, step_index, step_ms AS last_ms, step_value AS last_value,
+               reinterpretAsUInt64(step_value) = {stale} AS is_stale
+        FROM (
+            SELECT fingerprint,
+                   greatest(0, intDiv({moment} - {first} + {step} - 1, {step})) AS step_index,
+                   max({moment}) AS step_ms, argMax(value, timestamp) AS step_value
+            FROM {DATABASE}.samples
+            WHERE {conditions.sql()}
+            GROUP BY fingerprint, step_index
+        )
+        ORDER BY fingerprint, step_index
+    """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
+    return _columns(store, sql, conditions.parameters)
+
+
+def _latest_bucket_rows(
+    store: TelemetryStore,
+    rollup: Rollup,
+    matchers: Sequence[LabelMatcher],
+    first_step_ms: int,
+    step_ms: int,
+    steps: int,
+    lookback_ms: int,
+) -> Columns:
+    """`_latest_sample_rows` from a rollup's latest samples per bucket: only the buckets that
+    reach into a step's lookback are read, as they are stored, and numpy keeps the latest
+    per series and step (no GROUP BY or ORDER BY in chDB, which cost more than the read)."""
+    last_step_ms = first_step_ms + step_ms * (steps - 1)
+    conditions = _rollup_conditions(matchers, first_step_ms - lookback_ms, last_step_ms)
+    moment = "toInt64(toUnixTimestamp(bucket_end)) * 1000"
+    _window_gaps(conditions, moment, first_step_ms, max(step_ms, 1), lookback_ms)
+    first = conditions.bind(first_step_ms, "Int64")
+    step = conditions.bind(max(step_ms, 1), "Int64")
+    sql = f"""
+        SELECT fingerprint,
+               greatest(0, intDiv({moment} - {first} + {step} - 1, {step})) AS step_index,
+               latest_ms AS last_ms, finalizeAggregation(latest_value) AS last_value
+        FROM {DATABASE}.{rollup.table}
+        WHERE {conditions.sql()}
+    """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
+    rows = _columns(store, sql, conditions.parameters)
+    order = np.lexsort((rows["last_ms"], rows["step_index"], rows["fingerprint"]))
+    rows = {name: values[order] for name, values in rows.items()}
+    series, index = rows["fingerprint"], rows["step_index"]
+    latest = np.ones(len(series), dtype=bool)  # the last row of each series and step
+    latest[:-1] = (series[1:] != series[:-1]) | (index[1:] != index[:-1])
+    rows = {name: values[latest] for name, values in rows.items()}
+    values = np.ascontiguousarray(rows["last_value"], dtype=np.float64)
+    rows["is_stale"] = values.view(np.uint64) == STALE_NAN_BITS
+    return rows
 
 
 def raw_samples(
@@ -377,6 +429,7 @@ def window_buckets(
     bucket_ms: int,
     corrections: bool = True,
     rollups: bool = True,
+    extremes: bool = True,
 ) -> list[SeriesBuckets]:
     """Samples of the windows `[end - range_ms, end]` for end = first_end_ms + k * step_ms,
     summed up per bucket of `bucket_ms` (which divides both range and step, so windows are
@@ -385,7 +438,8 @@ def window_buckets(
 
     From a rollup when its buckets tile these (then a bucket before a window's start may hold
     more than its last sample; only that one counts, as the left edge). `corrections=False`
-    leaves counter corrections at 0, for functions that do not use them."""
+    leaves counter corrections at 0, and `extremes=False` minima and maxima, for functions
+    that do not use them (what is not needed is not read from a rollup)."""
     origin_ms = first_end_ms - range_ms - bucket_ms
     rollup = rollup_for(bucket_ms, origin_ms) if rollups else None
     if rollup is None:
@@ -395,7 +449,12 @@ def window_buckets(
         )
     else:
         rows = _rollup_bucket_rows(
-            store, rollup, matchers, first_end_ms, step_ms, steps, range_ms, bucket_ms, corrections
+            store,
+            rollup,
+            matchers,
+            (first_end_ms, step_ms, steps, range_ms, bucket_ms),
+            corrections,
+            extremes,
         )
         if corrections:
             _correct_irregular_buckets(store, matchers, rows, origin_ms, bucket_ms)
@@ -441,7 +500,7 @@ def _raw_bucket_rows(
     steps: int,
     range_ms: int,
     bucket_ms: int,
-) -> np.ndarray:
+) -> Columns:
     last_end_ms = first_end_ms + step_ms * (steps - 1)
     conditions = _sample_conditions(matchers, first_end_ms - range_ms, last_end_ms)
     stale = conditions.bind(STALE_NAN_BITS, "UInt64")
@@ -476,40 +535,48 @@ def _rollup_bucket_rows(
     store: TelemetryStore,
     rollup: Rollup,
     matchers: Sequence[LabelMatcher],
-    first_end_ms: int,
-    step_ms: int,
-    steps: int,
-    range_ms: int,
-    bucket_ms: int,
+    windows: tuple[int, int, int, int, int],
     corrections: bool,
+    extremes: bool,
 ) -> Columns:
     """The rows `_raw_bucket_rows` gives, from rollup buckets; `corrections` is 0 and
     `irregular` marks buckets whose rises differ from last - first (a counter reset, or a
     staleness marker between samples), when `corrections` are wanted.
 
-    When the query's buckets are the rollup's, its rows are read as they are stored, sorted
-    by the table's key, and the few that are still in several parts (recent inserts not yet
-    merged by ClickHouse) are merged here; that is several times cheaper than a GROUP BY."""
+    When the query's buckets are the rollup's, its rows are read as they are stored and
+    sorted here by series and time (numpy sorts them in a fraction of what merging the
+    table's parts in order takes chDB), and the few that are still in several parts (recent
+    inserts not yet merged by ClickHouse) are merged here; that is several times cheaper
+    than a GROUP BY.
+    `windows` are the first end, step, steps, range and bucket size in milliseconds; the
+    rises (`corrections`) and minima and maxima (`extremes`) are read only when wanted (the
+    others are 0)."""
+    first_end_ms, step_ms, steps, range_ms, bucket_ms = windows
     last_end_ms = first_end_ms + step_ms * (steps - 1)
+    skipped = (() if extremes else ("low", "high")) + (() if corrections else ("rises",))
     conditions = _rollup_conditions(matchers, first_end_ms - range_ms, last_end_ms)
     moment = "toInt64(toUnixTimestamp(bucket_end)) * 1000"
     _window_gaps(conditions, moment, first_end_ms, step_ms, range_ms)
     if bucket_ms == rollup.size_ms:
-        rises = "finalizeAggregation(rises)" if corrections else "toFloat64(0)"
+        optional = {"low": "low", "high": "high", "rises": "finalizeAggregation(rises) AS rises"}
         sql = f"""
             SELECT fingerprint, {moment} AS bucket_end_ms, first_ms,
                    finalizeAggregation(first_value) AS first_value, last_ms,
-                   finalizeAggregation(last_value) AS last_value, n, total, low, high,
-                   {rises} AS rises
+                   finalizeAggregation(last_value) AS last_value, n, total
+                   {_optional_columns(optional, skipped)}
             FROM {DATABASE}.{rollup.table}
             WHERE {conditions.sql()}
-            ORDER BY metric, fingerprint, bucket_end
         """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
-        rows = _merge_parts(_columns(store, sql, conditions.parameters))
+        rows = _completed(_columns(store, sql, conditions.parameters), skipped)
+        rows = _merge_parts(_by_series_and_time(rows))
     else:
         origin = conditions.bind(first_end_ms - range_ms - bucket_ms, "Int64")
         size = conditions.bind(bucket_ms, "Int64")
-        rises = "deltaSumTimestampMerge(rises)" if corrections else "toFloat64(0)"
+        optional = {
+            "low": "min(low) AS merged_low",
+            "high": "max(high) AS merged_high",
+            "rises": "deltaSumTimestampMerge(rises) AS merged_rises",
+        }
         sql = f"""
             SELECT fingerprint,
                    {origin} + {size} * intDiv({moment} - {origin} + {size} - 1, {size})
@@ -518,16 +585,31 @@ def _rollup_bucket_rows(
                    argMinMerge(first_value) AS merged_first_value,
                    max(last_ms) AS merged_last_ms,
                    argMaxMerge(last_value) AS merged_last_value,
-                   sum(n) AS merged_n, sum(total) AS merged_total,
-                   min(low) AS merged_low, max(high) AS merged_high,
-                   {rises} AS merged_rises
+                   sum(n) AS merged_n, sum(total) AS merged_total
+                   {_optional_columns(optional, skipped)}
             FROM {DATABASE}.{rollup.table}
             WHERE {conditions.sql()}
             GROUP BY fingerprint, bucket_end_ms
             ORDER BY fingerprint, bucket_end_ms
         """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
-        rows = _columns(store, sql, conditions.parameters)
+        rows = _completed(_columns(store, sql, conditions.parameters), skipped)
     return _bucket_rows(rows, corrections)
+
+
+def _optional_columns(columns: dict[str, str], skipped: tuple[str, ...]) -> str:
+    return "".join(f", {sql}" for name, sql in columns.items() if name not in skipped)
+
+
+def _completed(rows: Columns, skipped: tuple[str, ...]) -> Columns:
+    """Rollup rows of the `_BUCKET_FIELDS` but the `skipped` ones (in that order, whatever
+    their names) as all `_BUCKET_FIELDS`, the skipped ones 0."""
+    present = [field for field in _BUCKET_FIELDS if field[0] not in skipped]
+    named = _as_columns(rows, tuple(present))
+    length = len(named["fingerprint"])
+    return {
+        name: named[name] if name in named else np.zeros(length, dtype=kind)
+        for name, kind in _BUCKET_FIELDS
+    }
 
 
 _BUCKET_FIELDS = (
@@ -548,19 +630,16 @@ _BUCKET_FIELDS = (
 _RAW_BUCKET_FIELDS = (*_BUCKET_FIELDS[:-1], ("corrections", np.float64))
 
 
-def _as_columns(rows: np.ndarray, fields: tuple[tuple[str, type], ...]) -> Columns:
+def _as_columns(rows: Columns, fields: tuple[tuple[str, type], ...]) -> Columns:
     """The query's columns (in `fields` order, whatever their names) as contiguous arrays of
     the fields' types: slices of them are cheap views."""
-    names = rows.dtype.names or ()
-    if not names:
-        return {name: np.zeros(0, dtype=kind) for name, kind in fields}
     return {
-        name: np.ascontiguousarray(rows[source], dtype=kind)
-        for (name, kind), source in zip(fields, names, strict=True)
+        name: np.ascontiguousarray(values, dtype=kind)
+        for (name, kind), values in zip(fields, rows.values(), strict=True)
     }
 
 
-def _bucket_rows(rows: np.ndarray, corrections: bool) -> Columns:
+def _bucket_rows(rows: Columns, corrections: bool) -> Columns:
     """Rollup rows (in `_BUCKET_FIELDS` order) with samples, with `corrections` (0) and
     `irregular` columns."""
     columns = _as_columns(rows, _BUCKET_FIELDS)
@@ -578,63 +657,57 @@ def _bucket_rows(rows: np.ndarray, corrections: bool) -> Columns:
     return columns
 
 
-def _merge_parts(rows: np.ndarray) -> np.ndarray:
+def _by_series_and_time(rows: Columns) -> Columns:
+    """Rollup rows sorted by fingerprint and bucket (stable: rows of one bucket keep their
+    order)."""
+    order = np.lexsort((rows["bucket_end"], rows["fingerprint"]))
+    return {name: values[order] for name, values in rows.items()}
+
+
+def _merge_parts(rows: Columns) -> Columns:
     """Merge rows of the same series and bucket (sorted next to each other) as ClickHouse's
     merge would: first/last by time, sums, extremes, and rises with the rise between
     consecutive parts (parts that overlap in time get NaN rises, so the bucket is checked
     against the raw samples)."""
-    if not len(rows):
-        return rows
-    names = rows.dtype.names or ()
-    fingerprint, end = rows[names[0]], rows[names[1]]
+    fingerprint, end = rows["fingerprint"], rows["bucket_end"]
     same = (fingerprint[1:] == fingerprint[:-1]) & (end[1:] == end[:-1])
     if not same.any():
         return rows
     starts = np.flatnonzero(np.concatenate(([True], ~same)))
-    sizes = np.diff(np.append(starts, len(rows)))
-    merged = rows[starts].copy()
+    sizes = np.diff(np.append(starts, len(fingerprint)))
+    merged = {name: values[starts].copy() for name, values in rows.items()}
     for index in np.flatnonzero(sizes > 1):
         start = starts[index]
-        merged[index] = _merged_row(rows[start : start + sizes[index]], names)
+        parts = {name: values[start : start + sizes[index]] for name, values in rows.items()}
+        for name, value in _merged_row(parts).items():
+            merged[name][index] = value
     return merged
 
 
-def _merged_row(parts: np.ndarray, names: tuple[str, ...]) -> tuple[object, ...]:
-    (
-        fingerprint,
-        end,
-        first_ms,
-        first_value,
-        last_ms,
-        last_value,
-        n,
-        total,
-        low,
-        high,
-        rises,
-    ) = (parts[name] for name in names)
-    counted = n > 0
+def _merged_row(parts: Columns) -> dict[str, float]:
+    """One bucket's summaries from its rows in several parts (nothing when none counted)."""
+    counted = parts["n"] > 0
     if not counted.any():
-        return tuple(parts[0])
+        return {}
+    first_ms, last_ms = parts["first_ms"], parts["last_ms"]
+    first_value, last_value = parts["first_value"], parts["last_value"]
     order = np.argsort(np.where(counted, first_ms, np.iinfo(np.int64).max), kind="stable")
     order = order[: int(counted.sum())]
     first, last = order[0], int(np.argmax(np.where(counted, last_ms, np.iinfo(np.int64).min)))
     gaps = first_value[order[1:]] - last_value[order[:-1]]
     overlapping = bool((first_ms[order[1:]] <= last_ms[order[:-1]]).any())
-    merged_rises = np.nan if overlapping else float(rises.sum() + np.maximum(gaps, 0).sum())
-    return (
-        fingerprint[0],
-        end[0],
-        first_ms[first],
-        first_value[first],
-        last_ms[last],
-        last_value[last],
-        n.sum(),
-        total.sum(),
-        low.min(),
-        high.max(),
-        merged_rises,
-    )
+    rises = np.nan if overlapping else float(parts["rises"].sum() + np.maximum(gaps, 0).sum())
+    return {
+        "first_ms": first_ms[first],
+        "first_value": first_value[first],
+        "last_ms": last_ms[last],
+        "last_value": last_value[last],
+        "n": parts["n"].sum(),
+        "total": parts["total"].sum(),
+        "low": parts["low"].min(),
+        "high": parts["high"].max(),
+        "rises": rises,
+    }
 
 
 def _correct_irregular_buckets(
