@@ -705,6 +705,11 @@ class Detector:
                     if _deviance(observed, expected_sum / unit) > limit_squared:
                         sign = 1
                 half_below, half_above = False, residual > 0.0
+        return self._held(sign)
+
+    def _held(self, sign: int) -> int:
+        """1 once `sign` (the side the point is outside on, 0 inside) has held for the alert's
+        minimum number of points."""
         if sign and sign == self._outside_sign:
             self._outside_run += 1
         else:
@@ -721,12 +726,7 @@ class Detector:
         deviation = self._alert_mean * ALERT_NORM
         limit = self._band_sigmas
         sign = 2 if stuck else 1 if deviation > limit else -1 if deviation < -limit else 0
-        if sign and sign == self._outside_sign:
-            self._outside_run += 1
-        else:
-            self._outside_run = 1 if sign else 0
-        self._outside_sign = sign
-        return 1 if self._outside_run >= self._alert_points else 0
+        return self._held(sign)
 
     def _learn(
         self,
