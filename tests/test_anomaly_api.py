@@ -141,6 +141,17 @@ def test_a_dashboard_panel_draws_the_band_the_api_gives(shop: TestClient) -> Non
     assert any(OUTAGE[0].timestamp() <= moment < OUTAGE[1].timestamp() for moment in alerting)
 
 
+FOUND_ON = datetime(2026, 11, 26, tzinfo=UTC)
+"""The outage day of the CI run that found the defect below. The detector's seasons are the
+day and the week, so the same data a whole number of weeks later behaves the same."""
+
+
+def same_weekday_as_found_on() -> datetime:
+    """The latest day before today that is a whole number of weeks after FOUND_ON."""
+    yesterday = OUTAGE_DAY
+    return yesterday - timedelta(days=(yesterday - FOUND_ON).days % 7)
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="known defect: for some windows (here one starting at 01:00 the day before) the "
@@ -148,18 +159,28 @@ def test_a_dashboard_panel_draws_the_band_the_api_gives(shop: TestClient) -> Non
     "other starts of the window (e.g. 01:10-01:29) do not",
 )
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_the_quiet_night_before_an_outage_does_not_alert(shop: TestClient) -> None:
+def test_the_quiet_night_before_an_outage_does_not_alert(admin: TestClient) -> None:
+    day = same_weekday_as_found_on()
+    outage = (day + timedelta(hours=8), day + timedelta(hours=9))
+    batch = revenue_counter(day - timedelta(days=15), day + timedelta(hours=12), outage)
+    response = admin.post(
+        BATCHES_PATH,
+        content=encode_batches([batch]),
+        headers={**AUTH, "Content-Type": BATCHES_CONTENT_TYPE},
+    )
+    assert response.status_code == 200, response.text
+    admin.app.state.telemetry.flush()  # type: ignore[attr-defined]
     params = {
         "query": QUERY.replace("5m", "10m"),
-        "from": (OUTAGE_DAY - timedelta(hours=23)).isoformat(),
-        "to": (OUTAGE_DAY + timedelta(hours=25)).isoformat(),
+        "from": (day - timedelta(hours=23)).isoformat(),
+        "to": (day + timedelta(hours=25)).isoformat(),
         "step": "600s",
         "kind": "money",
     }
-    answer = shop.get("/api/v1/anomaly/band", params=params)
+    answer = admin.get("/api/v1/anomaly/band", params=params)
     assert answer.status_code == 200, answer.text
     [series] = answer.json()["series"]
     alerting = [point["timestamp"] for point in series["points"] if point["alert"]]
-    assert alerting and min(alerting) >= OUTAGE[0].timestamp(), [
+    assert alerting and min(alerting) >= outage[0].timestamp(), [
         datetime.fromtimestamp(moment, UTC).isoformat() for moment in alerting[:3]
     ]
