@@ -17,6 +17,7 @@ from fullcycle.cli import (
     deploy_commands,
     detect_command,
     log_commands,
+    oncall_commands,
     receiver_commands,
     server_commands,
     service_commands,
@@ -106,6 +107,7 @@ service_commands.register(app)
 deploy_commands.register(app)
 alert_commands.register(app)
 receiver_commands.register(app)
+oncall_commands.register(app)
 team_commands.register(app)
 dashboard_commands.register(app)
 user_commands.register(app)
