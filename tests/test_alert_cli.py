@@ -52,8 +52,10 @@ def fullcycle(*args: str) -> Result:
 
 
 def api(live_server: LiveServer) -> httpx.Client:
+    """A client that waits as long as a loaded machine needs (the first write to a fresh
+    server opens its store)."""
     return httpx.Client(
-        base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60
     )
 
 
