@@ -391,13 +391,16 @@ class _Evaluator:
             rollups=self.rollups,
             extremes=name in ("min_over_time", "max_over_time"),
         )
-        results = window_summaries.evaluate(SUMMARY_FUNCTIONS[name], found, ends, range_ms)
+        results = window_summaries.evaluate(
+            SUMMARY_FUNCTIONS[name], found, ends, range_ms, max(bucket_ms, 1)
+        )
         vector = []
-        for buckets, (values, present) in zip(found, results, strict=True):
+        for labels, (values, present) in zip(found.labels, results, strict=True):
             if present.any():
                 keep_name = name == "last_over_time"
-                labels = buckets.labels if keep_name else without_name(buckets.labels)
-                vector.append(StepSeries(labels, values, present))
+                vector.append(
+                    StepSeries(labels if keep_name else without_name(labels), values, present)
+                )
         return merge_same_labels(vector, f"{name}()")
 
     def _absent(self, name: str, arguments: list[Any]) -> Vector:

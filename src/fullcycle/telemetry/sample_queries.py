@@ -402,11 +402,15 @@ def label_values(
 
 @dataclass(frozen=True)
 class SeriesBuckets:
-    """One series' samples summed up per time bucket (only buckets that have samples), in time
-    order: each bucket holds the samples in (end - size, end]."""
+    """The matching series' samples summed up per time bucket, one row per series and bucket
+    that has samples (each bucket holds the samples in (end - size, end]), every column an
+    array over the rows. `series` is each row's index into `labels` and `types` (the series in
+    fingerprint order); no two rows share a series and bucket, and the rows are in no
+    particular order (`ordered` sorts them by series and time)."""
 
-    labels: dict[str, str]
-    type: str
+    labels: list[dict[str, str]]
+    types: list[str]
+    series: np.ndarray
     ends_ms: np.ndarray
     first_ms: np.ndarray
     first_values: np.ndarray
@@ -417,6 +421,32 @@ class SeriesBuckets:
     minima: np.ndarray
     maxima: np.ndarray
     corrections: np.ndarray  # counter resets inside the bucket: the value before each drop
+
+    def ordered(self) -> SeriesBuckets:
+        """The same rows sorted by series and time."""
+        order = np.lexsort((self.ends_ms, self.series))
+        if (np.diff(order) > 0).all():
+            return self
+        return SeriesBuckets(
+            labels=self.labels,
+            types=self.types,
+            **{name: getattr(self, name)[order] for name in _BUCKET_ARRAYS},
+        )
+
+
+_BUCKET_ARRAYS = (
+    "series",
+    "ends_ms",
+    "first_ms",
+    "first_values",
+    "last_ms",
+    "last_values",
+    "counts",
+    "sums",
+    "minima",
+    "maxima",
+    "corrections",
+)
 
 
 def window_buckets(
@@ -430,7 +460,7 @@ def window_buckets(
     corrections: bool = True,
     rollups: bool = True,
     extremes: bool = True,
-) -> list[SeriesBuckets]:
+) -> SeriesBuckets:
     """Samples of the windows `[end - range_ms, end]` for end = first_end_ms + k * step_ms,
     summed up per bucket of `bucket_ms` (which divides both range and step, so windows are
     whole buckets plus a sample exactly on their left edge). Samples in no window are skipped,
@@ -458,27 +488,28 @@ def window_buckets(
         )
         if corrections:
             _correct_irregular_buckets(store, matchers, rows, origin_ms, bucket_ms)
-    series = _series_of(store, matchers)
-    found = []
-    for fingerprint, run in _per_series(rows):
-        labels, kind = series.get(fingerprint, ({}, ""))
-        found.append(
-            SeriesBuckets(
-                labels=labels,
-                type=kind,
-                ends_ms=rows["bucket_end"][run],
-                first_ms=rows["first_ms"][run],
-                first_values=rows["first_value"][run],
-                last_ms=rows["last_ms"][run],
-                last_values=rows["last_value"][run],
-                counts=rows["n"][run],
-                sums=rows["total"][run],
-                minima=rows["low"][run],
-                maxima=rows["high"][run],
-                corrections=rows["corrections"][run],
-            )
-        )
-    return found
+    return _series_buckets(rows, _series_of(store, matchers))
+
+
+def _series_buckets(rows: Columns, series: dict[int, tuple[dict[str, str], str]]) -> SeriesBuckets:
+    """Bucket rows (in `_BUCKET_FIELDS` order, with corrections) with their series."""
+    fingerprints, index = _series_index(rows["fingerprint"])
+    known = [series.get(fingerprint, ({}, "")) for fingerprint in fingerprints.tolist()]
+    return SeriesBuckets(
+        labels=[labels for labels, _ in known],
+        types=[kind for _, kind in known],
+        series=index.astype(np.int64),
+        ends_ms=rows["bucket_end"],
+        first_ms=rows["first_ms"],
+        first_values=rows["first_value"],
+        last_ms=rows["last_ms"],
+        last_values=rows["last_value"],
+        counts=rows["n"],
+        sums=rows["total"],
+        minima=rows["low"],
+        maxima=rows["high"],
+        corrections=rows["corrections"],
+    )
 
 
 def _window_gaps(
@@ -543,11 +574,11 @@ def _rollup_bucket_rows(
     `irregular` marks buckets whose rises differ from last - first (a counter reset, or a
     staleness marker between samples), when `corrections` are wanted.
 
-    When the query's buckets are the rollup's, its rows are read as they are stored and
-    sorted here by series and time (numpy sorts them in a fraction of what merging the
-    table's parts in order takes chDB), and the few that are still in several parts (recent
-    inserts not yet merged by ClickHouse) are merged here; that is several times cheaper
-    than a GROUP BY.
+    When the query's buckets are the rollup's, its rows are read as they are stored, in no
+    order (an `ORDER BY` makes chDB merge the table's parts in order, which takes several
+    times the read); only when some series and bucket is still in several parts (recent
+    inserts not yet merged by ClickHouse) are they sorted here by series and time and merged,
+    which is several times cheaper than a GROUP BY.
     `windows` are the first end, step, steps, range and bucket size in milliseconds; the
     rises (`corrections`) and minima and maxima (`extremes`) are read only when wanted (the
     others are 0)."""
@@ -568,7 +599,8 @@ def _rollup_bucket_rows(
             WHERE {conditions.sql()}
         """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
         rows = _completed(_columns(store, sql, conditions.parameters), skipped)
-        rows = _merge_parts(_by_series_and_time(rows))
+        if _repeated(rows, bucket_ms):
+            rows = _merge_parts(_by_series_and_time(rows))
     else:
         origin = conditions.bind(first_end_ms - range_ms - bucket_ms, "Int64")
         size = conditions.bind(bucket_ms, "Int64")
@@ -655,6 +687,29 @@ def _bucket_rows(rows: Columns, corrections: bool) -> Columns:
             within = np.abs(columns["rises"] - (last - first)) <= RISES_TOLERANCE * scale
         columns["irregular"] = ~within
     return columns
+
+
+def _series_index(fingerprints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct fingerprints, sorted, and each row's index into them. Rows come from the
+    store in runs of one series (its buckets in a part), so only the runs' heads are sorted."""
+    if not len(fingerprints):
+        return fingerprints, np.zeros(0, dtype=np.int64)
+    heads = np.flatnonzero(np.concatenate(([True], fingerprints[1:] != fingerprints[:-1])))
+    distinct = np.unique(fingerprints[heads])
+    lengths = np.diff(np.append(heads, len(fingerprints)))
+    return distinct, np.repeat(np.searchsorted(distinct, fingerprints[heads]), lengths)
+
+
+def _repeated(rows: Columns, size_ms: int) -> bool:
+    """Whether a series and bucket has rows in several parts (inserts that ClickHouse has not
+    merged yet)."""
+    fingerprints, ends = rows["fingerprint"], rows["bucket_end"]
+    if len(fingerprints) < 2:
+        return False
+    _, series = _series_index(fingerprints)
+    position = (ends - ends.min()) // size_ms
+    cells = series.astype(np.int64) * (int(position.max()) + 1) + position
+    return bool(np.bincount(cells).max() > 1)
 
 
 def _by_series_and_time(rows: Columns) -> Columns:
