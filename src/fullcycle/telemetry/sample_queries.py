@@ -278,7 +278,7 @@ def _latest_bucket_rows(
     sql = f"""
         SELECT fingerprint,
                greatest(0, intDiv({moment} - {first} + {step} - 1, {step})) AS step_index,
-               latest_ms AS last_ms, finalizeAggregation(latest_value) AS last_value
+               latest_sample.ms AS last_ms, latest_sample.value AS last_value
         FROM {DATABASE}.{rollup.table}
         WHERE {conditions.sql()}
     """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
@@ -591,9 +591,9 @@ def _rollup_bucket_rows(
     if bucket_ms == rollup.size_ms:
         optional = {"low": "low", "high": "high", "rises": "finalizeAggregation(rises) AS rises"}
         sql = f"""
-            SELECT fingerprint, {moment} AS bucket_end_ms, first_ms,
-                   finalizeAggregation(first_value) AS first_value, last_ms,
-                   finalizeAggregation(last_value) AS last_value, n, total
+            SELECT fingerprint, {moment} AS bucket_end_ms,
+                   first_sample.ms AS first_ms, first_sample.value AS first_value,
+                   last_sample.ms AS last_ms, last_sample.value AS last_value, n, total
                    {_optional_columns(optional, skipped)}
             FROM {DATABASE}.{rollup.table}
             WHERE {conditions.sql()}
@@ -613,10 +613,10 @@ def _rollup_bucket_rows(
             SELECT fingerprint,
                    {origin} + {size} * intDiv({moment} - {origin} + {size} - 1, {size})
                        AS bucket_end_ms,
-                   min(first_ms) AS merged_first_ms,
-                   argMinMerge(first_value) AS merged_first_value,
-                   max(last_ms) AS merged_last_ms,
-                   argMaxMerge(last_value) AS merged_last_value,
+                   tupleElement(min(first_sample), 'ms') AS merged_first_ms,
+                   tupleElement(min(first_sample), 'value') AS merged_first_value,
+                   tupleElement(max(last_sample), 'ms') AS merged_last_ms,
+                   tupleElement(max(last_sample), 'value') AS merged_last_value,
                    sum(n) AS merged_n, sum(total) AS merged_total
                    {_optional_columns(optional, skipped)}
             FROM {DATABASE}.{rollup.table}
