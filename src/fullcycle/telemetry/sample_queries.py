@@ -21,6 +21,7 @@ bound as parameters; a regex is anchored as in Prometheus. Series lookups for th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -158,6 +159,18 @@ def _series_of(
     }
 
 
+# Threads that look up the series' labels while the calling thread reads their rows (chDB
+# runs both at once; each thread has a session of its own, kept with the thread).
+_LOOKUPS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="series-labels")
+
+
+def _series_alongside(
+    store: TelemetryStore, matchers: Sequence[LabelMatcher]
+) -> Future[dict[int, tuple[dict[str, str], str]]]:
+    """`_series_of`, started in another thread."""
+    return _LOOKUPS.submit(_series_of, store, matchers)
+
+
 Columns = dict[str, np.ndarray]
 
 
@@ -203,13 +216,14 @@ def last_sample_per_step(
     buckets' within the lookback (a bucket may reach back before it; the caller's lookback
     test drops such a sample as it would have been missing)."""
     rollup = rollup_for(step_ms, first_step_ms) if rollups else None
+    labels_of = _series_alongside(store, matchers)
     if rollup is None:
         rows = _latest_sample_rows(store, matchers, first_step_ms, step_ms, steps, lookback_ms)
     else:
         rows = _latest_bucket_rows(
             store, rollup, matchers, first_step_ms, step_ms, steps, lookback_ms
         )
-    series = _series_of(store, matchers)
+    series = labels_of.result()
     found = []
     for fingerprint, run in _per_series(rows):
         labels, kind = series.get(fingerprint, ({}, ""))
@@ -308,8 +322,9 @@ def raw_samples(
         WHERE {conditions.sql()}
         ORDER BY fingerprint, ms
     """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
+    labels_of = _series_alongside(store, matchers)
     rows = _columns(store, sql, conditions.parameters)
-    series = _series_of(store, matchers)
+    series = labels_of.result()
     found = []
     for fingerprint, run in _per_series(rows):
         labels, kind = series.get(fingerprint, ({}, ""))
@@ -472,6 +487,7 @@ def window_buckets(
     that do not use them (what is not needed is not read from a rollup)."""
     origin_ms = first_end_ms - range_ms - bucket_ms
     rollup = rollup_for(bucket_ms, origin_ms) if rollups else None
+    labels_of = _series_alongside(store, matchers)
     if rollup is None:
         rows = _as_columns(
             _raw_bucket_rows(store, matchers, first_end_ms, step_ms, steps, range_ms, bucket_ms),
@@ -488,7 +504,7 @@ def window_buckets(
         )
         if corrections:
             _correct_irregular_buckets(store, matchers, rows, origin_ms, bucket_ms)
-    return _series_buckets(rows, _series_of(store, matchers))
+    return _series_buckets(rows, labels_of.result())
 
 
 def _series_buckets(rows: Columns, series: dict[int, tuple[dict[str, str], str]]) -> SeriesBuckets:
@@ -713,56 +729,46 @@ def _repeated(rows: Columns, size_ms: int) -> bool:
 
 
 def _by_series_and_time(rows: Columns) -> Columns:
-    """Rollup rows sorted by fingerprint and bucket (stable: rows of one bucket keep their
-    order)."""
-    order = np.lexsort((rows["bucket_end"], rows["fingerprint"]))
+    """Rollup rows sorted by fingerprint and bucket, and the rows of one bucket by their first
+    sample (a row without samples has its first at the end of time)."""
+    order = np.lexsort((rows["first_ms"], rows["bucket_end"], rows["fingerprint"]))
     return {name: values[order] for name, values in rows.items()}
 
 
 def _merge_parts(rows: Columns) -> Columns:
-    """Merge rows of the same series and bucket (sorted next to each other) as ClickHouse's
-    merge would: first/last by time, sums, extremes, and rises with the rise between
-    consecutive parts (parts that overlap in time get NaN rises, so the bucket is checked
-    against the raw samples)."""
+    """Merge rows of the same series and bucket (sorted next to each other by their first
+    sample, `_by_series_and_time`) as ClickHouse's merge would: first/last by time, sums,
+    extremes, and rises with the rise between consecutive parts (parts that overlap in time
+    get NaN rises, so the bucket is checked against the raw samples)."""
     fingerprint, end = rows["fingerprint"], rows["bucket_end"]
     same = (fingerprint[1:] == fingerprint[:-1]) & (end[1:] == end[:-1])
     if not same.any():
         return rows
     starts = np.flatnonzero(np.concatenate(([True], ~same)))
-    sizes = np.diff(np.append(starts, len(fingerprint)))
-    merged = {name: values[starts].copy() for name, values in rows.items()}
-    for index in np.flatnonzero(sizes > 1):
-        start = starts[index]
-        parts = {name: values[start : start + sizes[index]] for name, values in rows.items()}
-        for name, value in _merged_row(parts).items():
-            merged[name][index] = value
+    merged = {name: values[starts] for name, values in rows.items()}
+    for name in ("n", "total"):
+        merged[name] = np.add.reduceat(rows[name], starts)
+    merged["low"] = np.minimum.reduceat(rows["low"], starts)
+    merged["high"] = np.maximum.reduceat(rows["high"], starts)
+    group = np.cumsum(np.concatenate(([0], ~same)))
+    latest = np.lexsort((rows["last_ms"], group))  # each group's last row holds its last sample
+    ends = np.append(starts[1:], len(fingerprint)) - 1
+    merged["last_ms"] = rows["last_ms"][latest[ends]]
+    merged["last_value"] = rows["last_value"][latest[ends]]
+    merged["rises"] = _merged_rises(rows, same, starts)
     return merged
 
 
-def _merged_row(parts: Columns) -> dict[str, float]:
-    """One bucket's summaries from its rows in several parts (nothing when none counted)."""
-    counted = parts["n"] > 0
-    if not counted.any():
-        return {}
-    first_ms, last_ms = parts["first_ms"], parts["last_ms"]
-    first_value, last_value = parts["first_value"], parts["last_value"]
-    order = np.argsort(np.where(counted, first_ms, np.iinfo(np.int64).max), kind="stable")
-    order = order[: int(counted.sum())]
-    first, last = order[0], int(np.argmax(np.where(counted, last_ms, np.iinfo(np.int64).min)))
-    gaps = first_value[order[1:]] - last_value[order[:-1]]
-    overlapping = bool((first_ms[order[1:]] <= last_ms[order[:-1]]).any())
-    rises = np.nan if overlapping else float(parts["rises"].sum() + np.maximum(gaps, 0).sum())
-    return {
-        "first_ms": first_ms[first],
-        "first_value": first_value[first],
-        "last_ms": last_ms[last],
-        "last_value": last_value[last],
-        "n": parts["n"].sum(),
-        "total": parts["total"].sum(),
-        "low": parts["low"].min(),
-        "high": parts["high"].max(),
-        "rises": rises,
-    }
+def _merged_rises(rows: Columns, same: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per bucket, its parts' rises plus the rises from one part's last sample to the next
+    one's first (in the order of their first samples); NaN where parts overlap in time."""
+    counted = rows["n"] > 0
+    pairs = same & counted[1:] & counted[:-1]  # consecutive parts of one bucket with samples
+    gaps = rows["first_value"][1:] - rows["last_value"][:-1]
+    between = np.concatenate(([0.0], np.where(pairs, np.maximum(gaps, 0.0), 0.0)))
+    overlapping = np.concatenate(([0], pairs & (rows["first_ms"][1:] <= rows["last_ms"][:-1])))
+    rises = np.add.reduceat(rows["rises"] + between, starts)
+    return np.where(np.add.reduceat(overlapping.astype(np.int64), starts) > 0, np.nan, rises)
 
 
 def _correct_irregular_buckets(
