@@ -615,8 +615,7 @@ def _rollup_bucket_rows(
             WHERE {conditions.sql()}
         """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
         rows = _completed(_columns(store, sql, conditions.parameters), skipped)
-        if _repeated(rows, bucket_ms):
-            rows = _merge_parts(_by_series_and_time(rows))
+        rows = _merged_repeats(rows, bucket_ms)
     else:
         origin = conditions.bind(first_end_ms - range_ms - bucket_ms, "Int64")
         size = conditions.bind(bucket_ms, "Int64")
@@ -716,16 +715,22 @@ def _series_index(fingerprints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return distinct, np.repeat(np.searchsorted(distinct, fingerprints[heads]), lengths)
 
 
-def _repeated(rows: Columns, size_ms: int) -> bool:
-    """Whether a series and bucket has rows in several parts (inserts that ClickHouse has not
-    merged yet)."""
+def _merged_repeats(rows: Columns, size_ms: int) -> Columns:
+    """The rows with those of a series and bucket that are in several parts (inserts that
+    ClickHouse has not merged yet) merged into one; only those are sorted and merged."""
     fingerprints, ends = rows["fingerprint"], rows["bucket_end"]
     if len(fingerprints) < 2:
-        return False
+        return rows
     _, series = _series_index(fingerprints)
     position = (ends - ends.min()) // size_ms
     cells = series.astype(np.int64) * (int(position.max()) + 1) + position
-    return bool(np.bincount(cells).max() > 1)
+    repeated = np.bincount(cells)[cells] > 1
+    if not repeated.any():
+        return rows
+    merged = _merge_parts(_by_series_and_time({name: rows[name][repeated] for name in rows}))
+    return {
+        name: np.concatenate((values[~repeated], merged[name])) for name, values in rows.items()
+    }
 
 
 def _by_series_and_time(rows: Columns) -> Columns:
