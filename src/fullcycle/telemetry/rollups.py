@@ -224,16 +224,36 @@ def backfill(client: Client, rollup: Rollup) -> None:
     """Fill a new rollup table from the rows its source already holds, a day at a time (so that
     memory stays bounded on a large store)."""
     source = f"{DATABASE}.{rollup.source}"
-    column = rollup.source_time
-    days = client.query(
-        f"SELECT DISTINCT toDate({column}) AS day FROM {source} ORDER BY day"  # noqa: S608
-    ).result_rows
-    for (day,) in days:
-        where = f"WHERE toDate({column}) = {{day:Date}}"
+    days_sql, where = _sample_days(rollup) if rollup in SAMPLE_ROLLUPS else _source_days(rollup)
+    for (day,) in client.query(days_sql).result_rows:
         client.command(
             f"INSERT INTO {DATABASE}.{rollup.table} {rollup_select(rollup, source, where)}",
             parameters={"day": day},
         )
+
+
+def _source_days(rollup: Rollup) -> tuple[str, str]:
+    """The days of the source rows, and the condition for one day's rows."""
+    column = rollup.source_time
+    return (
+        f"SELECT DISTINCT toDate({column}) AS day FROM {DATABASE}.{rollup.source} ORDER BY day",  # noqa: S608
+        f"WHERE toDate({column}) = {{day:Date}}",
+    )
+
+
+def _sample_days(rollup: Rollup) -> tuple[str, str]:
+    """The days the samples' buckets end on, and the condition for the samples of one day's
+    buckets: so each bucket is written by one insert (a day of samples would leave the
+    bucket ending at midnight in two parts until ClickHouse merges them)."""
+    size, seconds = rollup.size_ms, rollup.seconds
+    bucket_end = f"intDiv(toUnixTimestamp64Milli(timestamp) + {size - 1}, {size}) * {seconds}"
+    midnight = "toDateTime({day:Date}, 'UTC')"
+    return (
+        f"SELECT DISTINCT toDate(toDateTime({bucket_end}, 'UTC')) AS day"  # noqa: S608
+        f" FROM {DATABASE}.{rollup.source} ORDER BY day",
+        f"WHERE timestamp > {midnight} - INTERVAL {seconds} SECOND"
+        f" AND timestamp <= {midnight} + INTERVAL {24 * 3600 - seconds} SECOND",
+    )
 
 
 def column_names(columns: str) -> list[str]:
