@@ -163,6 +163,83 @@ def test_a_store_from_before_the_rollups_fills_them_on_start(tmp_path: Path) -> 
         reopened.close()
 
 
+# The samples rollups as stores made before 2026-11-27 hold them: the first, last and latest
+# sample as argMin/argMax states.
+_EARLIER_COLUMNS = (
+    "metric LowCardinality(String), fingerprint UInt64, bucket_end DateTime('UTC'),"
+    " first_ms SimpleAggregateFunction(min, Int64),"
+    " first_value AggregateFunction(argMin, Float64, Int64),"
+    " last_ms SimpleAggregateFunction(max, Int64),"
+    " last_value AggregateFunction(argMax, Float64, Int64),"
+    " n SimpleAggregateFunction(sum, UInt64), total SimpleAggregateFunction(sum, Float64),"
+    " low SimpleAggregateFunction(min, Float64), high SimpleAggregateFunction(max, Float64),"
+    " rises AggregateFunction(deltaSumTimestamp, Float64, Int64),"
+    " latest_ms SimpleAggregateFunction(max, Int64),"
+    " latest_value AggregateFunction(argMax, Float64, Int64)"
+)
+
+
+def _earlier_rollup_sql(seconds: int) -> list[str]:
+    table, size = f"fullcycle.samples_{seconds // 60}m", seconds * 1000
+    never = 2**63 - 1
+    return [
+        f"CREATE TABLE {table} ({_EARLIER_COLUMNS}) ENGINE = AggregatingMergeTree"
+        " PARTITION BY toDate(bucket_end) ORDER BY (metric, fingerprint, bucket_end)",
+        f"CREATE MATERIALIZED VIEW {table}_feed TO {table} AS SELECT metric, fingerprint,"
+        f" toDateTime(intDiv(ms + {size - 1}, {size}) * {seconds}, 'UTC') AS bucket_end,"
+        f" min(if(stale, {never}, ms)) AS first_ms,"
+        f" argMinState(value, if(stale, {never}, ms)) AS first_value,"
+        f" max(if(stale, {-never}, ms)) AS last_ms,"
+        f" argMaxState(value, if(stale, {-never}, ms)) AS last_value,"
+        " toUInt64(countIf(NOT stale)) AS n, sum(if(stale, 0, value)) AS total,"
+        " min(if(stale, inf, value)) AS low, max(if(stale, -inf, value)) AS high,"
+        " deltaSumTimestampState(value, ms) AS rises,"
+        " max(ms) AS latest_ms, argMaxState(value, ms) AS latest_value"
+        " FROM (SELECT metric, fingerprint, toUnixTimestamp64Milli(timestamp) AS ms, value,"
+        f" reinterpretAsUInt64(value) = {STALE_NAN} AS stale"
+        " FROM fullcycle.samples ORDER BY fingerprint, timestamp)"
+        " GROUP BY metric, fingerprint, bucket_end",
+    ]
+
+
+def test_rollups_made_by_an_earlier_version_are_made_again_on_start(tmp_path: Path) -> None:
+    """A store whose samples rollups hold argMin/argMax states gets the rollups of this
+    version, filled from its samples, and their view keeps them up to date."""
+    store = TelemetryStore(StoreOptions(data_dir=tmp_path))
+    store.open()
+    client = store.clickhouse.client()
+    for seconds in (300, 60):
+        client.command(f"DROP VIEW fullcycle.samples_{seconds // 60}m_feed")
+        client.command(f"DROP TABLE fullcycle.samples_{seconds // 60}m")
+        for statement in _earlier_rollup_sql(seconds):
+            client.command(statement)
+    _load(store, _dataset())
+    assert store.query("SELECT count() FROM fullcycle.samples_5m")[0][0] > 0
+    store.close()
+
+    reopened = TelemetryStore(StoreOptions(data_dir=tmp_path))
+    reopened.open()
+    try:
+        columns = reopened.query(
+            "SELECT name FROM system.columns WHERE database = 'fullcycle' AND table = 'samples_5m'"
+        )
+        assert ("first_sample",) in columns and ("first_value",) not in columns
+        later = SampleBatch()  # written after the upgrade: through the new view
+        for t in range(END_MS - HOUR_MS, END_MS, 15_000):
+            later.add(metric="queue_depth", labels={"job": "shop"}, timestamp_ms=t, value=t % 7)
+        asyncio.run(reopened.append([later]))
+        reopened.flush()
+        fed = "SELECT count() FROM fullcycle.samples_5m WHERE metric = 'queue_depth'"
+        assert reopened.query(fed)[0][0] >= 12
+        start, end, step = _at(START_MS), _at(END_MS), timedelta(minutes=5)
+        for query in [*QUERIES, "max_over_time(queue_depth[5m])", "queue_depth"]:
+            raw = range_query(reopened, query, start, end, step, rollups=False)
+            assert raw.series, query
+            _assert_same(query, raw, range_query(reopened, query, start, end, step))
+    finally:
+        reopened.close()
+
+
 QUERIES = [
     "http_requests_total",
     "process_resident_memory_bytes",

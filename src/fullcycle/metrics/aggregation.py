@@ -31,7 +31,10 @@ def _groups(vector: Vector, names: Sequence[str], without: bool) -> dict[tuple, 
 
 
 def _stacked(members: list[StepSeries]) -> tuple[np.ndarray, np.ndarray]:
-    return np.vstack([m.values for m in members]), np.vstack([m.present for m in members])
+    """The members' values and presence as (member, step) arrays (`np.array` of the rows:
+    several times quicker than `np.vstack` for hundreds of members)."""
+    values = np.array([m.values for m in members], dtype=np.float64)
+    return values, np.array([m.present for m in members], dtype=bool)
 
 
 def _sum(values: np.ndarray, present: np.ndarray) -> np.ndarray:

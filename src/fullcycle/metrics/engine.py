@@ -15,7 +15,9 @@ PromQLError naming it.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -198,6 +200,27 @@ def _matchers(selector: Any) -> list[LabelMatcher]:
     return matchers
 
 
+# Threads evaluating a binary operation's left operand while the caller evaluates the right
+# one. A thread is taken only when one is free (never waited for), so nested operations cannot
+# wait on each other.
+_WORKERS = 2
+_OPERAND_THREADS = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="promql-operand")
+_OPERANDS = threading.BoundedSemaphore(_WORKERS)
+
+
+def _reads_store(node: Any) -> bool:
+    """Whether evaluating `node` reads samples (not only numbers and strings)."""
+    if isinstance(node, parser.VectorSelector | parser.MatrixSelector):
+        return True
+    return any(_reads_store(child) for child in _children(node))
+
+
+def _children(node: Any) -> list[Any]:
+    names = ("expr", "lhs", "rhs", "param")
+    children = [getattr(node, name, None) for name in names]
+    return [child for child in [*children, *getattr(node, "args", [])] if child is not None]
+
+
 class _Evaluator:
     """Evaluates one parsed expression at the evaluation times `times` (unix ms)."""
 
@@ -308,8 +331,7 @@ class _Evaluator:
 
     def _binary(self, node: Any) -> Value:
         operator = str(node.op)
-        left = self.evaluate(node.lhs)
-        right = self.evaluate(node.rhs)
+        left, right = self._both(node.lhs, node.rhs)
         modifier = node.modifier
         return_bool = bool(modifier is not None and modifier.return_bool)
         if isinstance(left, String) or isinstance(right, String):
@@ -323,6 +345,18 @@ class _Evaluator:
         if isinstance(right, Scalar):
             return binary.vector_scalar(operator, left, right.values, False, return_bool)
         return binary.vector_vector(operator, left, right, self._matching(modifier, operator))
+
+    def _both(self, left: Any, right: Any) -> tuple[Value, Value]:
+        """Both operands; the left one in another thread when a worker is free and both read
+        the store (chDB reads, and numpy much of the rest, without holding the GIL)."""
+        if not (_reads_store(left) and _reads_store(right)) or not _OPERANDS.acquire(False):
+            return self.evaluate(left), self.evaluate(right)
+        try:
+            pending = _OPERAND_THREADS.submit(self.evaluate, left)
+            evaluated_right = self.evaluate(right)
+            return pending.result(), evaluated_right
+        finally:
+            _OPERANDS.release()
 
     @staticmethod
     def _matching(modifier: Any, operator: str) -> binary.Matching:
@@ -391,13 +425,16 @@ class _Evaluator:
             rollups=self.rollups,
             extremes=name in ("min_over_time", "max_over_time"),
         )
-        results = window_summaries.evaluate(SUMMARY_FUNCTIONS[name], found, ends, range_ms)
+        results = window_summaries.evaluate(
+            SUMMARY_FUNCTIONS[name], found, ends, range_ms, max(bucket_ms, 1)
+        )
         vector = []
-        for buckets, (values, present) in zip(found, results, strict=True):
+        for labels, (values, present) in zip(found.labels, results, strict=True):
             if present.any():
                 keep_name = name == "last_over_time"
-                labels = buckets.labels if keep_name else without_name(buckets.labels)
-                vector.append(StepSeries(labels, values, present))
+                vector.append(
+                    StepSeries(labels if keep_name else without_name(labels), values, present)
+                )
         return merge_same_labels(vector, f"{name}()")
 
     def _absent(self, name: str, arguments: list[Any]) -> Vector:

@@ -7,6 +7,12 @@ exactly on `end - range`, that sample (the last one of the bucket before). From 
 and last samples, counts, sums and counter corrections (inside a bucket, and between one bucket's
 last sample and the next one's first) the window's figures follow exactly, so `rate` extrapolates
 as Prometheus does (`extrapolatedRate` in promql/functions.go).
+
+Every series' windows are computed at once, as one array of windows (series by series, each
+series' steps in order). When a window is a single bucket (the range is the bucket, as in a
+dashboard's `rate(x[5m])` with a step of 5 minutes or a multiple of it), each bucket row goes
+straight to the window it ends and to the one whose left edge it ends at; otherwise the series'
+buckets are laid end to end and each window's run of buckets is found by a binary search.
 """
 
 from __future__ import annotations
@@ -30,34 +36,125 @@ def _cumulative(values: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class WindowSummary:
-    """Per step: what the window's samples add up to (the counter corrections and sums only
-    when a function asks for them)."""
+    """Per window: what the window's samples add up to (the counter corrections, sums and
+    extremes only when a function asks for them)."""
 
-    buckets: SeriesBuckets
     start_ms: np.ndarray
     end_ms: np.ndarray
     range_seconds: float
-    low: np.ndarray  # first bucket of the window
-    high: np.ndarray  # one past its last bucket
-    edge: np.ndarray  # a sample lies exactly on the window's start
+    delta: np.ndarray  # the window's series holds increments (an OTLP delta counter)
     count: np.ndarray
     first_ms: np.ndarray
     first_values: np.ndarray
     last_ms: np.ndarray
     last_values: np.ndarray
-    before: np.ndarray  # the bucket before the window's first
-    inside: np.ndarray  # the window has buckets
 
     @cached_property
     def corrections(self) -> np.ndarray:
-        return _corrections(self.buckets, self.low, self.high, self.edge, self.inside)
+        raise NotImplementedError
 
     @cached_property
     def sums(self) -> np.ndarray:
-        return _sums(self.buckets, self.low, self.high, self.edge, self.before)
+        raise NotImplementedError
+
+    def extremes(self, column: str) -> np.ndarray:
+        """min_over_time (`minima`) or max_over_time (`maxima`): over the buckets' minima
+        (maxima) and the edge sample; NaN only when every value is NaN, as in Prometheus."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class _OneBucketWindows(WindowSummary):
+    """Windows of one bucket each, laid out as a grid of series by steps: the bucket ending
+    at the window's end (`inside`) and the bucket ending at its start (`edge`: its last
+    sample lies exactly there)."""
+
+    buckets: SeriesBuckets
+    inside: np.ndarray
+    main: np.ndarray  # per window, the row of the bucket ending at its end (valid if inside)
+    edge: np.ndarray
 
     @classmethod
-    def of(cls, buckets: SeriesBuckets, end_ms: np.ndarray, range_ms: int) -> WindowSummary:
+    def of(cls, buckets: SeriesBuckets, ends_ms: np.ndarray, range_ms: int) -> _OneBucketWindows:
+        steps = len(ends_ms)
+        windows = len(buckets.labels) * steps
+        main = _rows_ending_at(buckets, ends_ms, buckets.ends_ms, windows)
+        before = _rows_ending_at(buckets, ends_ms, buckets.ends_ms + range_ms, windows)
+        inside = main >= 0
+        end_ms = np.tile(ends_ms, len(buckets.labels))
+        start_ms = end_ms - range_ms
+        main_row, before_row = np.maximum(main, 0), np.maximum(before, 0)
+        edge = (before >= 0) & (buckets.last_ms[before_row] == start_ms)
+        count = np.where(inside, buckets.counts[main_row], 0) + edge
+        first_ms = np.where(edge, buckets.last_ms[before_row], buckets.first_ms[main_row])
+        first_values = np.where(
+            edge, buckets.last_values[before_row], buckets.first_values[main_row]
+        )
+        kinds = np.isin(np.asarray(buckets.types, dtype=object), DELTA_TYPES)
+        return cls(
+            start_ms=start_ms,
+            end_ms=end_ms,
+            range_seconds=range_ms / 1000,
+            delta=np.repeat(kinds, steps),
+            count=count,
+            first_ms=first_ms,
+            first_values=first_values,
+            last_ms=np.where(inside, buckets.last_ms[main_row], first_ms),
+            last_values=np.where(inside, buckets.last_values[main_row], first_values),
+            buckets=buckets,
+            inside=inside,
+            main=main_row,
+            edge=edge,
+        )
+
+    @cached_property
+    def corrections(self) -> np.ndarray:
+        """Resets inside the bucket, and a drop from the edge sample to the bucket's first."""
+        inner = self.buckets.corrections[self.main]
+        edge_value = self.first_values
+        dropped = self.edge & (self.buckets.first_values[self.main] < edge_value)
+        return np.where(self.inside, inner + np.where(dropped, edge_value, 0.0), 0.0)
+
+    @cached_property
+    def sums(self) -> np.ndarray:
+        inner = np.where(self.inside, self.buckets.sums[self.main], 0.0)
+        return inner + np.where(self.edge, self.first_values, 0.0)
+
+    def extremes(self, column: str) -> np.ndarray:
+        pick = np.fmin if column == "minima" else np.fmax
+        inner = np.where(self.inside, getattr(self.buckets, column)[self.main], np.nan)
+        return pick(inner, np.where(self.edge, self.first_values, np.nan))
+
+
+def _rows_ending_at(
+    buckets: SeriesBuckets, ends_ms: np.ndarray, moments: np.ndarray, windows: int
+) -> np.ndarray:
+    """Per window (series by series, steps in order), the row whose moment is the window's
+    end, or -1."""
+    step = np.minimum(np.searchsorted(ends_ms, moments), len(ends_ms) - 1)
+    hit = ends_ms[step] == moments
+    rows = np.full(windows, -1, dtype=np.int64)
+    rows[buckets.series[hit] * len(ends_ms) + step[hit]] = np.flatnonzero(hit)
+    return rows
+
+
+@dataclass(frozen=True)
+class _StackedWindows(WindowSummary):
+    """Windows over runs of buckets: every series' buckets laid end to end in time (each
+    series moved further in time than the one before, and its windows with it), so that one
+    binary search answers every series' windows and no window reaches into another series'
+    buckets."""
+
+    buckets: SeriesBuckets  # ordered, with the moved times
+    low: np.ndarray  # first bucket of the window
+    high: np.ndarray  # one past its last bucket
+    edge: np.ndarray  # a sample lies exactly on the window's start
+    before: np.ndarray  # the bucket before the window's first
+    inside: np.ndarray  # the window has buckets
+
+    @classmethod
+    def of(cls, buckets: SeriesBuckets, ends_ms: np.ndarray, range_ms: int) -> _StackedWindows:
+        buckets, end_ms = _laid_end_to_end(buckets.ordered(), ends_ms, range_ms)
         start_ms = end_ms - range_ms
         ends = buckets.ends_ms
         low = np.searchsorted(ends, start_ms, side="right")
@@ -71,55 +168,91 @@ class WindowSummary:
         count = counts[high] - counts[low] + edge
         first_ms = np.where(edge, buckets.last_ms[before], buckets.first_ms[first])
         first_values = np.where(edge, buckets.last_values[before], buckets.first_values[first])
-        last_ms = np.where(inside, buckets.last_ms[last], first_ms)
-        last_values = np.where(inside, buckets.last_values[last], first_values)
+        kinds = np.isin(np.asarray(buckets.types, dtype=object), DELTA_TYPES)
         return cls(
-            buckets=buckets,
             start_ms=start_ms,
             end_ms=end_ms,
             range_seconds=range_ms / 1000,
-            low=low,
-            high=high,
-            edge=edge,
+            delta=np.repeat(kinds, len(ends_ms)),
             count=count,
             first_ms=first_ms,
             first_values=first_values,
-            last_ms=last_ms,
-            last_values=last_values,
+            last_ms=np.where(inside, buckets.last_ms[last], first_ms),
+            last_values=np.where(inside, buckets.last_values[last], first_values),
+            buckets=buckets,
+            low=low,
+            high=high,
+            edge=edge,
             before=before,
             inside=inside,
         )
 
+    @cached_property
+    def corrections(self) -> np.ndarray:
+        """What counter resets took away in each window: inside its buckets, between
+        consecutive buckets, and between the edge sample and the first bucket."""
+        low, high, edge, inside = self.low, self.high, self.edge, self.inside
+        first_values, last_values = self.buckets.first_values, self.buckets.last_values
+        between = np.zeros(len(first_values))
+        if len(first_values) > 1:
+            drops = first_values[1:] < last_values[:-1]
+            between[1:] = np.where(drops, last_values[:-1], 0.0)
+        inner = _cumulative(self.buckets.corrections)
+        crossing = _cumulative(between)
+        next_low = np.minimum(low + 1, high)
+        total = inner[high] - inner[low] + crossing[high] - crossing[next_low]
+        at_edge = between[np.minimum(low, len(between) - 1)]
+        return np.where(inside, total, 0.0) + np.where(edge & inside, at_edge, 0.0)
 
-def _corrections(
-    buckets: SeriesBuckets, low: np.ndarray, high: np.ndarray, edge: np.ndarray, inside: np.ndarray
-) -> np.ndarray:
-    """What counter resets took away in each window: inside its buckets, between consecutive
-    buckets, and between the edge sample and the first bucket."""
-    first_values, last_values = buckets.first_values, buckets.last_values
-    between = np.zeros(len(first_values))
-    if len(first_values) > 1:
-        drops = first_values[1:] < last_values[:-1]
-        between[1:] = np.where(drops, last_values[:-1], 0.0)
-    inner = _cumulative(buckets.corrections)
-    crossing = _cumulative(between)
-    next_low = np.minimum(low + 1, high)
-    total = inner[high] - inner[low] + crossing[high] - crossing[next_low]
-    at_edge = between[np.minimum(low, len(between) - 1)] if len(between) else np.zeros(len(low))
-    return np.where(inside, total, 0.0) + np.where(edge & inside, at_edge, 0.0)
+    @cached_property
+    def sums(self) -> np.ndarray:
+        sums = _cumulative(self.buckets.sums)
+        edge_values = np.where(self.edge, self.buckets.last_values[self.before], 0.0)
+        return sums[self.high] - sums[self.low] + edge_values
+
+    def extremes(self, column: str) -> np.ndarray:
+        values: np.ndarray = getattr(self.buckets, column)
+        pick = np.min if column == "minima" else np.max
+        result = np.full(len(self.count), np.nan)
+        for window in np.flatnonzero(self.count >= 1):
+            candidates = values[self.low[window] : self.high[window]]
+            if self.edge[window]:
+                candidates = np.append(candidates, self.first_values[window])
+            numbers = candidates[~np.isnan(candidates)]
+            if len(numbers):
+                result[window] = pick(numbers)
+        return result
 
 
-def _sums(
-    buckets: SeriesBuckets, low: np.ndarray, high: np.ndarray, edge: np.ndarray, before: np.ndarray
-) -> np.ndarray:
-    sums = _cumulative(buckets.sums)
-    return sums[high] - sums[low] + np.where(edge, buckets.last_values[before], 0.0)
+def _laid_end_to_end(
+    buckets: SeriesBuckets, ends_ms: np.ndarray, range_ms: int
+) -> tuple[SeriesBuckets, np.ndarray]:
+    """The buckets (ordered by series and time) with each series moved `shift` further in
+    time than the one before, and every series' window ends moved with it."""
+    low = min(int(ends_ms[0]) - range_ms, int(buckets.ends_ms.min()))
+    high = max(int(ends_ms[-1]), int(buckets.ends_ms.max()))
+    shift = high - low + range_ms + 1
+    moved = buckets.series * shift
+    laid = SeriesBuckets(
+        labels=buckets.labels,
+        types=buckets.types,
+        series=buckets.series,
+        ends_ms=buckets.ends_ms + moved,
+        first_ms=buckets.first_ms + moved,
+        first_values=buckets.first_values,
+        last_ms=buckets.last_ms + moved,
+        last_values=buckets.last_values,
+        counts=buckets.counts,
+        sums=buckets.sums,
+        minima=buckets.minima,
+        maxima=buckets.maxima,
+        corrections=buckets.corrections,
+    )
+    offsets = np.arange(len(buckets.labels), dtype=np.int64)[:, None] * shift
+    return laid, (ends_ms[None, :] + offsets).ravel()
 
 
 def _extrapolated(window: WindowSummary, counter: bool, rate: bool) -> Result:
-    if counter and window.buckets.type in DELTA_TYPES:
-        result = window.sums / window.range_seconds if rate else window.sums
-        return result, window.count >= 1
     present = window.count >= 2
     result = window.last_values - window.first_values
     if counter:
@@ -140,6 +273,10 @@ def _extrapolated(window: WindowSummary, counter: bool, rate: bool) -> Result:
         result = result * (interval / sampled)
     if rate:
         result = result / window.range_seconds
+    if counter and window.delta.any():  # increments: their increase is their sum
+        increase = window.sums / window.range_seconds if rate else window.sums
+        result = np.where(window.delta, increase, result)
+        present = np.where(window.delta, window.count >= 1, present)
     return result, present
 
 
@@ -175,79 +312,33 @@ def present_over_time(window: WindowSummary) -> Result:
     return np.ones(len(window.count)), window.count >= 1
 
 
-def _extreme(pick: Callable[[np.ndarray], float], column: str) -> Callable[[WindowSummary], Result]:
-    """min/max_over_time: over the buckets' minima (maxima) and the edge sample; NaN only when
-    every value is NaN, as in Prometheus."""
-
-    def function(window: WindowSummary) -> Result:
-        present = window.count >= 1
-        values: np.ndarray = getattr(window.buckets, column)
-        result = np.zeros(len(present))
-        for step in np.flatnonzero(present):
-            candidates = values[window.low[step] : window.high[step]]
-            if window.edge[step]:
-                candidates = np.append(candidates, window.first_values[step])
-            numbers = candidates[~np.isnan(candidates)]
-            result[step] = pick(numbers) if len(numbers) else np.nan
-        return result, present
-
-    return function
+def min_over_time(window: WindowSummary) -> Result:
+    return window.extremes("minima"), window.count >= 1
 
 
-def _stacked(
-    found: list[SeriesBuckets], ends_ms: np.ndarray, range_ms: int
-) -> tuple[SeriesBuckets, np.ndarray]:
-    """All series' buckets as one, each series moved `shift` further in time than the one
-    before (and its windows' ends with it), so that one pass over the arrays answers every
-    series' windows and no window reaches into another series' buckets."""
-    low = min(int(ends_ms[0]) - range_ms, *(int(b.ends_ms[0]) for b in found if len(b.ends_ms)))
-    high = max(int(ends_ms[-1]), *(int(b.ends_ms[-1]) for b in found if len(b.ends_ms)))
-    shift = high - low + range_ms + 1
-    offsets = [np.full(len(b.ends_ms), index * shift, np.int64) for index, b in enumerate(found)]
-    moved = np.concatenate(offsets) if offsets else np.zeros(0, np.int64)
-
-    def joined(name: str) -> np.ndarray:
-        return np.concatenate([getattr(b, name) for b in found])
-
-    stacked = SeriesBuckets(
-        labels={},
-        type=found[0].type,
-        ends_ms=joined("ends_ms") + moved,
-        first_ms=joined("first_ms") + moved,
-        first_values=joined("first_values"),
-        last_ms=joined("last_ms") + moved,
-        last_values=joined("last_values"),
-        counts=joined("counts"),
-        sums=joined("sums"),
-        minima=joined("minima"),
-        maxima=joined("maxima"),
-        corrections=joined("corrections"),
-    )
-    all_ends = (ends_ms[None, :] + np.arange(len(found), dtype=np.int64)[:, None] * shift).ravel()
-    return stacked, all_ends
+def max_over_time(window: WindowSummary) -> Result:
+    return window.extremes("maxima"), window.count >= 1
 
 
 def evaluate(
     function: Callable[[WindowSummary], Result],
-    found: list[SeriesBuckets],
+    buckets: SeriesBuckets,
     ends_ms: np.ndarray,
     range_ms: int,
+    bucket_ms: int,
 ) -> list[Result]:
-    """`function` over the windows ending at `ends_ms` of every series in `found`, computed
-    for all series of a type at once (far fewer numpy calls than a pass per series)."""
-    results: list[Result] = [(np.zeros(0), np.zeros(0, dtype=bool))] * len(found)
-    for kind in {buckets.type for buckets in found}:
-        indices = [index for index, buckets in enumerate(found) if buckets.type == kind]
-        group = [found[index] for index in indices if len(found[index].ends_ms)]
-        if not group:
-            continue
-        stacked, all_ends = _stacked(group, ends_ms, range_ms)
-        values, present = function(WindowSummary.of(stacked, all_ends, range_ms))
-        values = values.reshape(len(group), len(ends_ms))
-        present = present.reshape(len(group), len(ends_ms))
-        for row, index in enumerate(i for i in indices if len(found[i].ends_ms)):
-            results[index] = (values[row], present[row])
-    return results
+    """`function` over the windows ending at `ends_ms` of every series in `buckets` (in the
+    order of `buckets.labels`), computed for all series at once."""
+    series = len(buckets.labels)
+    if not series:
+        return []
+    if range_ms == bucket_ms:
+        windows: WindowSummary = _OneBucketWindows.of(buckets, ends_ms, range_ms)
+    else:
+        windows = _StackedWindows.of(buckets, ends_ms, range_ms)
+    values, present = function(windows)
+    shape = (series, len(ends_ms))
+    return list(zip(values.reshape(shape), present.reshape(shape), strict=True))
 
 
 SUMMARY_FUNCTIONS: dict[str, Callable[[WindowSummary], Result]] = {
@@ -259,6 +350,6 @@ SUMMARY_FUNCTIONS: dict[str, Callable[[WindowSummary], Result]] = {
     "avg_over_time": avg_over_time,
     "last_over_time": last_over_time,
     "present_over_time": present_over_time,
-    "min_over_time": _extreme(lambda values: float(np.min(values)), "minima"),
-    "max_over_time": _extreme(lambda values: float(np.max(values)), "maxima"),
+    "min_over_time": min_over_time,
+    "max_over_time": max_over_time,
 }

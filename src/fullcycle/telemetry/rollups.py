@@ -3,18 +3,20 @@ so that reads over hours and days touch a few rows per series (or per minute) in
 sample or line.
 
 - `samples_1m`, `samples_5m` (AggregatingMergeTree): per series and bucket `(end - size, end]`
-  the first and last sample (excluding staleness markers), count, sum, min, max, the sum of the
-  rises between consecutive samples (`deltaSumTimestamp`, which merges partial states in time
-  order), and the latest sample including staleness markers. A window of whole buckets follows
-  from these exactly (`metrics/window_summaries.py`); a bucket whose rises differ from
-  `last - first` holds a counter reset, whose correction the reader takes from the raw samples
-  of just that bucket (`telemetry/sample_queries.py`).
+  the first and last sample (excluding staleness markers; (time, value) tuples), count, sum,
+  min, max, the sum of the rises between consecutive samples (`deltaSumTimestamp`, which merges
+  partial states in time order), and the latest sample including staleness markers. A window
+  of whole buckets follows from these exactly (`metrics/window_summaries.py`); a bucket whose
+  rises differ from `last - first` holds a counter reset, whose correction the reader takes
+  from the raw samples of just that bucket (`telemetry/sample_queries.py`).
 - `logs_1m`, `logs_10m` (SummingMergeTree): lines per minute (and per ten minutes, fed from the
   minutes) by service, environment, host and severity, for histograms, facets and totals of
   queries that filter only on those fields (`telemetry/log_queries.py`).
 
 The views are created after their tables; a rollup table created on a store that already holds
-data is filled from it, one day (partition) at a time, before the store takes new writes.
+data is filled from it, one day (partition) at a time, before the store takes new writes. A
+samples rollup whose columns are not those defined here (made by an earlier version) is dropped
+and made again that way.
 """
 
 from __future__ import annotations
@@ -55,17 +57,18 @@ class Rollup:
         return self.seconds * 1000
 
 
+# The first and last sample (excluding staleness markers) and the latest one (including them)
+# are (time, value) tuples merged by min and max: plain columns that a read takes as they are,
+# where `argMin`/`argMax` states (what stores made before 2026-11-27 hold) had to be
+# deserialised and finalised row by row, which took most of a rollup read.
 _SAMPLE_COLUMNS = (
     "metric LowCardinality(String), fingerprint UInt64, bucket_end DateTime('UTC'),"
-    " first_ms SimpleAggregateFunction(min, Int64),"
-    " first_value AggregateFunction(argMin, Float64, Int64),"
-    " last_ms SimpleAggregateFunction(max, Int64),"
-    " last_value AggregateFunction(argMax, Float64, Int64),"
+    " first_sample SimpleAggregateFunction(min, Tuple(ms Int64, value Float64)),"
+    " last_sample SimpleAggregateFunction(max, Tuple(ms Int64, value Float64)),"
     " n SimpleAggregateFunction(sum, UInt64), total SimpleAggregateFunction(sum, Float64),"
     " low SimpleAggregateFunction(min, Float64), high SimpleAggregateFunction(max, Float64),"
     " rises AggregateFunction(deltaSumTimestamp, Float64, Int64),"
-    " latest_ms SimpleAggregateFunction(max, Int64),"
-    " latest_value AggregateFunction(argMax, Float64, Int64)"
+    " latest_sample SimpleAggregateFunction(max, Tuple(ms Int64, value Float64))"
 )
 
 
@@ -129,14 +132,11 @@ def _sample_select(rollup: Rollup, source: str, where: str) -> str:
     return (
         "SELECT metric, fingerprint,"  # noqa: S608
         f" toDateTime(intDiv(ms + {size - 1}, {size}) * {rollup.seconds}, 'UTC') AS bucket_end,"
-        f" min(if(stale, {_NEVER_FIRST}, ms)) AS first_ms,"
-        f" argMinState(value, if(stale, {_NEVER_FIRST}, ms)) AS first_value,"
-        f" max(if(stale, {_NEVER_LAST}, ms)) AS last_ms,"
-        f" argMaxState(value, if(stale, {_NEVER_LAST}, ms)) AS last_value,"
+        f" min((if(stale, {_NEVER_FIRST}, ms), value)) AS first_sample,"
+        f" max((if(stale, {_NEVER_LAST}, ms), value)) AS last_sample,"
         " toUInt64(countIf(NOT stale)) AS n, sum(if(stale, 0, value)) AS total,"
         " min(if(stale, inf, value)) AS low, max(if(stale, -inf, value)) AS high,"
-        " deltaSumTimestampState(value, ms) AS rises,"
-        " max(ms) AS latest_ms, argMaxState(value, ms) AS latest_value"
+        " deltaSumTimestampState(value, ms) AS rises, max((ms, value)) AS latest_sample"
         " FROM (SELECT metric, fingerprint, toUnixTimestamp64Milli(timestamp) AS ms, value,"
         f" reinterpretAsUInt64(value) = {STALE_NAN_BITS} AS stale"
         f" FROM {source} {where} ORDER BY fingerprint, timestamp)"
@@ -224,13 +224,71 @@ def backfill(client: Client, rollup: Rollup) -> None:
     """Fill a new rollup table from the rows its source already holds, a day at a time (so that
     memory stays bounded on a large store)."""
     source = f"{DATABASE}.{rollup.source}"
-    column = rollup.source_time
-    days = client.query(
-        f"SELECT DISTINCT toDate({column}) AS day FROM {source} ORDER BY day"  # noqa: S608
-    ).result_rows
-    for (day,) in days:
-        where = f"WHERE toDate({column}) = {{day:Date}}"
+    days_sql, where = _sample_days(rollup) if rollup in SAMPLE_ROLLUPS else _source_days(rollup)
+    for (day,) in client.query(days_sql).result_rows:
         client.command(
             f"INSERT INTO {DATABASE}.{rollup.table} {rollup_select(rollup, source, where)}",
             parameters={"day": day},
         )
+
+
+def _source_days(rollup: Rollup) -> tuple[str, str]:
+    """The days of the source rows, and the condition for one day's rows."""
+    column = rollup.source_time
+    return (
+        f"SELECT DISTINCT toDate({column}) AS day FROM {DATABASE}.{rollup.source} ORDER BY day",  # noqa: S608
+        f"WHERE toDate({column}) = {{day:Date}}",
+    )
+
+
+def _sample_days(rollup: Rollup) -> tuple[str, str]:
+    """The days the samples' buckets end on, and the condition for the samples of one day's
+    buckets: so each bucket is written by one insert (a day of samples would leave the
+    bucket ending at midnight in two parts until ClickHouse merges them)."""
+    size, seconds = rollup.size_ms, rollup.seconds
+    bucket_end = f"intDiv(toUnixTimestamp64Milli(timestamp) + {size - 1}, {size}) * {seconds}"
+    midnight = "toDateTime({day:Date}, 'UTC')"
+    return (
+        f"SELECT DISTINCT toDate(toDateTime({bucket_end}, 'UTC')) AS day"  # noqa: S608
+        f" FROM {DATABASE}.{rollup.source} ORDER BY day",
+        f"WHERE timestamp > {midnight} - INTERVAL {seconds} SECOND"
+        f" AND timestamp <= {midnight} + INTERVAL {24 * 3600 - seconds} SECOND",
+    )
+
+
+def column_names(columns: str) -> list[str]:
+    """The names in a list of column definitions (commas inside types' parentheses are not
+    separators)."""
+    names, depth, start = [], 0, 0
+    for position, character in enumerate(f"{columns},"):
+        depth += {"(": 1, ")": -1}.get(character, 0)
+        if character == "," and depth == 0:
+            names.append(columns[start:position].split()[0])
+            start = position + 1
+    return names
+
+
+def outdated(client: Client, rollup: Rollup, cluster: str | None) -> bool:
+    """Whether the rollup's table exists with other columns than it defines."""
+    name = f"{rollup.table}_local" if cluster else rollup.table
+    rows = client.query(
+        "SELECT name FROM system.columns WHERE database = {database:String}"
+        " AND table = {table:String} ORDER BY position",
+        parameters={"database": DATABASE, "table": name},
+    ).result_rows
+    return bool(rows) and [str(row[0]) for row in rows] != column_names(rollup.columns)
+
+
+def drop_sql(rollup: Rollup, cluster: str | None) -> list[str]:
+    """The view and the table(s) of a rollup, to be made again."""
+    if cluster is None:
+        return [
+            f"DROP VIEW IF EXISTS {DATABASE}.{rollup.view}",
+            f"DROP TABLE IF EXISTS {DATABASE}.{rollup.table}",
+        ]
+    on_cluster = f" ON CLUSTER '{cluster}'"
+    return [
+        f"DROP VIEW IF EXISTS {DATABASE}.{rollup.view}{on_cluster}",
+        f"DROP TABLE IF EXISTS {DATABASE}.{rollup.table}{on_cluster}",
+        f"DROP TABLE IF EXISTS {DATABASE}.{rollup.table}_local{on_cluster}",
+    ]

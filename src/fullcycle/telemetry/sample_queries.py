@@ -21,6 +21,7 @@ bound as parameters; a regex is anchored as in Prometheus. Series lookups for th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -158,7 +159,24 @@ def _series_of(
     }
 
 
+# Threads that look up the series' labels while the calling thread reads their rows (chDB
+# runs both at once; each thread has a session of its own, kept with the thread).
+_LOOKUPS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="series-labels")
+
+
+def _series_alongside(
+    store: TelemetryStore, matchers: Sequence[LabelMatcher]
+) -> Future[dict[int, tuple[dict[str, str], str]]]:
+    """`_series_of`, started in another thread."""
+    return _LOOKUPS.submit(_series_of, store, matchers)
+
+
 Columns = dict[str, np.ndarray]
+
+
+# Arrow from chDB in this process: compressing it (lz4 by default) only to decompress it at once
+# is wasted work.
+_IN_PROCESS_ARROW = {"output_format_arrow_compression_method": "none"}
 
 
 def _columns(store: TelemetryStore, sql: str, parameters: dict[str, Any]) -> Columns:
@@ -166,7 +184,8 @@ def _columns(store: TelemetryStore, sql: str, parameters: dict[str, Any]) -> Col
     far cheaper than Python tuples for the many rows sample queries return. Read as Arrow:
     with chDB that takes about half the time of the client's numpy rows for the hundred
     thousand rows of a day's rollup buckets."""
-    table = store.clickhouse.client().query_arrow(sql, parameters=parameters)
+    settings = _IN_PROCESS_ARROW if store.clickhouse.embedded else {}
+    table = store.clickhouse.client().query_arrow(sql, parameters=parameters, settings=settings)
     return {
         name: column.to_numpy()
         for name, column in zip(table.column_names, table.columns, strict=True)
@@ -203,13 +222,14 @@ def last_sample_per_step(
     buckets' within the lookback (a bucket may reach back before it; the caller's lookback
     test drops such a sample as it would have been missing)."""
     rollup = rollup_for(step_ms, first_step_ms) if rollups else None
+    labels_of = _series_alongside(store, matchers)
     if rollup is None:
         rows = _latest_sample_rows(store, matchers, first_step_ms, step_ms, steps, lookback_ms)
     else:
         rows = _latest_bucket_rows(
             store, rollup, matchers, first_step_ms, step_ms, steps, lookback_ms
         )
-    series = _series_of(store, matchers)
+    series = labels_of.result()
     found = []
     for fingerprint, run in _per_series(rows):
         labels, kind = series.get(fingerprint, ({}, ""))
@@ -278,7 +298,7 @@ def _latest_bucket_rows(
     sql = f"""
         SELECT fingerprint,
                greatest(0, intDiv({moment} - {first} + {step} - 1, {step})) AS step_index,
-               latest_ms AS last_ms, finalizeAggregation(latest_value) AS last_value
+               latest_sample.ms AS last_ms, latest_sample.value AS last_value
         FROM {DATABASE}.{rollup.table}
         WHERE {conditions.sql()}
     """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
@@ -308,8 +328,9 @@ def raw_samples(
         WHERE {conditions.sql()}
         ORDER BY fingerprint, ms
     """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
+    labels_of = _series_alongside(store, matchers)
     rows = _columns(store, sql, conditions.parameters)
-    series = _series_of(store, matchers)
+    series = labels_of.result()
     found = []
     for fingerprint, run in _per_series(rows):
         labels, kind = series.get(fingerprint, ({}, ""))
@@ -402,11 +423,15 @@ def label_values(
 
 @dataclass(frozen=True)
 class SeriesBuckets:
-    """One series' samples summed up per time bucket (only buckets that have samples), in time
-    order: each bucket holds the samples in (end - size, end]."""
+    """The matching series' samples summed up per time bucket, one row per series and bucket
+    that has samples (each bucket holds the samples in (end - size, end]), every column an
+    array over the rows. `series` is each row's index into `labels` and `types` (the series in
+    fingerprint order); no two rows share a series and bucket, and the rows are in no
+    particular order (`ordered` sorts them by series and time)."""
 
-    labels: dict[str, str]
-    type: str
+    labels: list[dict[str, str]]
+    types: list[str]
+    series: np.ndarray
     ends_ms: np.ndarray
     first_ms: np.ndarray
     first_values: np.ndarray
@@ -417,6 +442,32 @@ class SeriesBuckets:
     minima: np.ndarray
     maxima: np.ndarray
     corrections: np.ndarray  # counter resets inside the bucket: the value before each drop
+
+    def ordered(self) -> SeriesBuckets:
+        """The same rows sorted by series and time."""
+        order = np.lexsort((self.ends_ms, self.series))
+        if (np.diff(order) > 0).all():
+            return self
+        return SeriesBuckets(
+            labels=self.labels,
+            types=self.types,
+            **{name: getattr(self, name)[order] for name in _BUCKET_ARRAYS},
+        )
+
+
+_BUCKET_ARRAYS = (
+    "series",
+    "ends_ms",
+    "first_ms",
+    "first_values",
+    "last_ms",
+    "last_values",
+    "counts",
+    "sums",
+    "minima",
+    "maxima",
+    "corrections",
+)
 
 
 def window_buckets(
@@ -430,7 +481,7 @@ def window_buckets(
     corrections: bool = True,
     rollups: bool = True,
     extremes: bool = True,
-) -> list[SeriesBuckets]:
+) -> SeriesBuckets:
     """Samples of the windows `[end - range_ms, end]` for end = first_end_ms + k * step_ms,
     summed up per bucket of `bucket_ms` (which divides both range and step, so windows are
     whole buckets plus a sample exactly on their left edge). Samples in no window are skipped,
@@ -442,6 +493,7 @@ def window_buckets(
     that do not use them (what is not needed is not read from a rollup)."""
     origin_ms = first_end_ms - range_ms - bucket_ms
     rollup = rollup_for(bucket_ms, origin_ms) if rollups else None
+    labels_of = _series_alongside(store, matchers)
     if rollup is None:
         rows = _as_columns(
             _raw_bucket_rows(store, matchers, first_end_ms, step_ms, steps, range_ms, bucket_ms),
@@ -458,27 +510,28 @@ def window_buckets(
         )
         if corrections:
             _correct_irregular_buckets(store, matchers, rows, origin_ms, bucket_ms)
-    series = _series_of(store, matchers)
-    found = []
-    for fingerprint, run in _per_series(rows):
-        labels, kind = series.get(fingerprint, ({}, ""))
-        found.append(
-            SeriesBuckets(
-                labels=labels,
-                type=kind,
-                ends_ms=rows["bucket_end"][run],
-                first_ms=rows["first_ms"][run],
-                first_values=rows["first_value"][run],
-                last_ms=rows["last_ms"][run],
-                last_values=rows["last_value"][run],
-                counts=rows["n"][run],
-                sums=rows["total"][run],
-                minima=rows["low"][run],
-                maxima=rows["high"][run],
-                corrections=rows["corrections"][run],
-            )
-        )
-    return found
+    return _series_buckets(rows, labels_of.result())
+
+
+def _series_buckets(rows: Columns, series: dict[int, tuple[dict[str, str], str]]) -> SeriesBuckets:
+    """Bucket rows (in `_BUCKET_FIELDS` order, with corrections) with their series."""
+    fingerprints, index = _series_index(rows["fingerprint"])
+    known = [series.get(fingerprint, ({}, "")) for fingerprint in fingerprints.tolist()]
+    return SeriesBuckets(
+        labels=[labels for labels, _ in known],
+        types=[kind for _, kind in known],
+        series=index.astype(np.int64),
+        ends_ms=rows["bucket_end"],
+        first_ms=rows["first_ms"],
+        first_values=rows["first_value"],
+        last_ms=rows["last_ms"],
+        last_values=rows["last_value"],
+        counts=rows["n"],
+        sums=rows["total"],
+        minima=rows["low"],
+        maxima=rows["high"],
+        corrections=rows["corrections"],
+    )
 
 
 def _window_gaps(
@@ -543,11 +596,11 @@ def _rollup_bucket_rows(
     `irregular` marks buckets whose rises differ from last - first (a counter reset, or a
     staleness marker between samples), when `corrections` are wanted.
 
-    When the query's buckets are the rollup's, its rows are read as they are stored and
-    sorted here by series and time (numpy sorts them in a fraction of what merging the
-    table's parts in order takes chDB), and the few that are still in several parts (recent
-    inserts not yet merged by ClickHouse) are merged here; that is several times cheaper
-    than a GROUP BY.
+    When the query's buckets are the rollup's, its rows are read as they are stored, in no
+    order (an `ORDER BY` makes chDB merge the table's parts in order, which takes several
+    times the read); only when some series and bucket is still in several parts (recent
+    inserts not yet merged by ClickHouse) are they sorted here by series and time and merged,
+    which is several times cheaper than a GROUP BY.
     `windows` are the first end, step, steps, range and bucket size in milliseconds; the
     rises (`corrections`) and minima and maxima (`extremes`) are read only when wanted (the
     others are 0)."""
@@ -560,15 +613,15 @@ def _rollup_bucket_rows(
     if bucket_ms == rollup.size_ms:
         optional = {"low": "low", "high": "high", "rises": "finalizeAggregation(rises) AS rises"}
         sql = f"""
-            SELECT fingerprint, {moment} AS bucket_end_ms, first_ms,
-                   finalizeAggregation(first_value) AS first_value, last_ms,
-                   finalizeAggregation(last_value) AS last_value, n, total
+            SELECT fingerprint, {moment} AS bucket_end_ms,
+                   first_sample.ms AS first_ms, first_sample.value AS first_value,
+                   last_sample.ms AS last_ms, last_sample.value AS last_value, n, total
                    {_optional_columns(optional, skipped)}
             FROM {DATABASE}.{rollup.table}
             WHERE {conditions.sql()}
         """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
         rows = _completed(_columns(store, sql, conditions.parameters), skipped)
-        rows = _merge_parts(_by_series_and_time(rows))
+        rows = _merged_repeats(rows, bucket_ms)
     else:
         origin = conditions.bind(first_end_ms - range_ms - bucket_ms, "Int64")
         size = conditions.bind(bucket_ms, "Int64")
@@ -581,10 +634,10 @@ def _rollup_bucket_rows(
             SELECT fingerprint,
                    {origin} + {size} * intDiv({moment} - {origin} + {size} - 1, {size})
                        AS bucket_end_ms,
-                   min(first_ms) AS merged_first_ms,
-                   argMinMerge(first_value) AS merged_first_value,
-                   max(last_ms) AS merged_last_ms,
-                   argMaxMerge(last_value) AS merged_last_value,
+                   tupleElement(min(first_sample), 'ms') AS merged_first_ms,
+                   tupleElement(min(first_sample), 'value') AS merged_first_value,
+                   tupleElement(max(last_sample), 'ms') AS merged_last_ms,
+                   tupleElement(max(last_sample), 'value') AS merged_last_value,
                    sum(n) AS merged_n, sum(total) AS merged_total
                    {_optional_columns(optional, skipped)}
             FROM {DATABASE}.{rollup.table}
@@ -657,57 +710,76 @@ def _bucket_rows(rows: Columns, corrections: bool) -> Columns:
     return columns
 
 
+def _series_index(fingerprints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct fingerprints, sorted, and each row's index into them. Rows come from the
+    store in runs of one series (its buckets in a part), so only the runs' heads are sorted."""
+    if not len(fingerprints):
+        return fingerprints, np.zeros(0, dtype=np.int64)
+    heads = np.flatnonzero(np.concatenate(([True], fingerprints[1:] != fingerprints[:-1])))
+    distinct = np.unique(fingerprints[heads])
+    lengths = np.diff(np.append(heads, len(fingerprints)))
+    return distinct, np.repeat(np.searchsorted(distinct, fingerprints[heads]), lengths)
+
+
+def _merged_repeats(rows: Columns, size_ms: int) -> Columns:
+    """The rows with those of a series and bucket that are in several parts (inserts that
+    ClickHouse has not merged yet) merged into one; only those are sorted and merged."""
+    fingerprints, ends = rows["fingerprint"], rows["bucket_end"]
+    if len(fingerprints) < 2:
+        return rows
+    _, series = _series_index(fingerprints)
+    position = (ends - ends.min()) // size_ms
+    cells = series.astype(np.int64) * (int(position.max()) + 1) + position
+    repeated = np.bincount(cells)[cells] > 1
+    if not repeated.any():
+        return rows
+    merged = _merge_parts(_by_series_and_time({name: rows[name][repeated] for name in rows}))
+    return {
+        name: np.concatenate((values[~repeated], merged[name])) for name, values in rows.items()
+    }
+
+
 def _by_series_and_time(rows: Columns) -> Columns:
-    """Rollup rows sorted by fingerprint and bucket (stable: rows of one bucket keep their
-    order)."""
-    order = np.lexsort((rows["bucket_end"], rows["fingerprint"]))
+    """Rollup rows sorted by fingerprint and bucket, and the rows of one bucket by their first
+    sample (a row without samples has its first at the end of time)."""
+    order = np.lexsort((rows["first_ms"], rows["bucket_end"], rows["fingerprint"]))
     return {name: values[order] for name, values in rows.items()}
 
 
 def _merge_parts(rows: Columns) -> Columns:
-    """Merge rows of the same series and bucket (sorted next to each other) as ClickHouse's
-    merge would: first/last by time, sums, extremes, and rises with the rise between
-    consecutive parts (parts that overlap in time get NaN rises, so the bucket is checked
-    against the raw samples)."""
+    """Merge rows of the same series and bucket (sorted next to each other by their first
+    sample, `_by_series_and_time`) as ClickHouse's merge would: first/last by time, sums,
+    extremes, and rises with the rise between consecutive parts (parts that overlap in time
+    get NaN rises, so the bucket is checked against the raw samples)."""
     fingerprint, end = rows["fingerprint"], rows["bucket_end"]
     same = (fingerprint[1:] == fingerprint[:-1]) & (end[1:] == end[:-1])
     if not same.any():
         return rows
     starts = np.flatnonzero(np.concatenate(([True], ~same)))
-    sizes = np.diff(np.append(starts, len(fingerprint)))
-    merged = {name: values[starts].copy() for name, values in rows.items()}
-    for index in np.flatnonzero(sizes > 1):
-        start = starts[index]
-        parts = {name: values[start : start + sizes[index]] for name, values in rows.items()}
-        for name, value in _merged_row(parts).items():
-            merged[name][index] = value
+    merged = {name: values[starts] for name, values in rows.items()}
+    for name in ("n", "total"):
+        merged[name] = np.add.reduceat(rows[name], starts)
+    merged["low"] = np.minimum.reduceat(rows["low"], starts)
+    merged["high"] = np.maximum.reduceat(rows["high"], starts)
+    group = np.cumsum(np.concatenate(([0], ~same)))
+    latest = np.lexsort((rows["last_ms"], group))  # each group's last row holds its last sample
+    ends = np.append(starts[1:], len(fingerprint)) - 1
+    merged["last_ms"] = rows["last_ms"][latest[ends]]
+    merged["last_value"] = rows["last_value"][latest[ends]]
+    merged["rises"] = _merged_rises(rows, same, starts)
     return merged
 
 
-def _merged_row(parts: Columns) -> dict[str, float]:
-    """One bucket's summaries from its rows in several parts (nothing when none counted)."""
-    counted = parts["n"] > 0
-    if not counted.any():
-        return {}
-    first_ms, last_ms = parts["first_ms"], parts["last_ms"]
-    first_value, last_value = parts["first_value"], parts["last_value"]
-    order = np.argsort(np.where(counted, first_ms, np.iinfo(np.int64).max), kind="stable")
-    order = order[: int(counted.sum())]
-    first, last = order[0], int(np.argmax(np.where(counted, last_ms, np.iinfo(np.int64).min)))
-    gaps = first_value[order[1:]] - last_value[order[:-1]]
-    overlapping = bool((first_ms[order[1:]] <= last_ms[order[:-1]]).any())
-    rises = np.nan if overlapping else float(parts["rises"].sum() + np.maximum(gaps, 0).sum())
-    return {
-        "first_ms": first_ms[first],
-        "first_value": first_value[first],
-        "last_ms": last_ms[last],
-        "last_value": last_value[last],
-        "n": parts["n"].sum(),
-        "total": parts["total"].sum(),
-        "low": parts["low"].min(),
-        "high": parts["high"].max(),
-        "rises": rises,
-    }
+def _merged_rises(rows: Columns, same: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per bucket, its parts' rises plus the rises from one part's last sample to the next
+    one's first (in the order of their first samples); NaN where parts overlap in time."""
+    counted = rows["n"] > 0
+    pairs = same & counted[1:] & counted[:-1]  # consecutive parts of one bucket with samples
+    gaps = rows["first_value"][1:] - rows["last_value"][:-1]
+    between = np.concatenate(([0.0], np.where(pairs, np.maximum(gaps, 0.0), 0.0)))
+    overlapping = np.concatenate(([0], pairs & (rows["first_ms"][1:] <= rows["last_ms"][:-1])))
+    rises = np.add.reduceat(rows["rises"] + between, starts)
+    return np.where(np.add.reduceat(overlapping.astype(np.int64), starts) > 0, np.nan, rises)
 
 
 def _correct_irregular_buckets(

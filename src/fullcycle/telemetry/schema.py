@@ -10,8 +10,11 @@ from clickhouse_connect.driver.client import Client
 from fullcycle.telemetry.connection import DATABASE
 from fullcycle.telemetry.rollups import (
     ROLLUPS,
+    SAMPLE_ROLLUPS,
     backfill,
+    drop_sql,
     existing_tables,
+    outdated,
     rollup_table_sql,
     rollup_ttl_sql,
     rollup_view_sql,
@@ -192,10 +195,15 @@ def ensure_rollups(client: Client, retention: Retention, cluster: str | None) ->
     retention. Until its view exists a rollup table is (re)filled from the data already stored,
     then the view is made: this runs before the store takes writes, so no row is missed or
     counted twice, and a start interrupted while filling fills it afresh next time. A rollup
-    fed from a refilled one is refilled after it."""
+    fed from a refilled one is refilled after it; a samples rollup made by an earlier version
+    with other columns is dropped first, and so made and filled afresh."""
     existing = existing_tables(client)
     refilled: set[str] = set()
     for rollup in ROLLUPS:
+        if rollup in SAMPLE_ROLLUPS and outdated(client, rollup, cluster):
+            for statement in drop_sql(rollup, cluster):
+                client.command(statement)
+            existing.discard(rollup.view)
         hours = retention.hours(rollup.retention)
         for statement in rollup_table_sql(rollup, hours, cluster):
             client.command(statement)
