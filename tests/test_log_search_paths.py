@@ -213,6 +213,32 @@ def test_pages_found_with_the_total_are_the_plain_reads_pages(
     assert len(set(plain)) == len(plain)
 
 
+@pytest.mark.parametrize(
+    ("text", "limit"),
+    [
+        ("alpha", 7),  # the page ends inside a time three lines share: those are read again
+        ("alpha", 8),
+        ("alpha", 400),
+        ("beta", 40),  # the newest slice holds the page
+        ("gamma", 3),
+        ("omega", 60),  # only old lines: the newest slice finds none, the older one all
+        ("alpha omega", 120),
+        ("n17", 1),
+        ("zeta", 10),
+    ],
+)
+@pytest.mark.parametrize("with_total", [True, False])
+def test_a_first_page_read_by_time_is_the_plain_reads_first_page(
+    store: TelemetryStore, text: str, limit: int, with_total: bool
+) -> None:
+    query = parse(text)
+    total = log_queries.count_matches(store, query, WINDOW) if with_total else None
+    plain, _ = log_queries.tail_lines(store, query, WINDOW, limit)
+    page = log_queries.newest_lines(store, query, WINDOW, limit, None, total)
+    assert [line.line_id for line in page] == [line.line_id for line in reversed(plain)]
+    assert [line.body for line in page] == [line.body for line in reversed(plain)]
+
+
 def test_the_search_pages_through_every_match_newest_first(store: TelemetryStore) -> None:
     request = LogRequest(parse("omega"), WINDOW)
     seen: list[tuple[int, int]] = []

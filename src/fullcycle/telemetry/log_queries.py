@@ -532,13 +532,16 @@ def newest_lines(
     after the last line of a previous page; `total`, how many lines match in the whole window
     when the caller has counted them, tells where the newest matches likely are.
 
-    Two steps, so that whole lines (bodies, attribute maps) are read only where the answer can
-    be: first the time of the `limit`-th newest match strictly before the cursor, reading only
+    Whole lines (bodies, attribute maps) are read only where the answer is. The first page is
+    one query per slice of time (`_newest_by_time`). A page after a cursor takes two steps:
+    first the time of the `limit`-th newest match strictly before the cursor, reading only
     timestamps (and the text index); then whole lines from that time on. The first step is
     skipped when all matches fit in the page, and first looks at the newest part of the window
     where `limit` matches would be four times over if they were spread evenly (then again over
     the whole window only if fewer were there).
     """
+    if before is None and (total is None or total > limit):
+        return _newest_by_time(store, query, window, limit, total)
     where, parameters = compile_query(query, window)
     parameters["limit"] = limit
     condition = Condition(parameters)
@@ -571,14 +574,76 @@ def newest_lines(
 
 
 PAGE_SPAN_MARGIN = 4  # the first look spans this many times where `limit` even matches would be
+# The same for the first page, read by slices of time: a slice that falls short costs only the
+# query of the next, older slice, which reads no line twice.
+SLICE_SPAN_MARGIN = 2
 
 
-def _first_looks(window: Window, newest_ns: int, limit: int, total: int | None) -> list[int]:
+def _newest_by_time(
+    store: TelemetryStore, query: Query, window: Window, limit: int, total: int | None
+) -> list[LogLine]:
+    """The newest `limit` matching lines of the window, newest first, by one query per slice
+    of time, newest slice first (`_first_looks`), each asking for the lines still missing.
+
+    Each query orders by time alone, so that ClickHouse reads the lines' other columns only
+    for the rows it returns (lazy materialisation); lines sharing a time are put in the order
+    of their keys here. One row more than needed is asked for: when it shares its time with
+    the last needed one, the lines of that time are read again, all of them, to keep those of
+    the highest keys."""
+    where, parameters = compile_query(query, window)
+    lines: list[LogLine] = []
+    upper_ns = window.end_ns
+    for look_from in _first_looks(window, window.end_ns, limit, total, SLICE_SPAN_MARGIN):
+        needed = limit - len(lines)
+        if needed == 0:
+            break
+        rows = store.query(
+            f"SELECT {LINE_COLUMNS} FROM {TABLE} WHERE {where}"  # noqa: S608
+            " AND timestamp >= fromUnixTimestamp64Nano({look_from:Int64}, 'UTC')"
+            " AND timestamp < fromUnixTimestamp64Nano({upper:Int64}, 'UTC')"
+            " ORDER BY timestamp DESC LIMIT {needed:UInt32}",
+            {**parameters, "look_from": look_from, "upper": upper_ns, "needed": needed + 1},
+        )
+        found = [_line(row) for row in rows]
+        if len(found) <= needed:  # all of the slice's matches: the rest are older
+            lines += found
+            upper_ns = look_from
+            continue
+        last_ns = found[needed - 1].timestamp_ns
+        if found[needed].timestamp_ns == last_ns:  # lines of that time beyond the page
+            lines += [line for line in found if line.timestamp_ns > last_ns]
+            lines += _lines_at(store, where, parameters, last_ns)
+        else:
+            lines += found[:needed]
+        break
+    lines.sort(key=lambda line: (line.timestamp_ns, line.key), reverse=True)
+    return lines[:limit]
+
+
+def _lines_at(
+    store: TelemetryStore, where: str, parameters: dict[str, Any], timestamp_ns: int
+) -> list[LogLine]:
+    """Every line matching `where` whose time is exactly `timestamp_ns`."""
+    rows = store.query(
+        f"SELECT {LINE_COLUMNS} FROM {TABLE} WHERE {where}"  # noqa: S608
+        " AND timestamp = fromUnixTimestamp64Nano({at:Int64}, 'UTC')",
+        {**parameters, "at": timestamp_ns},
+    )
+    return [_line(row) for row in rows]
+
+
+def _first_looks(
+    window: Window,
+    newest_ns: int,
+    limit: int,
+    total: int | None,
+    margin: int = PAGE_SPAN_MARGIN,
+) -> list[int]:
     """Where to look for the page's matches from: the newest part of the window that would
-    hold `limit` of `total` evenly spread matches PAGE_SPAN_MARGIN times, then the whole."""
+    hold `limit` of `total` evenly spread matches `margin` times, then the whole."""
     if not total:
         return [window.start_ns]
-    span = (window.end_ns - window.start_ns) * PAGE_SPAN_MARGIN * limit // total
+    span = (window.end_ns - window.start_ns) * margin * limit // total
     if newest_ns - span <= window.start_ns:
         return [window.start_ns]
     return [newest_ns - span, window.start_ns]
