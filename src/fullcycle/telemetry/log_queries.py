@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from fullcycle.logs.levels import LEVEL_ORDER, LEVEL_RANGES, UNKNOWN_LEVEL, level_named
@@ -576,7 +577,7 @@ def newest_lines(
 PAGE_SPAN_MARGIN = 4  # the first look spans this many times where `limit` even matches would be
 # The same for the first page, read by slices of time: a slice that falls short costs only the
 # query of the next, older slice, which reads no line twice.
-SLICE_SPAN_MARGIN = 2
+SLICE_SPAN_MARGIN = Fraction(5, 4)
 
 
 def _newest_by_time(
@@ -637,13 +638,13 @@ def _first_looks(
     newest_ns: int,
     limit: int,
     total: int | None,
-    margin: int = PAGE_SPAN_MARGIN,
+    margin: Fraction | int = PAGE_SPAN_MARGIN,
 ) -> list[int]:
     """Where to look for the page's matches from: the newest part of the window that would
     hold `limit` of `total` evenly spread matches `margin` times, then the whole."""
     if not total:
         return [window.start_ns]
-    span = (window.end_ns - window.start_ns) * margin * limit // total
+    span = int((window.end_ns - window.start_ns) * margin * limit // total)
     if newest_ns - span <= window.start_ns:
         return [window.start_ns]
     return [newest_ns - span, window.start_ns]
