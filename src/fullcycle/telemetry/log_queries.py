@@ -533,9 +533,9 @@ def newest_lines(
     after the last line of a previous page; `total`, how many lines match in the whole window
     when the caller has counted them, tells where the newest matches likely are.
 
-    Whole lines (bodies, attribute maps) are read only where the answer is. The first page is
-    one query per slice of time (`_newest_by_time`). A page after a cursor takes two steps:
-    first the time of the `limit`-th newest match strictly before the cursor, reading only
+    Whole lines (bodies, attribute maps) are read only where the answer is. A first page that
+    cannot hold every match is one query per slice of time (`_newest_by_time`). Other pages
+    take two steps: first the time of the `limit`-th newest match before the cursor, reading only
     timestamps (and the text index); then whole lines from that time on. The first step is
     skipped when all matches fit in the page, and first looks at the newest part of the window
     where `limit` matches would be four times over if they were spread evenly (then again over
@@ -575,16 +575,22 @@ def newest_lines(
 
 
 PAGE_SPAN_MARGIN = 4  # the first look spans this many times where `limit` even matches would be
-# The same for the first page, read by slices of time: a slice that falls short costs only the
-# query of the next, older slice, which reads no line twice.
+# The first page is read by slices of time, newest first: the first spans a quarter more than
+# where the page's matches would be if they were spread evenly (at least a minute: the newest
+# seconds may not be stored yet, and a granule of a busy service spans minutes anyway), each
+# next one four times the last. A slice that falls short costs only the query of the next,
+# older one (no line is read twice), and a dense query whose newest lines lie well before the
+# window's end does not read the whole window for the lines still missing.
 SLICE_SPAN_MARGIN = Fraction(5, 4)
+SLICE_MIN_NS = 60 * 1_000_000_000
+SLICE_GROWTH = 4
 
 
 def _newest_by_time(
     store: TelemetryStore, query: Query, window: Window, limit: int, total: int | None
 ) -> list[LogLine]:
     """The newest `limit` matching lines of the window, newest first, by one query per slice
-    of time, newest slice first (`_first_looks`), each asking for the lines still missing.
+    of time, newest slice first (`_slice_starts`), each asking for the lines still missing.
 
     Each query orders by time alone, so that ClickHouse reads the lines' other columns only
     for the rows it returns (lazy materialisation); lines sharing a time are put in the order
@@ -594,7 +600,7 @@ def _newest_by_time(
     where, parameters = compile_query(query, window)
     lines: list[LogLine] = []
     upper_ns = window.end_ns
-    for look_from in _first_looks(window, window.end_ns, limit, total, SLICE_SPAN_MARGIN):
+    for look_from in _slice_starts(window, limit, total):
         needed = limit - len(lines)
         if needed == 0:
             break
@@ -633,18 +639,26 @@ def _lines_at(
     return [_line(row) for row in rows]
 
 
-def _first_looks(
-    window: Window,
-    newest_ns: int,
-    limit: int,
-    total: int | None,
-    margin: Fraction | int = PAGE_SPAN_MARGIN,
-) -> list[int]:
-    """Where to look for the page's matches from: the newest part of the window that would
-    hold `limit` of `total` evenly spread matches `margin` times, then the whole."""
+def _slice_starts(window: Window, limit: int, total: int | None) -> list[int]:
+    """Where the first page's slices of time start, newest first (SLICE_SPAN_MARGIN), the last
+    at the window's start."""
     if not total:
         return [window.start_ns]
-    span = int((window.end_ns - window.start_ns) * margin * limit // total)
+    even = int((window.end_ns - window.start_ns) * SLICE_SPAN_MARGIN * limit // total)
+    span = max(SLICE_MIN_NS, even)
+    starts = []
+    while 0 < span < window.end_ns - window.start_ns:
+        starts.append(window.end_ns - span)
+        span *= SLICE_GROWTH
+    return [*starts, window.start_ns]
+
+
+def _first_looks(window: Window, newest_ns: int, limit: int, total: int | None) -> list[int]:
+    """Where to look for the page's matches from: the newest part of the window that would
+    hold `limit` of `total` evenly spread matches PAGE_SPAN_MARGIN times, then the whole."""
+    if not total:
+        return [window.start_ns]
+    span = (window.end_ns - window.start_ns) * PAGE_SPAN_MARGIN * limit // total
     if newest_ns - span <= window.start_ns:
         return [window.start_ns]
     return [newest_ns - span, window.start_ns]
