@@ -647,7 +647,7 @@ def _slice_starts(window: Window, limit: int, total: int | None) -> list[int]:
     even = int((window.end_ns - window.start_ns) * SLICE_SPAN_MARGIN * limit // total)
     span = max(SLICE_MIN_NS, even)
     starts = []
-    while 0 < span < window.end_ns - window.start_ns:
+    while span < window.end_ns - window.start_ns:
         starts.append(window.end_ns - span)
         span *= SLICE_GROWTH
     return [*starts, window.start_ns]
