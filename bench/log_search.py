@@ -9,13 +9,16 @@ logs with ids, stack traces, a few rare errors), stores them in a fresh embedded
 one per line (a stack trace's frames joined with " | "). Then, for each query, it times what the
 API's search does (the exact total and the newest 100 lines, `fullcycle.logs.explorer.search`),
 the histogram and the facets over the 24 hours, each next to `rg -c` over the file in the same
-run (page cache warm for both), and prints p50/p95 and the ratio. See docs/benchmarks.md.
+run, the two taking turns (page cache warm for both), and prints p50/p95, the ratio and the
+1-minute load average when the row was printed (the machine may be shared: the ratio in the
+same run is what counts). See docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import shutil
 import statistics
@@ -163,13 +166,23 @@ def generate(store: TelemetryStore, text_file: Path, lines: int, end_ns: int) ->
     print(file=sys.stderr)
 
 
-def timed(function: Callable[[], object], runs: int) -> list[float]:
-    function()  # warm
-    samples = []
+def elapsed(function: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def timed_in_turn(
+    ours: Callable[[], object], theirs: Callable[[], object], runs: int
+) -> tuple[list[float], list[float]]:
+    """Seconds per run of each, the two taking turns, so that a change in the machine's load
+    falls on both alike."""
+    ours()  # warm
+    theirs()
+    samples: tuple[list[float], list[float]] = ([], [])
     for _ in range(runs):
-        started = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - started)
+        samples[0].append(elapsed(ours))
+        samples[1].append(elapsed(theirs))
     return samples
 
 
@@ -236,9 +249,10 @@ def main() -> None:
         stored = next(table.rows for table in store.table_statistics() if table.name == "logs")
         print(f"{stored:,} lines stored; {options.runs} runs per query; p50 / p95 in ms\n")
         print(
-            "| query | matches | fullcycle p50 | p95 | rg -c p50 | p95 | rg p50 / fullcycle p50 |"
+            "| query | matches | fullcycle p50 | p95 | rg -c p50 | p95 | rg p50 / fullcycle p50"
+            " | load |"
         )
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for name, text, kind, rg_arguments in BENCHMARKS:
             if options.only not in name:
                 continue
@@ -264,15 +278,14 @@ def main() -> None:
                     rollups=False,
                 ),
             }
-            ours = timed(actions[kind], options.runs)
-            theirs = timed(rg(rg_arguments, text_file), options.runs)
+            ours, theirs = timed_in_turn(actions[kind], rg(rg_arguments, text_file), options.runs)
             matches = explorer.count_matches(store, request.query, window)
             ratio = statistics.median(theirs) / statistics.median(ours)
             print(
                 f"| {name}: `{text or '(all)'}` | {matches:,} | "
                 f"{percentile(ours, 0.5) * 1000:.0f} | {percentile(ours, 0.95) * 1000:.0f} | "
                 f"{percentile(theirs, 0.5) * 1000:.0f} | {percentile(theirs, 0.95) * 1000:.0f} | "
-                f"{ratio:.2f}x |",
+                f"{ratio:.2f}x | {os.getloadavg()[0]:.1f} |",
                 flush=True,
             )
     finally:

@@ -25,6 +25,7 @@ from fullcycle.telemetry.store import StoreOptions, TelemetryStore
 
 NOW = time.time_ns()
 SECOND = 1_000_000_000
+DAY = 86400 * SECOND
 WINDOW = Window(NOW - 7200 * SECOND, NOW + SECOND)
 # The text index's separators: every ASCII character that is not a letter or digit.
 SEPARATORS = {chr(c) for c in range(128) if not chr(c).isalnum()}
@@ -138,9 +139,6 @@ def spread_lines() -> list[tuple[int, str]]:
     return lines
 
 
-DAY = 86400 * SECOND
-
-
 def daily_lines() -> list[tuple[int, str]]:
     """(timestamp, body): a line every 40 minutes over the three days before the spread ones."""
     return [
@@ -211,6 +209,36 @@ def test_pages_found_with_the_total_are_the_plain_reads_pages(
     expected = sum(all(word in body.split() for word in words) for _, body in spread_lines())
     assert len(plain) == expected
     assert len(set(plain)) == len(plain)
+
+
+@pytest.mark.parametrize(
+    ("text", "limit"),
+    [
+        ("alpha", 7),  # the page ends inside a time three lines share: those are read again
+        ("alpha", 8),
+        ("alpha", 400),
+        ("beta", 40),  # the newest slice holds the page
+        ("gamma", 3),
+        ("omega", 60),  # only old lines: the newest slice finds none, the older one all
+        ("alpha omega", 120),
+        ("n17", 1),
+        ("zeta", 10),
+    ],
+)
+@pytest.mark.parametrize("with_total", [True, False])
+@pytest.mark.parametrize(
+    "window",
+    [WINDOW, Window(WINDOW.start_ns, NOW + DAY)],  # the second ends a day after the newest line
+)
+def test_a_first_page_read_by_time_is_the_plain_reads_first_page(
+    store: TelemetryStore, text: str, limit: int, with_total: bool, window: Window
+) -> None:
+    query = parse(text)
+    total = log_queries.count_matches(store, query, window) if with_total else None
+    plain, _ = log_queries.tail_lines(store, query, window, limit)
+    page = log_queries.newest_lines(store, query, window, limit, None, total)
+    assert [line.line_id for line in page] == [line.line_id for line in reversed(plain)]
+    assert [line.body for line in page] == [line.body for line in reversed(plain)]
 
 
 def test_the_search_pages_through_every_match_newest_first(store: TelemetryStore) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from fullcycle.logs.levels import LEVEL_ORDER, LEVEL_RANGES, UNKNOWN_LEVEL, level_named
@@ -532,13 +533,16 @@ def newest_lines(
     after the last line of a previous page; `total`, how many lines match in the whole window
     when the caller has counted them, tells where the newest matches likely are.
 
-    Two steps, so that whole lines (bodies, attribute maps) are read only where the answer can
-    be: first the time of the `limit`-th newest match strictly before the cursor, reading only
+    Whole lines (bodies, attribute maps) are read only where the answer is. A first page that
+    cannot hold every match is one query per slice of time (`_newest_by_time`). Other pages
+    take two steps: first the time of the `limit`-th newest match before the cursor, reading only
     timestamps (and the text index); then whole lines from that time on. The first step is
     skipped when all matches fit in the page, and first looks at the newest part of the window
     where `limit` matches would be four times over if they were spread evenly (then again over
     the whole window only if fewer were there).
     """
+    if before is None and (total is None or total > limit):
+        return _newest_by_time(store, query, window, limit, total)
     where, parameters = compile_query(query, window)
     parameters["limit"] = limit
     condition = Condition(parameters)
@@ -571,6 +575,82 @@ def newest_lines(
 
 
 PAGE_SPAN_MARGIN = 4  # the first look spans this many times where `limit` even matches would be
+# The first page is read by slices of time, newest first: the first spans a quarter more than
+# where the page's matches would be if they were spread evenly (at least a minute: the newest
+# seconds may not be stored yet, and a granule of a busy service spans minutes anyway), each
+# next one four times the last. A slice that falls short costs only the query of the next,
+# older one (no line is read twice), and a dense query whose newest lines lie well before the
+# window's end does not read the whole window for the lines still missing.
+SLICE_SPAN_MARGIN = Fraction(5, 4)
+SLICE_MIN_NS = 60 * 1_000_000_000
+SLICE_GROWTH = 4
+
+
+def _newest_by_time(
+    store: TelemetryStore, query: Query, window: Window, limit: int, total: int | None
+) -> list[LogLine]:
+    """The newest `limit` matching lines of the window, newest first, by one query per slice
+    of time, newest slice first (`_slice_starts`), each asking for the lines still missing.
+
+    Each query orders by time alone, so that ClickHouse reads the lines' other columns only
+    for the rows it returns (lazy materialisation); lines sharing a time are put in the order
+    of their keys here. One row more than needed is asked for: when it shares its time with
+    the last needed one, the lines of that time are read again, all of them, to keep those of
+    the highest keys."""
+    where, parameters = compile_query(query, window)
+    lines: list[LogLine] = []
+    upper_ns = window.end_ns
+    for look_from in _slice_starts(window, limit, total):
+        needed = limit - len(lines)
+        if needed == 0:
+            break
+        rows = store.query(
+            f"SELECT {LINE_COLUMNS} FROM {TABLE} WHERE {where}"  # noqa: S608
+            " AND timestamp >= fromUnixTimestamp64Nano({look_from:Int64}, 'UTC')"
+            " AND timestamp < fromUnixTimestamp64Nano({upper:Int64}, 'UTC')"
+            " ORDER BY timestamp DESC LIMIT {needed:UInt32}",
+            {**parameters, "look_from": look_from, "upper": upper_ns, "needed": needed + 1},
+        )
+        found = [_line(row) for row in rows]
+        if len(found) <= needed:  # all of the slice's matches: the rest are older
+            lines += found
+            upper_ns = look_from
+            continue
+        last_ns = found[needed - 1].timestamp_ns
+        if found[needed].timestamp_ns == last_ns:  # lines of that time beyond the page
+            lines += [line for line in found if line.timestamp_ns > last_ns]
+            lines += _lines_at(store, where, parameters, last_ns)
+        else:
+            lines += found[:needed]
+        break
+    lines.sort(key=lambda line: (line.timestamp_ns, line.key), reverse=True)
+    return lines[:limit]
+
+
+def _lines_at(
+    store: TelemetryStore, where: str, parameters: dict[str, Any], timestamp_ns: int
+) -> list[LogLine]:
+    """Every line matching `where` whose time is exactly `timestamp_ns`."""
+    rows = store.query(
+        f"SELECT {LINE_COLUMNS} FROM {TABLE} WHERE {where}"  # noqa: S608
+        " AND timestamp = fromUnixTimestamp64Nano({at:Int64}, 'UTC')",
+        {**parameters, "at": timestamp_ns},
+    )
+    return [_line(row) for row in rows]
+
+
+def _slice_starts(window: Window, limit: int, total: int | None) -> list[int]:
+    """Where the first page's slices of time start, newest first (SLICE_SPAN_MARGIN), the last
+    at the window's start."""
+    if not total:
+        return [window.start_ns]
+    even = int((window.end_ns - window.start_ns) * SLICE_SPAN_MARGIN * limit // total)
+    span = max(SLICE_MIN_NS, even)
+    starts = []
+    while span < window.end_ns - window.start_ns:
+        starts.append(window.end_ns - span)
+        span *= SLICE_GROWTH
+    return [*starts, window.start_ns]
 
 
 def _first_looks(window: Window, newest_ns: int, limit: int, total: int | None) -> list[int]:
