@@ -191,6 +191,13 @@ class LiveServer:
         if self.thread.is_alive():
             raise RuntimeError("the live server did not stop within 60 s")
 
+    def admin_client(self) -> httpx.Client:
+        """An HTTP client with the admin token that waits as long as a loaded machine needs
+        (httpx's default of 5 s is not enough when the whole suite runs on 2 cores)."""
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60
+        )
+
     def stored(
         self, sql: str, parameters: dict[str, object] | None = None
     ) -> list[tuple[object, ...]]:

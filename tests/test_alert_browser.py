@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
 from fullcycle.alerting.evaluator import RuleEvaluator
 from fullcycle.deploy.metric_queries import EngineQueries
-from tests.conftest import ADMIN_TOKEN, LiveServer
+from tests.conftest import LiveServer
 from tests.test_alert_cli import live_server
 from tests.test_alert_evaluation import METRIC_RULES, T0, Clock, post_samples, queue_depths
 from tests.test_browser import PASSWORD, browser, create_admin_user, screenshot
@@ -25,9 +24,7 @@ __all__ = ["browser", "live_server"]  # fixtures
 
 def firing_alert(server: LiveServer) -> int:
     """shop with a rule, samples over it, a deploy just before; evaluated once: firing."""
-    with httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    ) as client:
+    with server.admin_client() as client:
         service = {"name": "shop", "owners": ["team-shop"]}
         assert client.post("/api/v1/services", json=service).status_code == 201
         rules = {"source": METRIC_RULES.replace("for: 1m", "for: 0s"), "name": "shop.yaml"}
@@ -46,9 +43,7 @@ def firing_alert(server: LiveServer) -> int:
         clock=clock,
     )
     assert evaluator.evaluate_due_once() == 1
-    with httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    ) as client:
+    with server.admin_client() as client:
         (alert,) = client.get("/api/v1/alerts").json()
     return int(alert["id"])
 
@@ -75,7 +70,5 @@ def test_acknowledge_a_firing_alert_in_the_ui(live_server: LiveServer, browser: 
     expect(page.get_by_text("acknowledged: you are on it")).to_be_visible()
     expect(page.get_by_test_id("acknowledged")).to_contain_text("by alice")
     expect(page.get_by_role("button", name="Acknowledge")).to_have_count(0)
-    with httpx.Client(
-        base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    ) as client:
+    with live_server.admin_client() as client:
         assert client.get(f"/api/v1/alerts/{alert_id}").json()["acknowledged_by"] == "alice"

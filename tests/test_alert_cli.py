@@ -52,11 +52,7 @@ def fullcycle(*args: str) -> Result:
 
 
 def api(live_server: LiveServer) -> httpx.Client:
-    """A client that waits as long as a loaded machine needs (the first write to a fresh
-    server opens its store)."""
-    return httpx.Client(
-        base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60
-    )
+    return live_server.admin_client()
 
 
 def test_rules_check_names_file_line_and_field_without_a_server(tmp_path: Path) -> None:

@@ -38,7 +38,9 @@ def ago(seconds: float) -> str:
 
 def send(server: LiveServer, records: list[dict[str, object]]) -> None:
     body = "\n".join(json.dumps(record) for record in records)
-    response = httpx.post(f"{server.url}/api/v1/ingest/logs", content=body, headers=NDJSON)
+    response = httpx.post(
+        f"{server.url}/api/v1/ingest/logs", content=body, headers=NDJSON, timeout=60
+    )
     assert response.status_code == 200, response.text
 
 

@@ -12,6 +12,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -37,6 +38,7 @@ def send(server: LiveServer, *records: dict[str, object]) -> None:
         f"{server.url}/api/v1/ingest/logs",
         content=body,
         headers={**NDJSON, "Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=60,
     )
     assert response.status_code == 200, response.text
     server.app.state.telemetry.flush()
@@ -84,6 +86,40 @@ def test_logs_reports_query_and_option_errors(live_server: LiveServer) -> None:
     assert since.exit_code == 1 and "--since 'yesterday'" in since.output
 
 
+class LineReader:
+    """The lines a child process prints, read straight from its pipe (a text stream's buffer
+    would hide lines from `select`)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.pending = b""
+
+    def lines_within(self, seconds: float) -> list[str]:
+        """The whole lines printed within `seconds` (returns early once one has arrived)."""
+        deadline = time.monotonic() + seconds
+        with selectors.DefaultSelector() as selector:  # select() fails on fds over 1023
+            selector.register(self.stream, selectors.EVENT_READ)
+            while b"\n" not in self.pending:
+                left = deadline - time.monotonic()
+                if left <= 0 or not selector.select(timeout=left):
+                    return []
+                chunk = os.read(self.stream.fileno(), 65536)
+                if not chunk:
+                    return []
+                self.pending += chunk
+        *lines, self.pending = self.pending.split(b"\n")
+        return [line.decode() for line in lines]
+
+    def keep_sending_until_a_line(self, server: LiveServer, message: str) -> bool:
+        """Send `message` every 2 s (up to 15 times) until a line with it is printed."""
+        for _ in range(15):
+            send(server, {"service": "shop", "message": message})
+            bodies = [json.loads(line)["body"] for line in self.lines_within(2)]
+            if message in bodies:
+                return True
+        return False
+
+
 @SQLITE_ONLY
 def test_logs_follow_prints_new_lines_until_interrupted(live_server: LiveServer) -> None:
     environment = {
@@ -100,14 +136,12 @@ def test_logs_follow_prints_new_lines_until_interrupted(live_server: LiveServer)
         text=True,
     )
     try:
-        time.sleep(3)  # the command has printed the (empty) page and opened the tail
-        send(live_server, {"service": "shop", "message": "followed line"})
         assert process.stdout is not None
-        with selectors.DefaultSelector() as selector:  # select() fails on fds over 1023
-            selector.register(process.stdout, selectors.EVENT_READ)
-            assert selector.select(timeout=20), "no line within 20 s"
-        line = json.loads(process.stdout.readline())
-        assert line["body"] == "followed line"
+        output = LineReader(process.stdout)
+        assert output.keep_sending_until_a_line(live_server, "early line"), "no line in 30 s"
+        # Every line printed so far came through the page or the tail; a line sent from now on
+        # can only come through the tail (sent until the tail is open, every 2 s).
+        assert output.keep_sending_until_a_line(live_server, "followed line"), "no tail in 30 s"
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C
         try:

@@ -31,9 +31,7 @@ SCHEDULE = {
 
 @pytest.fixture
 def admin_api(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    ) as client:
+    with live_server.admin_client() as client:
         assert client.post("/api/v1/teams", json={"name": "team-shop"}).status_code == 201
         service = {"name": "shop", "owners": ["team-shop"]}
         assert client.post("/api/v1/services", json=service).status_code == 201
