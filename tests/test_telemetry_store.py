@@ -125,6 +125,46 @@ def test_a_torn_record_at_the_end_of_the_log_is_cut_off(tmp_path: Path) -> None:
         second.close()
 
 
+def _inserts_of_appends_a_fifth_of_a_second_apart(options: StoreOptions) -> int:
+    """Append 1,000 rows six times, 0.2 s apart; once all are stored, how many inserts the
+    flusher made of them (every insert gives its rows its own `wal_batch`)."""
+    store = TelemetryStore(options)
+    store.open()
+    try:
+
+        async def append_spaced() -> None:
+            for round_number in range(6):
+                await store.append([_logs(1000, tag=f"round{round_number}")])
+                await asyncio.sleep(0.2)
+
+        asyncio.run(append_spaced())
+        deadline = time.monotonic() + 30
+        while store.query("SELECT count() FROM fullcycle.logs") != [(6000,)]:
+            assert time.monotonic() < deadline, "the flusher did not store the rows in 30 s"
+            time.sleep(0.1)
+        [(inserts,)] = store.query("SELECT uniqExact(wal_batch) FROM fullcycle.logs")
+        return int(inserts)
+    finally:
+        store.close()
+
+
+def test_under_load_the_flusher_makes_fewer_larger_inserts(tmp_path: Path) -> None:
+    """Little arriving: an insert every interval. Much arriving (more than `busy_flush_bytes`
+    per interval): the rows wait, up to `busy_flush_interval_seconds`, to go in together (each
+    insert is a part that ClickHouse merges later)."""
+    quiet = StoreOptions(
+        data_dir=tmp_path / "quiet", flush_interval_seconds=0.05, busy_flush_bytes=2**40
+    )
+    busy = StoreOptions(
+        data_dir=tmp_path / "busy",
+        flush_interval_seconds=0.05,
+        busy_flush_bytes=1,
+        busy_flush_interval_seconds=8,
+    )
+    assert _inserts_of_appends_a_fifth_of_a_second_apart(quiet) >= 4
+    assert _inserts_of_appends_a_fifth_of_a_second_apart(busy) == 1
+
+
 def _run_program(name: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(PROGRAMS / name), *args],

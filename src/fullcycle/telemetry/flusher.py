@@ -51,6 +51,8 @@ DEDUPLICATED = {
     "deduplicate_blocks_in_dependent_materialized_views": 1,
 }
 NOT_DEDUPLICATED = {"insert_deduplicate": 0}
+# How often a waiting flusher looks at the backlog (to insert as soon as a batch is full).
+_BACKLOG_CHECK_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -127,21 +129,27 @@ class Flusher:
         while not self._stopping:
             self._wait_for_batch()
             try:
-                self.flush()
+                with self._lock:
+                    self._flush_one()
             except Exception:  # the store may be briefly unavailable: keep the log, retry later
                 log.exception("flushing the write-ahead log into the store failed; will retry")
 
     def _wait_for_batch(self) -> None:
-        """Sleep until the next flush is due by the policy, or until woken (by `wake`: the
+        """Return when the next insert is due by the policy, or when woken (by `wake`: the
         backlog is at its limit, or the store is closing)."""
         policy = self.policy
-        deadline = time.monotonic() + policy.busy_interval_seconds
-        woken = self._wake.wait(policy.interval_seconds)
-        while not woken and policy.busy_bytes <= self.backlog_bytes() < policy.max_batch_bytes:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+        started = time.monotonic()
+        while True:
+            waited = time.monotonic() - started
+            backlog = self.backlog_bytes()
+            if (
+                backlog >= policy.max_batch_bytes
+                or (waited >= policy.interval_seconds and backlog < policy.busy_bytes)
+                or waited >= policy.busy_interval_seconds
+            ):
                 break
-            woken = self._wake.wait(min(policy.interval_seconds, remaining))
+            if self._wake.wait(min(policy.interval_seconds, _BACKLOG_CHECK_SECONDS)):
+                break
         self._wake.clear()
 
     def wake(self) -> None:
@@ -151,10 +159,19 @@ class Flusher:
         """Insert everything durable that is not in the store yet; returns the rows inserted."""
         with self._lock:
             inserted = 0
-            while (batch := self.next_batch()) is not None:
-                inserted += self.insert(batch)
-                self.advance(batch.end)
+            while (rows := self._flush_one()) is not None:
+                inserted += rows
             return inserted
+
+    def _flush_one(self) -> int | None:
+        """Insert the next batch (what is durable, up to `max_batch_bytes`); returns its rows,
+        or None when everything durable is in the store."""
+        batch = self.next_batch()
+        if batch is None:
+            return None
+        rows = self.insert(batch)
+        self.advance(batch.end)
+        return rows
 
     def next_batch(self) -> FlushBatch | None:
         """Read the next batch to insert and record its range as pending in the checkpoint."""
