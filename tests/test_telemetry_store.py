@@ -94,6 +94,27 @@ def test_rows_of_every_table_are_stored_and_queryable(store: TelemetryStore) -> 
     assert store.query("SELECT kind, title FROM fullcycle.markers") == [("deploy", "v42")]
 
 
+def test_maps_shared_by_many_rows_are_stored_on_each_row(store: TelemetryStore) -> None:
+    """A decoder hands one resource's attributes to all its records as one dict object."""
+    batch = LogBatch()
+    resources = [{"service.name": "shop", "host.name": f"web-{n}"} for n in range(2)]
+    for number in range(10):
+        batch.add(
+            timestamp_ns=NOW_NS + number,
+            body=f"line {number}",
+            service="shop",
+            resource_attributes=resources[number // 7],
+            attributes={"n": str(number)},
+        )
+    asyncio.run(store.append([batch]))
+    store.flush()
+    rows = store.query(
+        "SELECT attributes['n'], resource_attributes['host.name'] FROM fullcycle.logs"
+        " ORDER BY timestamp"
+    )
+    assert rows == [(str(n), "web-0" if n < 7 else "web-1") for n in range(10)]
+
+
 def test_acknowledged_rows_survive_a_restart_without_a_flush(tmp_path: Path) -> None:
     first = TelemetryStore(StoreOptions(data_dir=tmp_path, flush_interval_seconds=3600))
     first.open()
