@@ -73,7 +73,7 @@ class FlushPolicy:
     """When the flusher inserts, and how much at once.
 
     Every insert makes a part per table that ClickHouse merges with others later, rebuilding the
-    logs' text indexes each time; under load, merging small parts cost more CPU than inserting
+    logs' text indexes each time; under load, merging small parts costs more CPU than inserting
     them. So the flusher inserts every `interval_seconds` while little arrives, but once
     `busy_bytes` or more wait after that interval it keeps gathering, up to
     `busy_interval_seconds` in all or until `max_batch_bytes` wait: under load it makes fewer,
