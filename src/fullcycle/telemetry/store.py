@@ -47,7 +47,7 @@ class StoreOptions:
     segment_bytes: int = 64 * 1024 * 1024
     flush_interval_seconds: float = 0.5
     busy_flush_interval_seconds: float = 2.0
-    busy_flush_bytes: int = 8 * 1024 * 1024
+    busy_flush_bytes: int = 4 * 1024 * 1024
     flush_batch_bytes: int = 64 * 1024 * 1024
     max_queued_bytes: int = 256 * 1024 * 1024
     max_backlog_bytes: int = 2 * 1024 * 1024 * 1024
