@@ -393,10 +393,11 @@ def run_load(
     seconds: float,
     server_pid: int,
     on_end: Callable[[LoadResult], None] | None = None,
+    is_fullcycle: bool = True,
 ) -> LoadResult:
     """`clients` concurrent senders, spread over `processes` worker processes, for `seconds`
     (requests in flight at the end are waited for and counted). CPU and RSS of `server_pid` are
-    measured over the same window."""
+    measured over the same window, and for fullcycle (`is_fullcycle`) its CPU by part."""
     processes = max(1, min(processes, clients))
     groups = [list(range(p, clients, processes)) for p in range(processes)]
     with (
@@ -432,7 +433,9 @@ def run_load(
         server_end_rss_kib=rss.last_kib,
         server_cpu_by_part={
             part: parts_after[part] - parts_before.get(part, 0.0) for part in CPU_PARTS
-        },
+        }
+        if is_fullcycle
+        else {},
         load_average_at_start=load_at_start,
         load_average_at_end=load_average(),
     )
