@@ -100,6 +100,53 @@ def cpu_seconds(pid: int) -> float:
     return _sum_over_tree(pid, _own_cpu_seconds)
 
 
+def _thread_cpu_seconds(pid: int) -> dict[tuple[int, str], tuple[str, float]]:
+    """(process, thread id) -> (thread name, user + system CPU seconds) for every thread."""
+    threads: dict[tuple[int, str], tuple[str, float]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        threads[(pid, task.name)] = (name, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+    return threads
+
+
+def cpu_by_part(pid: int) -> dict[str, float]:
+    """CPU seconds so far of the parts of a fullcycle server: its worker processes (ingest
+    decoding), ClickHouse's merges (threads named MergeMutate), ClickHouse's other threads
+    (inserts, queries) and the server's Python threads (HTTP, write-ahead log, flusher).
+    Threads that ended are not counted; the differences of two calls are what matters."""
+    parts: dict[str, float] = dict.fromkeys(CPU_PARTS, 0.0)
+    for member in process_tree(pid):
+        try:
+            threads = _thread_cpu_seconds(member)
+        except OSError:
+            continue
+        for (process, _), (name, seconds) in threads.items():
+            parts[_part_of(process == pid, name)] += seconds
+    return parts
+
+
+CPU_PARTS = ("decoding workers", "ClickHouse merges", "ClickHouse other", "server Python")
+
+
+def _part_of(in_server: bool, thread_name: str) -> str:
+    if not in_server:
+        return "decoding workers"
+    if thread_name.startswith("MergeMutate"):
+        return "ClickHouse merges"
+    # Python threads keep the interpreter's name; ClickHouse names its own threads.
+    return "server Python" if thread_name.startswith("python") else "ClickHouse other"
+
+
+def load_average() -> float:
+    """The 1-minute load average (the machine is shared: it says how much else ran)."""
+    return os.getloadavg()[0]
+
+
 def rss_kib(pid: int) -> int:
     """VmRSS of a process and its children."""
     return int(_sum_over_tree(pid, _own_rss_kib))
@@ -268,6 +315,9 @@ class LoadResult:
     server_cpu_seconds: float = 0.0
     server_max_rss_kib: int = 0
     server_end_rss_kib: int = 0
+    server_cpu_by_part: dict[str, float] = field(default_factory=dict)
+    load_average_at_start: float = 0.0
+    load_average_at_end: float = 0.0
     backlog_bytes_at_end: int = 0
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -343,10 +393,11 @@ def run_load(
     seconds: float,
     server_pid: int,
     on_end: Callable[[LoadResult], None] | None = None,
+    is_fullcycle: bool = True,
 ) -> LoadResult:
     """`clients` concurrent senders, spread over `processes` worker processes, for `seconds`
     (requests in flight at the end are waited for and counted). CPU and RSS of `server_pid` are
-    measured over the same window."""
+    measured over the same window, and for fullcycle (`is_fullcycle`) its CPU by part."""
     processes = max(1, min(processes, clients))
     groups = [list(range(p, clients, processes)) for p in range(processes)]
     with (
@@ -361,8 +412,11 @@ def run_load(
         ]
         time.sleep(max(0.0, start_at - time.monotonic()))
         server_cpu_before = cpu_seconds(server_pid)
+        parts_before = cpu_by_part(server_pid)
+        load_at_start = load_average()
         results = [future.result() for future in futures]
         server_cpu = cpu_seconds(server_pid) - server_cpu_before
+        parts_after = cpu_by_part(server_pid)
     records = [row for rows, _ in results for row in rows]
     ok = [row for row in records if 200 <= row[2] < 300]
     last = max((row[1] for row in records), default=seconds)
@@ -377,6 +431,13 @@ def run_load(
         server_cpu_seconds=server_cpu,
         server_max_rss_kib=rss.max_kib,
         server_end_rss_kib=rss.last_kib,
+        server_cpu_by_part={
+            part: parts_after[part] - parts_before.get(part, 0.0) for part in CPU_PARTS
+        }
+        if is_fullcycle
+        else {},
+        load_average_at_start=load_at_start,
+        load_average_at_end=load_average(),
     )
     if on_end is not None:
         on_end(result)
@@ -398,6 +459,18 @@ def describe_load(name: str, unit: str, result: LoadResult) -> list[str]:
         f"{result.client_cpu_seconds:.1f} s = {result.client_cpu_seconds / result.seconds:.2f} "
         f"cores",
     ]
+    if result.server_cpu_by_part:
+        lines.append(
+            "  server CPU by part (cores): "
+            + ", ".join(
+                f"{part} {seconds / result.seconds:.2f}"
+                for part, seconds in result.server_cpu_by_part.items()
+            )
+        )
+    lines.append(
+        f"  1-minute load average: {result.load_average_at_start:.1f} at the start, "
+        f"{result.load_average_at_end:.1f} at the end (2 cores)"
+    )
     if result.server_max_rss_kib:
         lines.append(
             f"  server RSS: max {result.server_max_rss_kib / 1024:,.0f} MiB, "

@@ -207,7 +207,7 @@ def main() -> int:
         f"{token}"
     )
 
-    print("\nbaselines, one core, same bodies:")
+    print(f"\nbaselines, one core, same bodies (load average {benchlib.load_average():.1f}):")
     baselines = {}
     for name, work in BASELINES:
         rate = benchlib.rate_on_one_core(work, bodies, args.records, args.baseline_seconds)
@@ -285,6 +285,12 @@ def main() -> int:
     print("\nratios (server end to end / one-core baseline):")
     for name, rate in baselines.items():
         print(f"  {result.rate / rate:6.2f}  vs {name}")
+    if result.server_cpu_seconds:
+        cpu_path = baselines[BASELINES[-1][0]]
+        print(
+            f"  {per_core / cpu_path:6.2f}  records per server CPU-second vs {BASELINES[-1][0]}"
+            " (less sensitive to what else runs on the machine)"
+        )
     print(f"  goal 100,000 records/s: {result.rate / 100_000:.0%} of it")
 
     if profiler is not None:

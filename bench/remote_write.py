@@ -294,6 +294,7 @@ def main() -> int:
                 processes=args.processes,
                 seconds=args.seconds,
                 server_pid=vm.pid,
+                is_fullcycle=False,
             )
             stored = vm.stored()
         finally:

@@ -94,6 +94,27 @@ def test_rows_of_every_table_are_stored_and_queryable(store: TelemetryStore) -> 
     assert store.query("SELECT kind, title FROM fullcycle.markers") == [("deploy", "v42")]
 
 
+def test_maps_shared_by_many_rows_are_stored_on_each_row(store: TelemetryStore) -> None:
+    """A decoder hands one resource's attributes to all its records as one dict object."""
+    batch = LogBatch()
+    resources = [{"service.name": "shop", "host.name": f"web-{n}"} for n in range(2)]
+    for number in range(10):
+        batch.add(
+            timestamp_ns=NOW_NS + number,
+            body=f"line {number}",
+            service="shop",
+            resource_attributes=resources[number // 7],
+            attributes={"n": str(number)},
+        )
+    asyncio.run(store.append([batch]))
+    store.flush()
+    rows = store.query(
+        "SELECT attributes['n'], resource_attributes['host.name'] FROM fullcycle.logs"
+        " ORDER BY timestamp"
+    )
+    assert rows == [(str(n), "web-0" if n < 7 else "web-1") for n in range(10)]
+
+
 def test_acknowledged_rows_survive_a_restart_without_a_flush(tmp_path: Path) -> None:
     first = TelemetryStore(StoreOptions(data_dir=tmp_path, flush_interval_seconds=3600))
     first.open()
@@ -123,6 +144,46 @@ def test_a_torn_record_at_the_end_of_the_log_is_cut_off(tmp_path: Path) -> None:
         assert second.query("SELECT count() FROM fullcycle.logs") == [(15,)]
     finally:
         second.close()
+
+
+def _inserts_of_appends_a_fifth_of_a_second_apart(options: StoreOptions) -> int:
+    """Append 1,000 rows six times, 0.2 s apart; once all are stored, how many inserts the
+    flusher made of them (every insert gives its rows its own `wal_batch`)."""
+    store = TelemetryStore(options)
+    store.open()
+    try:
+
+        async def append_spaced() -> None:
+            for round_number in range(6):
+                await store.append([_logs(1000, tag=f"round{round_number}")])
+                await asyncio.sleep(0.2)
+
+        asyncio.run(append_spaced())
+        deadline = time.monotonic() + 30
+        while store.query("SELECT count() FROM fullcycle.logs") != [(6000,)]:
+            assert time.monotonic() < deadline, "the flusher did not store the rows in 30 s"
+            time.sleep(0.1)
+        [(inserts,)] = store.query("SELECT uniqExact(wal_batch) FROM fullcycle.logs")
+        return int(inserts)
+    finally:
+        store.close()
+
+
+def test_under_load_the_flusher_makes_fewer_larger_inserts(tmp_path: Path) -> None:
+    """Little arriving: an insert every interval. Much arriving (more than `busy_flush_bytes`
+    per interval): the rows wait, up to `busy_flush_interval_seconds`, to go in together (each
+    insert is a part that ClickHouse merges later)."""
+    quiet = StoreOptions(
+        data_dir=tmp_path / "quiet", flush_interval_seconds=0.05, busy_flush_bytes=2**40
+    )
+    busy = StoreOptions(
+        data_dir=tmp_path / "busy",
+        flush_interval_seconds=0.05,
+        busy_flush_bytes=1,
+        busy_flush_interval_seconds=8,
+    )
+    assert _inserts_of_appends_a_fifth_of_a_second_apart(quiet) >= 4
+    assert _inserts_of_appends_a_fifth_of_a_second_apart(busy) == 1
 
 
 def _run_program(name: str, *args: str) -> subprocess.Popen[str]:

@@ -198,7 +198,7 @@ async def tail(
     """
     query = parsed(q, None, None).query
     store = store_of(request)
-    settle_ns = int((store.options.flush_interval_seconds + 1.5) * NS_PER_SECOND)
+    settle_ns = int((store.options.longest_flush_wait_seconds + 1.5) * NS_PER_SECOND)
 
     async def events() -> AsyncIterator[str]:
         cursor = time.time_ns() - settle_ns

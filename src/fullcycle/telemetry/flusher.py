@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,8 @@ DEDUPLICATED = {
     "deduplicate_blocks_in_dependent_materialized_views": 1,
 }
 NOT_DEDUPLICATED = {"insert_deduplicate": 0}
+# How often a waiting flusher looks at the backlog (to insert as soon as a batch is full).
+_BACKLOG_CHECK_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -65,22 +68,40 @@ class FlushBatch:
         return self.start.segment << 32 | self.start.offset
 
 
+@dataclass(frozen=True)
+class FlushPolicy:
+    """When the flusher inserts, and how much at once.
+
+    Every insert makes a part per table that ClickHouse merges with others later, rebuilding the
+    logs' text indexes each time; under load, merging small parts costs more CPU than inserting
+    them. So the flusher inserts every `interval_seconds` while little arrives, but once
+    `busy_bytes` or more wait after that interval it keeps gathering, up to
+    `busy_interval_seconds` in all or until `max_batch_bytes` wait: under load it makes fewer,
+    larger parts, and rows are searchable within `busy_interval_seconds` (plus the insert).
+    """
+
+    interval_seconds: float
+    busy_interval_seconds: float
+    busy_bytes: int
+    max_batch_bytes: int
+
+
 class Flusher:
     def __init__(
         self,
         directory: Path,
         clickhouse: ClickHouse,
         durable_position: Callable[[], Position],
-        interval_seconds: float,
-        max_batch_bytes: int,
+        backlog_bytes: Callable[[], int],
+        policy: FlushPolicy,
         cluster: str | None = None,
     ) -> None:
         self.directory = directory
         self.clickhouse = clickhouse
         self.cluster = cluster
         self.durable_position = durable_position
-        self.interval_seconds = interval_seconds
-        self.max_batch_bytes = max_batch_bytes
+        self.backlog_bytes = backlog_bytes
+        self.policy = policy
         self.checkpoint = read_checkpoint(directory)
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -94,7 +115,8 @@ class Flusher:
         if pending_end is not None:
             log.info("re-inserting an interrupted batch", extra={"range": self._range_text()})
             start = self.checkpoint.flushed
-            batch = FlushBatch(start, pending_end, self._read_all(start, pending_end))
+            _, tables = self._read(start, pending_end)
+            batch = FlushBatch(start, pending_end, tables)
             self.insert(batch)
             self.insert_missing(batch)
             self.advance(pending_end)
@@ -105,12 +127,30 @@ class Flusher:
 
     def _run(self) -> None:
         while not self._stopping:
-            self._wake.wait(self.interval_seconds)
-            self._wake.clear()
+            self._wait_for_batch()
             try:
-                self.flush()
+                with self._lock:
+                    self._flush_one()
             except Exception:  # the store may be briefly unavailable: keep the log, retry later
                 log.exception("flushing the write-ahead log into the store failed; will retry")
+
+    def _wait_for_batch(self) -> None:
+        """Return when the next insert is due by the policy, or when woken (by `wake`: the
+        backlog is at its limit, or the store is closing)."""
+        policy = self.policy
+        started = time.monotonic()
+        while True:
+            waited = time.monotonic() - started
+            backlog = self.backlog_bytes()
+            if (
+                backlog >= policy.max_batch_bytes
+                or (waited >= policy.interval_seconds and backlog < policy.busy_bytes)
+                or waited >= policy.busy_interval_seconds
+            ):
+                break
+            if self._wake.wait(min(policy.interval_seconds, _BACKLOG_CHECK_SECONDS)):
+                break
+        self._wake.clear()
 
     def wake(self) -> None:
         self._wake.set()
@@ -119,10 +159,19 @@ class Flusher:
         """Insert everything durable that is not in the store yet; returns the rows inserted."""
         with self._lock:
             inserted = 0
-            while (batch := self.next_batch()) is not None:
-                inserted += self.insert(batch)
-                self.advance(batch.end)
+            while (rows := self._flush_one()) is not None:
+                inserted += rows
             return inserted
+
+    def _flush_one(self) -> int | None:
+        """Insert the next batch (what is durable, up to `max_batch_bytes`); returns its rows,
+        or None when everything durable is in the store."""
+        batch = self.next_batch()
+        if batch is None:
+            return None
+        rows = self.insert(batch)
+        self.advance(batch.end)
+        return rows
 
     def next_batch(self) -> FlushBatch | None:
         """Read the next batch to insert and record its range as pending in the checkpoint."""
@@ -130,7 +179,7 @@ class Flusher:
         start = self.checkpoint.flushed
         if end <= start:
             return None
-        batch_end, tables = self._read(start, end)
+        batch_end, tables = self._read(start, end, self.policy.max_batch_bytes)
         self.checkpoint = Checkpoint(start, batch_end)
         write_checkpoint(self.directory, self.checkpoint)
         return FlushBatch(start, batch_end, tables)
@@ -185,8 +234,11 @@ class Flusher:
             settings={"mutations_sync": 2},
         )
 
-    def _read(self, start: Position, end: Position) -> tuple[Position, dict[str, list[pa.Table]]]:
-        """Read records from `start` until `end` or until about max_batch_bytes."""
+    def _read(
+        self, start: Position, end: Position, limit_bytes: int | None = None
+    ) -> tuple[Position, dict[str, list[pa.Table]]]:
+        """The tables of the records from `start` until `end`, or (with `limit_bytes`) until
+        about that many bytes are read; returns where reading stopped."""
         tables: dict[str, list[pa.Table]] = defaultdict(list)
         size, reached = 0, start
         for position, payload in read_records(self.directory, start, end):
@@ -194,18 +246,11 @@ class Flusher:
                 tables[name].append(table)
             size += len(payload)
             reached = position
-            if size >= self.max_batch_bytes:
+            if limit_bytes is not None and size >= limit_bytes:
                 break
         if reached == start:  # durable position is in a later segment: skip the empty tail
             reached = end
         return reached, tables
-
-    def _read_all(self, start: Position, end: Position) -> dict[str, list[pa.Table]]:
-        tables: dict[str, list[pa.Table]] = defaultdict(list)
-        for _, payload in read_records(self.directory, start, end):
-            for name, table in decode_batches(payload):
-                tables[name].append(table)
-        return tables
 
     def advance(self, position: Position) -> None:
         """Everything before `position` is in the store: move the checkpoint, drop segments."""

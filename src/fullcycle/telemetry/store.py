@@ -1,7 +1,8 @@
 """The telemetry store: what the rest of fullcycle calls to write and read telemetry.
 
 Writes (`append`) are acknowledged once they are in the fsynced write-ahead log; a background
-flusher moves them into ClickHouse within about `flush_interval` seconds. Reads (`query`) run
+flusher moves them into ClickHouse within about `flush_interval_seconds`, or under heavy load
+`busy_flush_interval_seconds` (flusher.FlushPolicy). Reads (`query`) run
 ClickHouse SQL with bound parameters against the same tables in either mode.
 """
 
@@ -18,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fullcycle.telemetry.batches import Batch
 from fullcycle.telemetry.connection import DATABASE, ClickHouse
-from fullcycle.telemetry.flusher import Flusher
+from fullcycle.telemetry.flusher import Flusher, FlushPolicy
 from fullcycle.telemetry.group_commit import GroupCommitWriter, Overloaded
 from fullcycle.telemetry.payloads import encode_batches
 from fullcycle.telemetry.schema import Retention, ensure_schema
@@ -45,9 +46,16 @@ class StoreOptions:
     durable: bool = True
     segment_bytes: int = 64 * 1024 * 1024
     flush_interval_seconds: float = 0.5
-    flush_batch_bytes: int = 32 * 1024 * 1024
+    busy_flush_interval_seconds: float = 2.0
+    busy_flush_bytes: int = 4 * 1024 * 1024
+    flush_batch_bytes: int = 64 * 1024 * 1024
     max_queued_bytes: int = 256 * 1024 * 1024
     max_backlog_bytes: int = 2 * 1024 * 1024 * 1024
+
+    @property
+    def longest_flush_wait_seconds(self) -> float:
+        """The longest the flusher lets acknowledged rows wait before it inserts them."""
+        return max(self.flush_interval_seconds, self.busy_flush_interval_seconds)
 
 
 class DataDirInUse(RuntimeError):
@@ -86,8 +94,13 @@ class TelemetryStore:
             self._wal_dir,
             self.clickhouse,
             lambda: self._writer.durable_position,
-            self.options.flush_interval_seconds,
-            self.options.flush_batch_bytes,
+            lambda: self.backlog_bytes,
+            FlushPolicy(
+                interval_seconds=self.options.flush_interval_seconds,
+                busy_interval_seconds=self.options.longest_flush_wait_seconds,
+                busy_bytes=self.options.busy_flush_bytes,
+                max_batch_bytes=self.options.flush_batch_bytes,
+            ),
             self.options.cluster,
         )
         ensure_schema(self.clickhouse.client(), self.options.retention, self.options.cluster)
