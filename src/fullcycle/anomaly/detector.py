@@ -802,11 +802,18 @@ class Detector:
         deviation = _clip(value - self._base - weekly - daily, limit_seasonal)
         days = elapsed / DAY
         daily_rate = DAILY_RATE if days * DAILY_RATE > 1.0 else 1.0 / max(days, 1.0)
-        self._daily[daily_slot] = daily + daily_rate / self._daily_visit_points * deviation
+        learnt_daily = daily_rate / self._daily_visit_points * deviation
+        self._daily[daily_slot] = daily + learnt_daily
         if elapsed > self._weekly_after:
+            # the weekly correction learns only what the daily profile did not just learn:
+            # on the second day the profile takes nearly all of a deviation, and both taking
+            # it whole left a lasting error in that slot of the week (a night slot learnt
+            # before the base had settled paged two weeks later)
             weeks = elapsed / WEEK if elapsed > WEEK else 1.0
             weekly_rate = WEEKLY_RATE if weeks * WEEKLY_RATE > 1.0 else 1.0 / weeks
-            self._weekly[weekly_slot] = weekly + weekly_rate / self._weekly_visit_points * deviation
+            self._weekly[weekly_slot] = weekly + weekly_rate / self._weekly_visit_points * (
+                deviation - learnt_daily
+            )
         self._offset += self._offset_rate * seasonal_error
 
     def _learn_choice(
