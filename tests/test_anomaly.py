@@ -177,6 +177,61 @@ def test_at_five_minute_steps_an_outage_at_eight_pages_within_ten_minutes() -> N
     assert all(point.direction == "below" for point in outage)
 
 
+def payment_success(days: int, seed: int) -> list[float | None]:
+    """A payment success ratio per minute: 97 % of the orders' payments go through; no value
+    in a minute without orders."""
+    rng = np.random.default_rng(seed)
+    orders = orders_per_step(days, 1, seed=seed)
+    return [float(rng.binomial(int(n), 0.97)) / n if n else None for n in orders]
+
+
+@pytest.fixture(scope="module")
+def payments() -> tuple[Detector, list[Point], list[float | None]]:
+    """Three weeks of a payment success ratio, then day 22 (a Monday)."""
+    series = payment_success(22, seed=6)
+    detector = Detector(MetricKind.RATIO)
+    return detector, feed(detector, series[: 21 * 1440], 1), series
+
+
+def test_three_weeks_of_a_normal_payment_ratio_do_not_page(
+    payments: tuple[Detector, list[Point], list[float | None]],
+) -> None:
+    _, points, _ = payments
+    assert not any(point.alert for point in points[7 * 1440 :])
+
+
+def test_a_failing_payment_provider_pages_within_fifteen_minutes(
+    payments: tuple[Detector, list[Point], list[float | None]],
+) -> None:
+    """From 12:00 only 70 % of the payments go through: the ratio's level follows the
+    series only slowly, the expected value stays where the ratio usually is."""
+    detector, _, series = payments
+    detector = Detector.from_state(detector.state())
+    start = 21 * 1440
+    before = feed(detector, series[start : start + 12 * 60], 1, first=start)
+    assert not any(point.alert for point in before)
+    rng = np.random.default_rng(8)
+    orders = orders_per_step(22, 1, seed=6)[start + 12 * 60 : start + 12 * 60 + 45]
+    failing = [float(rng.binomial(int(n), 0.7)) / n if n else None for n in orders]
+    points = feed(detector, failing, 1, first=start + 12 * 60)
+    first = next(index for index, point in enumerate(points) if point.alert)
+    assert first < 15, f"first alert after {first + 1} minutes"
+    assert points[first].direction == "below"
+
+
+def test_a_flat_lined_payment_ratio_pages(
+    payments: tuple[Detector, list[Point], list[float | None]],
+) -> None:
+    """The exporter repeats 11 of 12 payments every minute from 13:00: a ratio that is not
+    at its bound never repeats that long."""
+    detector, _, series = payments
+    detector = Detector.from_state(detector.state())
+    start = 21 * 1440
+    feed(detector, series[start : start + 13 * 60], 1, first=start)
+    stuck = feed(detector, [11 / 12] * 60, 1, first=start + 13 * 60)
+    assert any(point.alert for point in stuck)
+
+
 def test_state_restored_continues_identically() -> None:
     detector, _, rng = learned_shop(days=8)
     restored = Detector.from_state(detector.state())

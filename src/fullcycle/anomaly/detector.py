@@ -184,6 +184,7 @@ class Detector:
         "_plain",
         "_plain_history",
         "_quantum",
+        "_ratio_kind",
         "_recent",
         "_repeat_surprise",
         "_resting",
@@ -227,6 +228,7 @@ class Detector:
         self._band_sigmas = self.sensitivity.band_sigmas
         self._zero_when_absent = self.kind.absent_is_zero
         self._count_kind = self.kind is MetricKind.COUNT
+        self._ratio_kind = self.kind is MetricKind.RATIO
         self._business_kind = self.kind is not MetricKind.OPS
         self._lower_bound = 0.0 if self.kind is not MetricKind.OPS else -math.inf
         self._upper_bound = 1.0 if self.kind is MetricKind.RATIO else math.inf
@@ -480,7 +482,9 @@ class Detector:
         ever was before (a flat-lined exporter), in a series that does move. Also learns the
         quantum, the smallest step the series makes, which floors the error scale."""
         step = abs(value - self._last_value)
-        if step > 0 or value == 0:  # a run of zeros is "nothing happened", not a stuck value
+        # a run of zeros is "nothing happened", and a ratio at its bound (every payment went
+        # through) is its most common value: neither is a stuck value nor makes one look normal
+        if step > 0 or value == 0 or value == self._upper_bound:
             if step > 0 and (self._quantum == 0 or step < self._quantum):
                 self._quantum = step
             if self._same_run > self._longest_run:
@@ -802,11 +806,18 @@ class Detector:
         deviation = _clip(value - self._base - weekly - daily, limit_seasonal)
         days = elapsed / DAY
         daily_rate = DAILY_RATE if days * DAILY_RATE > 1.0 else 1.0 / max(days, 1.0)
-        self._daily[daily_slot] = daily + daily_rate / self._daily_visit_points * deviation
+        learnt_daily = daily_rate / self._daily_visit_points * deviation
+        self._daily[daily_slot] = daily + learnt_daily
         if elapsed > self._weekly_after:
+            # the weekly correction learns only what the daily profile did not just learn:
+            # on the second day the profile takes nearly all of a deviation, and both taking
+            # it whole left a lasting error in that slot of the week (a night slot learnt
+            # before the base had settled paged two weeks later)
             weeks = elapsed / WEEK if elapsed > WEEK else 1.0
             weekly_rate = WEEKLY_RATE if weeks * WEEKLY_RATE > 1.0 else 1.0 / weeks
-            self._weekly[weekly_slot] = weekly + weekly_rate / self._weekly_visit_points * deviation
+            self._weekly[weekly_slot] = weekly + weekly_rate / self._weekly_visit_points * (
+                deviation - learnt_daily
+            )
         self._offset += self._offset_rate * seasonal_error
 
     def _learn_choice(
@@ -828,6 +839,11 @@ class Detector:
         )
         if elapsed < DAY or unusual:
             return
+        if self._ratio_kind:
+            # a ratio (payment success) is flat, so following the last points looks as good
+            # as the rhythm, and would follow a failing provider down: it stays seasonal
+            self._seasonal_chosen = True
+            return
         self._compared += 1
         rate = max(CHOICE_RATE, 1.0 / self._compared)
         self._choice_seasonal += rate * (abs(seasonal_error) - self._choice_seasonal)
@@ -847,6 +863,7 @@ _DERIVED = (
     "_business_kind",
     "_count_kind",
     "_lower_bound",
+    "_ratio_kind",
     "_upper_bound",
     "_weekly_after",
     "_weekly_slot",
