@@ -219,3 +219,15 @@ def live_server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def cli_against_live_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, live_server: LiveServer
+) -> LiveServer:
+    """The `fullcycle` command's environment for a test: the live server's URL, the admin
+    token, and a configuration folder of its own (never the user's)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("FULLCYCLE_URL", live_server.url)
+    monkeypatch.setenv("FULLCYCLE_TOKEN", ADMIN_TOKEN)
+    return live_server

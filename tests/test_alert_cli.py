@@ -19,7 +19,10 @@ from tests.conftest import ADMIN_TOKEN, LiveServer, free_port
 from tests.test_alert_evaluation import METRIC_RULES, T0, Clock, post_samples, queue_depths
 from tests.test_alert_rules import RULES
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+pytestmark = [
+    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
+    pytest.mark.usefixtures("cli_against_live_server"),
+]
 
 
 @pytest.fixture
@@ -36,15 +39,6 @@ def live_server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture(autouse=True)
-def cli_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, live_server: LiveServer
-) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("FULLCYCLE_URL", live_server.url)
-    monkeypatch.setenv("FULLCYCLE_TOKEN", ADMIN_TOKEN)
 
 
 def fullcycle(*args: str) -> Result:

@@ -14,14 +14,7 @@ from fullcycle.cli.main import app
 from tests.conftest import ADMIN_TOKEN, LiveServer
 from tests.deploy_helpers import version_health
 
-
-@pytest.fixture(autouse=True)
-def cli_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, live_server: LiveServer
-) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("FULLCYCLE_URL", live_server.url)
-    monkeypatch.setenv("FULLCYCLE_TOKEN", ADMIN_TOKEN)
+pytestmark = pytest.mark.usefixtures("cli_against_live_server")
 
 
 def fullcycle(*args: str) -> Result:

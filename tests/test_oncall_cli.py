@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +16,10 @@ from typer.testing import CliRunner, Result
 from fullcycle.cli.main import app
 from tests.conftest import ADMIN_TOKEN, LiveServer
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+pytestmark = [
+    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
+    pytest.mark.usefixtures("cli_against_live_server"),
+]
 
 SCHEDULE = {
     "name": "primary",
@@ -38,15 +40,6 @@ def admin_api(live_server: LiveServer) -> Iterator[httpx.Client]:
         created = client.post("/api/v1/teams/team-shop/oncall-schedules", json=SCHEDULE)
         assert created.status_code == 201, created.text
         yield client
-
-
-@pytest.fixture(autouse=True)
-def cli_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, live_server: LiveServer
-) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("FULLCYCLE_URL", live_server.url)
-    monkeypatch.setenv("FULLCYCLE_TOKEN", ADMIN_TOKEN)
 
 
 def fullcycle(*args: str) -> Result:
