@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import math
 import random
 from collections.abc import Iterator
@@ -202,9 +203,12 @@ def _earlier_rollup_sql(seconds: int) -> list[str]:
     ]
 
 
-def test_rollups_made_by_an_earlier_version_are_made_again_on_start(tmp_path: Path) -> None:
+def test_rollups_made_by_an_earlier_version_are_made_again_on_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A store whose samples rollups hold argMin/argMax states gets the rollups of this
-    version, filled from its samples, and their view keeps them up to date."""
+    version, filled from its samples (saying so in the log: it takes minutes on a large
+    store), and their view keeps them up to date."""
     store = TelemetryStore(StoreOptions(data_dir=tmp_path))
     store.open()
     client = store.clickhouse.client()
@@ -218,7 +222,11 @@ def test_rollups_made_by_an_earlier_version_are_made_again_on_start(tmp_path: Pa
     store.close()
 
     reopened = TelemetryStore(StoreOptions(data_dir=tmp_path))
-    reopened.open()
+    with caplog.at_level(logging.INFO, logger="fullcycle.telemetry"):
+        reopened.open()
+    said = [record.getMessage() for record in caplog.records]
+    assert any("samples_5m was made by an earlier version" in line for line in said)
+    assert any(line.startswith("filled samples_5m from the stored data of") for line in said)
     try:
         columns = reopened.query(
             "SELECT name FROM system.columns WHERE database = 'fullcycle' AND table = 'samples_5m'"

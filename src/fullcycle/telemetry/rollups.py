@@ -21,12 +21,15 @@ and made again that way.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
 from fullcycle.telemetry.connection import DATABASE
 from fullcycle.telemetry.tables import DEDUPLICATION
+
+log = logging.getLogger("fullcycle.telemetry.rollups")
 
 # Prometheus' staleness marker, stored with its bit pattern (ingest/remote_write.py).
 STALE_NAN_BITS = 0x7FF0000000000002
@@ -225,10 +228,18 @@ def backfill(client: Client, rollup: Rollup) -> None:
     memory stays bounded on a large store)."""
     source = f"{DATABASE}.{rollup.source}"
     days_sql, where = _sample_days(rollup) if rollup in SAMPLE_ROLLUPS else _source_days(rollup)
-    for (day,) in client.query(days_sql).result_rows:
+    days = client.query(days_sql).result_rows
+    for number, (day,) in enumerate(days, 1):
         client.command(
             f"INSERT INTO {DATABASE}.{rollup.table} {rollup_select(rollup, source, where)}",
             parameters={"day": day},
+        )
+        log.info(
+            "filled %s from the stored data of %s (%d of %d days)",
+            rollup.table,
+            day,
+            number,
+            len(days),
         )
 
 

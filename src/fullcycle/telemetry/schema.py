@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -25,6 +26,8 @@ from fullcycle.telemetry.tables import SAMPLES, TABLES, Column, Table
 DURATION = re.compile(r"^(\d+)([hdw])$")
 INDEX_DEFINITION = re.compile(r"^INDEX (\w+) (.+) TYPE (.+) GRANULARITY \d+$")
 HOURS_PER_UNIT = {"h": 1, "d": 24, "w": 24 * 7}
+
+log = logging.getLogger("fullcycle.telemetry.schema")
 
 
 def parse_retention(text: str) -> int:
@@ -201,6 +204,11 @@ def ensure_rollups(client: Client, retention: Retention, cluster: str | None) ->
     refilled: set[str] = set()
     for rollup in ROLLUPS:
         if rollup in SAMPLE_ROLLUPS and outdated(client, rollup, cluster):
+            log.warning(
+                "%s was made by an earlier version: making it again from the stored samples "
+                "(the server starts once it is filled: minutes on a store of weeks)",
+                rollup.table,
+            )
             for statement in drop_sql(rollup, cluster):
                 client.command(statement)
             existing.discard(rollup.view)
