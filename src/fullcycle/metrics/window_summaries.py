@@ -17,6 +17,7 @@ buckets are laid end to end and each window's run of buckets is found by a binar
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -35,7 +36,7 @@ def _cumulative(values: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class WindowSummary:
+class WindowSummary(ABC):
     """Per window: what the window's samples add up to (the counter corrections, sums and
     extremes only when a function asks for them)."""
 
@@ -49,18 +50,20 @@ class WindowSummary:
     last_ms: np.ndarray
     last_values: np.ndarray
 
-    @cached_property
+    @property
+    @abstractmethod
     def corrections(self) -> np.ndarray:
-        raise NotImplementedError
+        """What counter resets took away in each window."""
 
-    @cached_property
+    @property
+    @abstractmethod
     def sums(self) -> np.ndarray:
-        raise NotImplementedError
+        """The sum of each window's samples."""
 
+    @abstractmethod
     def extremes(self, column: str) -> np.ndarray:
         """min_over_time (`minima`) or max_over_time (`maxima`): over the buckets' minima
         (maxima) and the edge sample; NaN only when every value is NaN, as in Prometheus."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)
