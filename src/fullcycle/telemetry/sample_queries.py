@@ -192,6 +192,29 @@ def _columns(store: TelemetryStore, sql: str, parameters: dict[str, Any]) -> Col
     }
 
 
+def _series_samples(
+    rows: Columns,
+    series: dict[int, tuple[dict[str, str], str]],
+    times: str,
+    values: str,
+    stale: str | None = None,
+) -> list[SeriesSamples]:
+    """Rows ordered by fingerprint as each series' samples, with its labels and type."""
+    found = []
+    for fingerprint, run in _per_series(rows):
+        labels, kind = series.get(fingerprint, ({}, ""))
+        found.append(
+            SeriesSamples(
+                labels=labels,
+                type=kind,
+                timestamps_ms=rows[times][run].astype(np.int64),
+                values=rows[values][run].astype(np.float64),
+                stale=rows[stale][run].astype(bool) if stale else np.zeros(0, dtype=bool),
+            )
+        )
+    return found
+
+
 def _per_series(rows: Columns) -> list[tuple[int, slice]]:
     """Each fingerprint's run of rows (the rows are ordered by fingerprint)."""
     fingerprints = rows.get("fingerprint")
@@ -229,20 +252,7 @@ def last_sample_per_step(
         rows = _latest_bucket_rows(
             store, rollup, matchers, first_step_ms, step_ms, steps, lookback_ms
         )
-    series = labels_of.result()
-    found = []
-    for fingerprint, run in _per_series(rows):
-        labels, kind = series.get(fingerprint, ({}, ""))
-        found.append(
-            SeriesSamples(
-                labels=labels,
-                type=kind,
-                timestamps_ms=rows["last_ms"][run].astype(np.int64),
-                values=rows["last_value"][run].astype(np.float64),
-                stale=rows["is_stale"][run].astype(bool),
-            )
-        )
-    return found
+    return _series_samples(rows, labels_of.result(), "last_ms", "last_value", "is_stale")
 
 
 def _latest_sample_rows(
@@ -330,19 +340,7 @@ def raw_samples(
     """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
     labels_of = _series_alongside(store, matchers)
     rows = _columns(store, sql, conditions.parameters)
-    series = labels_of.result()
-    found = []
-    for fingerprint, run in _per_series(rows):
-        labels, kind = series.get(fingerprint, ({}, ""))
-        found.append(
-            SeriesSamples(
-                labels=labels,
-                type=kind,
-                timestamps_ms=rows["ms"][run].astype(np.int64),
-                values=rows["value"][run].astype(np.float64),
-            )
-        )
-    return found
+    return _series_samples(rows, labels_of.result(), "ms", "value")
 
 
 def _series_conditions(
