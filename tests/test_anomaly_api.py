@@ -21,11 +21,9 @@ OUTAGE = (OUTAGE_DAY + timedelta(hours=8), OUTAGE_DAY + timedelta(hours=9))
 QUERY = "sum(increase(shop_revenue_eur_total[5m]))"
 
 
-@pytest.fixture
-def shop(admin: TestClient) -> TestClient:
-    batch = revenue_counter(
-        OUTAGE_DAY - timedelta(days=15), OUTAGE_DAY + timedelta(hours=12), OUTAGE
-    )
+def store_revenue(admin: TestClient, day: datetime, outage: tuple[datetime, datetime]) -> None:
+    """The shop's revenue counter from 15 days before `day` until its noon, with `outage`."""
+    batch = revenue_counter(day - timedelta(days=15), day + timedelta(hours=12), outage)
     response = admin.post(
         BATCHES_PATH,
         content=encode_batches([batch]),
@@ -33,6 +31,11 @@ def shop(admin: TestClient) -> TestClient:
     )
     assert response.status_code == 200, response.text
     admin.app.state.telemetry.flush()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def shop(admin: TestClient) -> TestClient:
+    store_revenue(admin, OUTAGE_DAY, OUTAGE)
     return admin
 
 
@@ -160,14 +163,7 @@ def test_the_quiet_night_before_an_outage_does_not_alert(admin: TestClient) -> N
     day before, at 01:00, 01:30, 02:00 and 07:20) all paged in the night before the fix."""
     day = same_weekday_as_found_on()
     outage = (day + timedelta(hours=8), day + timedelta(hours=9))
-    batch = revenue_counter(day - timedelta(days=15), day + timedelta(hours=12), outage)
-    response = admin.post(
-        BATCHES_PATH,
-        content=encode_batches([batch]),
-        headers={**AUTH, "Content-Type": BATCHES_CONTENT_TYPE},
-    )
-    assert response.status_code == 200, response.text
-    admin.app.state.telemetry.flush()  # type: ignore[attr-defined]
+    store_revenue(admin, day, outage)
     for start in (
         timedelta(hours=-23),
         timedelta(hours=-22, minutes=-30),
