@@ -3,8 +3,8 @@ person's own ways of being paged), like `pd oncall` and `pd user contact`."""
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -12,6 +12,7 @@ import typer
 
 from fullcycle.cli import output
 from fullcycle.cli.client import ApiClient, CliError, connect
+from fullcycle.logs.time_range import NS_PER_SECOND, TimeRangeError, parse_time
 
 oncall_app = typer.Typer(
     help="Who is on call: now and next, for a service or a team; overrides.",
@@ -22,27 +23,17 @@ contacts_app = typer.Typer(
     no_args_is_help=True,
 )
 
-RELATIVE_TIME = re.compile(r"now(?:\s*([+-])\s*(\d{1,6})([mhdw]))?")
-UNIT_MINUTES = {"m": 1, "h": 60, "d": 24 * 60, "w": 7 * 24 * 60}
-
 
 def moment(value: str, option: str) -> datetime:
     """`now`, `now+8h`, `now-30m` or an RFC 3339 time with its zone (`2026-12-24T18:00Z`)."""
-    relative = RELATIVE_TIME.fullmatch(value.strip())
-    if relative:
-        sign, amount, unit = relative.groups()
-        minutes = int(amount or 0) * UNIT_MINUTES.get(unit or "m", 1)
-        return datetime.now(UTC) + timedelta(minutes=-minutes if sign == "-" else minutes)
     try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
+        nanoseconds = parse_time(value, option, time.time_ns())
+    except TimeRangeError:
         raise CliError(
             f"{option} {value!r}: expected now, now+8h or an RFC 3339 time with its zone, "
             "e.g. 2026-12-24T18:00:00Z"
-        )
-    return parsed
+        ) from None
+    return datetime.fromtimestamp(nanoseconds / NS_PER_SECOND, UTC)
 
 
 def _quoted(name: str) -> str:

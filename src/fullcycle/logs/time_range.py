@@ -1,4 +1,5 @@
-"""Times in log requests: RFC 3339 (`2026-11-26T10:00:00Z`) or relative to now (`now-1h`)."""
+"""Times in requests: RFC 3339 (`2026-11-26T10:00:00Z`) or relative to now (`now-1h`, and
+`now+8h` for the end of an on-call override)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import datetime
 from fullcycle.telemetry.log_queries import Window
 
 NS_PER_SECOND = 1_000_000_000
-RELATIVE = re.compile(r"now(?:\s*-\s*(\d{1,9})\s*([smhdw]))?")
+RELATIVE = re.compile(r"now(?:\s*([+-])\s*(\d{1,9})\s*([smhdw]))?")
 DURATION = re.compile(r"(\d{1,9})\s*([smhdw])")
 SECONDS_PER_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 DEFAULT_RANGE = "now-1h"
@@ -31,15 +32,16 @@ def parse_duration(text: str, name: str) -> int:
 
 
 def parse_time(text: str, name: str, now_ns: int) -> int:
-    """Nanoseconds since the epoch for RFC 3339 or `now`, `now-15m`, `now-2d`."""
+    """Nanoseconds since the epoch for RFC 3339 or `now`, `now-15m`, `now-2d`, `now+8h`."""
     stripped = text.strip()
     relative = RELATIVE.fullmatch(stripped)
     if relative:
-        amount, unit = relative.groups()
+        sign, amount, unit = relative.groups()
         offset = int(amount) * SECONDS_PER_UNIT[unit] * NS_PER_SECOND if amount else 0
-        if now_ns - offset < 0:
+        moment_ns = now_ns + offset if sign == "+" else now_ns - offset
+        if moment_ns < 0:
             raise TimeRangeError(f"{name}: {text!r} is before 1970")
-        return now_ns - offset
+        return moment_ns
     try:
         moment = datetime.fromisoformat(stripped.replace("z", "Z"))
     except ValueError:
