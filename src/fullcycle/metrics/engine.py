@@ -57,6 +57,7 @@ __all__ = [
     "check_syntax",
     "instant_query",
     "range_query",
+    "selected_metrics",
     "selector_matchers",
 ]
 
@@ -201,6 +202,26 @@ def _matchers(selector: Any) -> list[LabelMatcher]:
     if selector.name:
         matchers.insert(0, LabelMatcher(METRIC_NAME, "=", selector.name))
     return matchers
+
+
+def selected_metrics(expr: str) -> set[str] | None:
+    """The metric names the selectors of `expr` read, or None when a selector does not name
+    exactly one metric (`{job="shop"}`, `{__name__=~"http_.*"}`)."""
+    names: set[str] = set()
+    pending = [_parse(expr)]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, parser.MatrixSelector):
+            node = node.vector_selector
+        if isinstance(node, parser.VectorSelector):
+            matchers = _matchers(node)
+            equal = [m.value for m in matchers if m.name == METRIC_NAME and m.operator == "="]
+            if len(equal) != 1:
+                return None
+            names.add(equal[0])
+            continue
+        pending.extend(_children(node))
+    return names
 
 
 # Threads evaluating a binary operation's left operand while the caller evaluates the right
