@@ -16,6 +16,13 @@ HTTP on 127.0.0.1 (which adds about a millisecond per query).
                                                      # windows 24 h and 7 d
     .venv/bin/python bench/promql.py --full --keep /tmp/promql-full   # load once, keep the data;
                                                      # a later run with the same DIR reuses it
+    .venv/bin/python bench/promql.py --full --keep /tmp/promql-full --at-once   # also the
+                                                     # dashboard with its 8 panels in flight at once
+
+`--at-once` also measures the whole dashboard as a browser or Grafana loads it, every panel's
+query in flight at the same time, on both sides alike: fullcycle's 8 queries in 8 threads of
+this process, VictoriaMetrics' as 8 HTTP requests at once over 8 connections; the figure is
+the time until the last answer.
 
 With `--keep DIR` the data directories and the data's end time are kept in DIR; a later run with
 the same DIR, series and hours skips the loading (which takes minutes for the full size).
@@ -32,6 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -246,6 +254,43 @@ def measure(
     return timings
 
 
+def measure_at_once(
+    store: TelemetryStore, victoria: str, window: TimeRange, repeat: int
+) -> tuple[list[float], list[float]]:
+    """Milliseconds until every panel is answered with all 8 queries sent at once, fullcycle
+    and VictoriaMetrics, `repeat` times each."""
+    params = {
+        "start": window.start.timestamp(),
+        "end": window.end.timestamp(),
+        "step": window.step.total_seconds(),
+    }
+    ours: list[float] = []
+    theirs: list[float] = []
+    limits = httpx.Limits(max_connections=len(PANELS))
+    with ThreadPoolExecutor(len(PANELS)) as pool, httpx.Client(timeout=120, limits=limits) as http:
+
+        def ask_fullcycle(expr: str) -> None:
+            range_query(store, expr, window.start, window.end, window.step)
+
+        def ask_victoria(expr: str) -> None:
+            http.get(
+                f"{victoria}/api/v1/query_range", params={**params, "query": expr}
+            ).raise_for_status()
+
+        for _ in range(repeat):
+            ours.append(timed(lambda: list(pool.map(ask_fullcycle, PANELS.values()))))
+            theirs.append(timed(lambda: list(pool.map(ask_victoria, PANELS.values()))))
+    return ours, theirs
+
+
+def report_at_once(ours: list[float], theirs: list[float]) -> None:
+    print(
+        f"{'at once':<12} {percentile(ours, 50):>11.1f} ms {percentile(ours, 95):>5.1f} ms"
+        f" {percentile(theirs, 50):>5.1f} ms {percentile(theirs, 95):>5.1f} ms"
+        f" {percentile(ours, 50) / percentile(theirs, 50):>9.1f}x"
+    )
+
+
 def report(label: str, timings: dict[str, tuple[list[float], list[float]]]) -> None:
     print(f"\n{label}")
     print(
@@ -278,6 +323,9 @@ def main() -> None:
     )
     parser.add_argument("--only", choices=("short", "long"), help="measure one window only")
     parser.add_argument("--check", action="store_true", help="compare answers with VM first")
+    parser.add_argument(
+        "--at-once", action="store_true", help="also the dashboard with all panels at once"
+    )
     args = parser.parse_args()
     series = args.series or (1000 if args.full else 200)
     hours = args.hours or (168.0 if args.full else 6.0)
@@ -306,6 +354,9 @@ def main() -> None:
             )
             print(f"load average before: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
             report(label, measure(store, url, window, args.repeat))
+            if args.at_once:
+                print(f"load average: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+                report_at_once(*measure_at_once(store, url, window, args.repeat))
     finally:
         store.close()
         victoria.terminate()

@@ -44,7 +44,7 @@ from fullcycle.metrics.values import (
     merge_same_labels,
     without_name,
 )
-from fullcycle.metrics.window_summaries import SUMMARY_FUNCTIONS
+from fullcycle.metrics.window_summaries import DELTA_TYPES, SUMMARY_FUNCTIONS
 from fullcycle.telemetry import sample_queries
 from fullcycle.telemetry.sample_queries import LabelMatcher, MatchOperator
 from fullcycle.telemetry.store import TelemetryStore
@@ -57,12 +57,16 @@ __all__ = [
     "check_syntax",
     "instant_query",
     "range_query",
+    "selected_metrics",
     "selector_matchers",
 ]
 
 LOOKBACK_MS = 5 * 60 * 1000
 # The summary functions that use counter corrections (the others need no raw reads for resets).
 COUNTER_FUNCTIONS = ("rate", "increase")
+# The summary functions that use the sums of samples (the counter functions too, for the OTLP
+# delta counters among their series, whose increase is their sum).
+SUM_FUNCTIONS = ("sum_over_time", "avg_over_time")
 MAX_POINTS_PER_SERIES = 11_000
 # The parser's enums are not hashable: they are looked up by their names.
 _OPERATORS: dict[str, MatchOperator] = {
@@ -198,6 +202,26 @@ def _matchers(selector: Any) -> list[LabelMatcher]:
     if selector.name:
         matchers.insert(0, LabelMatcher(METRIC_NAME, "=", selector.name))
     return matchers
+
+
+def selected_metrics(expr: str) -> set[str] | None:
+    """The metric names the selectors of `expr` read, or None when a selector does not name
+    exactly one metric (`{job="shop"}`, `{__name__=~"http_.*"}`)."""
+    names: set[str] = set()
+    pending = [_parse(expr)]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, parser.MatrixSelector):
+            node = node.vector_selector
+        if isinstance(node, parser.VectorSelector):
+            matchers = _matchers(node)
+            equal = [m.value for m in matchers if m.name == METRIC_NAME and m.operator == "="]
+            if len(equal) != 1:
+                return None
+            names.add(equal[0])
+            continue
+        pending.extend(_children(node))
+    return names
 
 
 # Threads evaluating a binary operation's left operand while the caller evaluates the right
@@ -413,18 +437,25 @@ class _Evaluator:
         ends = self.times - _duration_ms(selector.offset)
         range_ms = _duration_ms(argument.range)
         bucket_ms = math.gcd(self.step_ms, range_ms) if self.step_ms else range_ms
-        found = sample_queries.window_buckets(
-            self.store,
-            _matchers(selector),
-            int(ends[0]),
-            max(self.step_ms, 1),
-            len(ends),
-            range_ms,
-            max(bucket_ms, 1),
-            corrections=name in COUNTER_FUNCTIONS,
-            rollups=self.rollups,
-            extremes=name in ("min_over_time", "max_over_time"),
-        )
+
+        def read(sums: bool) -> sample_queries.SeriesBuckets:
+            return sample_queries.window_buckets(
+                self.store,
+                _matchers(selector),
+                int(ends[0]),
+                max(self.step_ms, 1),
+                len(ends),
+                range_ms,
+                max(bucket_ms, 1),
+                corrections=name in COUNTER_FUNCTIONS,
+                rollups=self.rollups,
+                extremes=name in ("min_over_time", "max_over_time"),
+                sums=sums,
+            )
+
+        found = read(sums=name in SUM_FUNCTIONS)
+        if name in COUNTER_FUNCTIONS and not set(found.types).isdisjoint(DELTA_TYPES):
+            found = read(sums=True)  # delta counters among the series: read again with sums
         results = window_summaries.evaluate(
             SUMMARY_FUNCTIONS[name], found, ends, range_ms, max(bucket_ms, 1)
         )

@@ -6,6 +6,10 @@ servers (`http.server.request.duration`, as stored from OTLP), the older OTel na
 (`http_requests_total`, `http_request_duration_seconds`, `process_*`). The first alternative
 that has data in the time range is shown; a panel without data is left out. A service's series
 are those with `job="<service>"`, the label OTLP ingest (from `service.name`) and scraping set.
+An alternative that reads only metrics the service has no series of is passed over without
+querying it: one look-up in the series table tells which of the conventions' metrics the
+service has (each empty alternative cost a read and a labels look-up; a service following one
+convention has up to 13 such queries on its dashboard).
 
 Log volume by level comes from the logs table, and the service's deploy/incident markers are
 sent with the panels so that every chart can draw them.
@@ -16,8 +20,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from fullcycle.metrics.engine import selected_metrics
 from fullcycle.metrics.panel_data import ChartPanel, ChartSeries, TimeRange, timeseries
-from fullcycle.telemetry.dashboard_queries import log_counts_by_level, markers_between
+from fullcycle.telemetry.dashboard_queries import (
+    log_counts_by_level,
+    markers_between,
+    metrics_with_series,
+)
 from fullcycle.telemetry.store import TelemetryStore
 
 
@@ -120,8 +129,33 @@ def service_panels(service: str) -> list[Panel]:
     ]
 
 
-def _evaluate_panel(store: TelemetryStore, panel: Panel, window: TimeRange) -> ChartPanel | None:
+def _metrics(alternative: tuple[PanelQuery, ...]) -> set[str] | None:
+    """The metrics an alternative's queries read (None: one of them reads unnamed series)."""
+    names: set[str] = set()
+    for query in alternative:
+        selected = selected_metrics(query.expr)
+        if selected is None:
+            return None
+        names |= selected
+    return names
+
+
+def _service_metrics(store: TelemetryStore, service: str, panels: list[Panel]) -> set[str]:
+    """Which of the metrics the panels' alternatives name the service has series of."""
+    named = (_metrics(alternative) for panel in panels for alternative in panel.alternatives)
+    wanted = sorted(set().union(*(names for names in named if names is not None)))
+    return metrics_with_series(store, wanted, service) if wanted else set()
+
+
+def _evaluate_panel(
+    store: TelemetryStore, panel: Panel, window: TimeRange, present: set[str]
+) -> ChartPanel | None:
+    """The first alternative with data; those whose metrics the service has no series of
+    (`present` lists those it has) would have none and are not queried."""
     for alternative in panel.alternatives:
+        names = _metrics(alternative)
+        if names and not names & present:
+            continue
         chart = ChartPanel(panel.title, panel.unit, [query.expr for query in alternative])
         for query in alternative:
             chart.series.extend(timeseries(store, query.expr, query.legend, window))
@@ -165,9 +199,11 @@ def window_json(store: TelemetryStore, service: str, window: TimeRange) -> dict[
 
 def service_dashboard(store: TelemetryStore, service: str, window: TimeRange) -> dict[str, Any]:
     """The panels with data, their series aligned to common timestamps, and the markers."""
-    panels = [_evaluate_panel(store, panel, window) for panel in service_panels(service)]
-    panels.append(_log_volume(store, service, window))
+    panels = service_panels(service)
+    present = _service_metrics(store, service, panels)
+    charts = [_evaluate_panel(store, panel, window, present) for panel in panels]
+    charts.append(_log_volume(store, service, window))
     return {
         **window_json(store, service, window),
-        "panels": [asdict(panel) for panel in panels if panel is not None],
+        "panels": [asdict(chart) for chart in charts if chart is not None],
     }

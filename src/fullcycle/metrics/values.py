@@ -55,16 +55,20 @@ def label_key(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
 
 def merge_same_labels(series: Vector, what: str) -> Vector:
     """Series with equal label sets joined into one; refused where both have a value at a step
-    (as Prometheus refuses a vector with two series of one label set)."""
+    (as Prometheus refuses a vector with two series of one label set). The series are not
+    changed, and their arrays not copied: a join makes new ones."""
     merged: dict[tuple[tuple[str, str], ...], StepSeries] = {}
     for one in series:
         key = label_key(one.labels)
         existing = merged.get(key)
         if existing is None:
-            merged[key] = StepSeries(one.labels, one.values.copy(), one.present.copy())
+            merged[key] = one
             continue
         if np.any(existing.present & one.present):
             raise PromQLError(f"{what}: vector cannot contain metrics with the same labelset")
-        existing.values = np.where(one.present, one.values, existing.values)
-        existing.present |= one.present
+        merged[key] = StepSeries(
+            existing.labels,
+            np.where(one.present, one.values, existing.values),
+            existing.present | one.present,
+        )
     return list(merged.values())

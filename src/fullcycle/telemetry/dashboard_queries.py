@@ -1,8 +1,10 @@
 """The SQL behind dashboard panels that are not PromQL: deploy and incident markers of a
-service, and its log volume by level (`fullcycle.metrics.service_dashboard` uses both)."""
+service, its log volume by level, and which metrics a service has at all
+(`fullcycle.metrics.service_dashboard` uses them)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fullcycle.telemetry.connection import DATABASE
@@ -59,3 +61,13 @@ def log_counts_by_level(
     for level, at, count in rows:
         counts.setdefault(str(level), {})[int(at)] = int(count)
     return counts
+
+
+def metrics_with_series(store: TelemetryStore, names: Sequence[str], job: str) -> set[str]:
+    """Which of the metric `names` have a series labelled `job="<job>"` (from the `series`
+    table: no sample is read)."""
+    sql = f"""
+        SELECT DISTINCT metric FROM {DATABASE}.series
+        WHERE metric IN {{names:Array(String)}} AND labels['job'] = {{job:String}}
+    """  # noqa: S608 - only the database name is formatted in; values are bound
+    return {str(row[0]) for row in store.query(sql, {"names": list(names), "job": job})}

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+from pyarrow import ipc
 
 from fullcycle.telemetry.connection import DATABASE
 from fullcycle.telemetry.rollups import SAMPLE_ROLLUPS, STALE_NAN_BITS, Rollup
@@ -175,8 +176,10 @@ Columns = dict[str, np.ndarray]
 
 
 # Arrow from chDB in this process: compressing it (lz4 by default) only to decompress it at once
-# is wasted work.
-_IN_PROCESS_ARROW = {"output_format_arrow_compression_method": "none"}
+# is wasted work. The setting is in the query's text: given to the client as a setting, chDB's
+# client reads, sets and restores it with three more queries around every query (3 ms each
+# time, more than reading a panel's labels).
+_IN_PROCESS_ARROW = " SETTINGS output_format_arrow_compression_method = 'none'"
 
 
 def _columns(store: TelemetryStore, sql: str, parameters: dict[str, Any]) -> Columns:
@@ -184,8 +187,10 @@ def _columns(store: TelemetryStore, sql: str, parameters: dict[str, Any]) -> Col
     far cheaper than Python tuples for the many rows sample queries return. Read as Arrow:
     with chDB that takes about half the time of the client's numpy rows for the hundred
     thousand rows of a day's rollup buckets."""
-    settings = _IN_PROCESS_ARROW if store.clickhouse.embedded else {}
-    table = store.clickhouse.client().query_arrow(sql, parameters=parameters, settings=settings)
+    if store.clickhouse.embedded:
+        sql = f"{sql.rstrip()}{_IN_PROCESS_ARROW}"
+    content = store.clickhouse.client().raw_query(sql, parameters=parameters, fmt="Arrow")
+    table = ipc.RecordBatchFileReader(content).read_all()
     return {
         name: column.to_numpy()
         for name, column in zip(table.column_names, table.columns, strict=True)
@@ -479,6 +484,7 @@ def window_buckets(
     corrections: bool = True,
     rollups: bool = True,
     extremes: bool = True,
+    sums: bool = True,
 ) -> SeriesBuckets:
     """Samples of the windows `[end - range_ms, end]` for end = first_end_ms + k * step_ms,
     summed up per bucket of `bucket_ms` (which divides both range and step, so windows are
@@ -488,7 +494,8 @@ def window_buckets(
     From a rollup when its buckets tile these (then a bucket before a window's start may hold
     more than its last sample; only that one counts, as the left edge). `corrections=False`
     leaves counter corrections at 0, and `extremes=False` minima and maxima, for functions
-    that do not use them (what is not needed is not read from a rollup)."""
+    that do not use them, and `sums=False` the sums (what is not needed is not read from a
+    rollup)."""
     origin_ms = first_end_ms - range_ms - bucket_ms
     rollup = rollup_for(bucket_ms, origin_ms) if rollups else None
     labels_of = _series_alongside(store, matchers)
@@ -505,6 +512,7 @@ def window_buckets(
             (first_end_ms, step_ms, steps, range_ms, bucket_ms),
             corrections,
             extremes,
+            sums,
         )
         if corrections:
             _correct_irregular_buckets(store, matchers, rows, origin_ms, bucket_ms)
@@ -589,6 +597,7 @@ def _rollup_bucket_rows(
     windows: tuple[int, int, int, int, int],
     corrections: bool,
     extremes: bool,
+    sums: bool,
 ) -> Columns:
     """The rows `_raw_bucket_rows` gives, from rollup buckets; `corrections` is 0 and
     `irregular` marks buckets whose rises differ from last - first (a counter reset, or a
@@ -600,20 +609,29 @@ def _rollup_bucket_rows(
     inserts not yet merged by ClickHouse) are they sorted here by series and time and merged,
     which is several times cheaper than a GROUP BY.
     `windows` are the first end, step, steps, range and bucket size in milliseconds; the
-    rises (`corrections`) and minima and maxima (`extremes`) are read only when wanted (the
-    others are 0)."""
+    rises (`corrections`), minima and maxima (`extremes`) and sums are read only when wanted
+    (the others are 0)."""
     first_end_ms, step_ms, steps, range_ms, bucket_ms = windows
     last_end_ms = first_end_ms + step_ms * (steps - 1)
-    skipped = (() if extremes else ("low", "high")) + (() if corrections else ("rises",))
+    skipped = (
+        (() if extremes else ("low", "high"))
+        + (() if corrections else ("rises",))
+        + (() if sums else ("total",))
+    )
     conditions = _rollup_conditions(matchers, first_end_ms - range_ms, last_end_ms)
     moment = "toInt64(toUnixTimestamp(bucket_end)) * 1000"
     _window_gaps(conditions, moment, first_end_ms, step_ms, range_ms)
     if bucket_ms == rollup.size_ms:
-        optional = {"low": "low", "high": "high", "rises": "finalizeAggregation(rises) AS rises"}
+        optional = {
+            "total": "total",
+            "low": "low",
+            "high": "high",
+            "rises": "finalizeAggregation(rises) AS rises",
+        }
         sql = f"""
             SELECT fingerprint, {moment} AS bucket_end_ms,
                    first_sample.ms AS first_ms, first_sample.value AS first_value,
-                   last_sample.ms AS last_ms, last_sample.value AS last_value, n, total
+                   last_sample.ms AS last_ms, last_sample.value AS last_value, n
                    {_optional_columns(optional, skipped)}
             FROM {DATABASE}.{rollup.table}
             WHERE {conditions.sql()}
@@ -624,6 +642,7 @@ def _rollup_bucket_rows(
         origin = conditions.bind(first_end_ms - range_ms - bucket_ms, "Int64")
         size = conditions.bind(bucket_ms, "Int64")
         optional = {
+            "total": "sum(total) AS merged_total",
             "low": "min(low) AS merged_low",
             "high": "max(high) AS merged_high",
             "rises": "deltaSumTimestampMerge(rises) AS merged_rises",
@@ -636,7 +655,7 @@ def _rollup_bucket_rows(
                    tupleElement(min(first_sample), 'value') AS merged_first_value,
                    tupleElement(max(last_sample), 'ms') AS merged_last_ms,
                    tupleElement(max(last_sample), 'value') AS merged_last_value,
-                   sum(n) AS merged_n, sum(total) AS merged_total
+                   sum(n) AS merged_n
                    {_optional_columns(optional, skipped)}
             FROM {DATABASE}.{rollup.table}
             WHERE {conditions.sql()}
