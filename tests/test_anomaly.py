@@ -381,3 +381,40 @@ def test_higher_sensitivity_draws_a_narrower_band() -> None:
         last = [detector.update(*point) for point in series][-1]
         widths[sensitivity] = last.upper - last.lower
     assert widths[Sensitivity.HIGH] < widths[Sensitivity.MEDIUM] < widths[Sensitivity.LOW]
+
+
+def spiky_latency(points: int, seed: int) -> list[tuple[float, float]]:
+    """An ops series at 5-minute steps: ~10 ms with a burst of 15-30 ms one point in 20."""
+    rng = random.Random(seed)
+    return [
+        (MONDAY + k * 300.0, rng.uniform(15, 30) if rng.random() < 0.05 else rng.gauss(10, 1))
+        for k in range(points)
+    ]
+
+
+def test_a_value_beyond_everything_before_scores_high_in_a_spiky_series() -> None:
+    """Bursts up to 30 ms are this series' normal, so 33 ms is a small deviation from the
+    forecast; but no value before it came near, so it is at least as rare as 1 in 500."""
+    series = spiky_latency(1500, seed=5)
+    detector = Detector()
+    for point in series:
+        detector.update(*point)
+    assert max(value for _, value in series) < 30.0
+    record = detector.update(MONDAY + 1500 * 300.0, 33.0)
+    assert record.anomaly_score >= 1 - 10**-2.7
+    assert record.direction == "above"
+
+
+def test_a_state_saved_before_the_range_was_kept_still_loads_and_learns_it() -> None:
+    series = spiky_latency(1500, seed=5)
+    detector = Detector()
+    for point in series[:1000]:
+        detector.update(*point)
+    fields = json.loads(detector.state())
+    for name in ("range_low", "range_high", "range_points"):
+        del fields[name]
+    restored = Detector.from_state(json.dumps(fields).encode())
+    for point in series[1000:]:
+        restored.update(*point)
+    record = restored.update(MONDAY + 1500 * 300.0, 33.0)
+    assert record.anomaly_score >= 1 - 10**-2.7

@@ -65,6 +65,11 @@ STUCK_MIN_POINTS = 10  # a non-zero value repeated this often, and
 STUCK_FACTOR = 3  # this many times longer than any run before, is a flat-lined series
 STUCK_SURPRISE = 10.0
 STUCK_MIN_COUNTS = 3  # a count repeated this often, and too unlikely to repeat, is stuck too
+# A new record of an ops series (a value beyond the range of all values before it)
+RECORD_AFTER = 100  # counts once the range has seen this many points...
+RECORD_MARGIN = 0.02  # ...and the value is beyond it by at least 2 % of its width;
+RECORD_LEVEL = 2.7  # it is then at least as rare as 1 in 10^2.7 points (the rest's level),
+# and each further range width beyond adds a factor of 10
 
 # When an alert fires.
 ALERT_MIN_SECONDS = 180.0  # money, counts: the evidence must last 3 minutes...
@@ -184,6 +189,9 @@ class Detector:
         "_plain",
         "_plain_history",
         "_quantum",
+        "_range_high",
+        "_range_low",
+        "_range_points",
         "_ratio_kind",
         "_recent",
         "_repeat_surprise",
@@ -283,6 +291,9 @@ class Detector:
         self._surprise_weight = 1.0
         self._peak = 0.0
         self._resting = 0
+        # the range of the values seen (ops series), for the score of a new record
+        self._range_low = self._range_high = 0.0
+        self._range_points = 0
         # alert
         self._alert_mean = 0.0
         self._outside_run = 0
@@ -423,6 +434,8 @@ class Detector:
             upper = self._upper_bound
 
         score = self._score(z, shift_z, stuck)
+        if not self._business_kind:
+            score = self._record_score(value, score)
         if self._zero_when_absent:
             variance = MEAN_ABSOLUTE_TO_SIGMA * MEAN_ABSOLUTE_TO_SIGMA * error * error
             if self._error_daily[daily_slot] > variance:  # a slot the forecast often misses
@@ -553,6 +566,38 @@ class Detector:
         if level < peak:
             return (1.0 - share) * level / peak
         return 1.0 - share
+
+    def _record_score(self, value: float, score: float) -> float:
+        """The score, raised for a new record: a value beyond the range of every value the
+        series had before (after RECORD_AFTER points) is at least as rare as 1 in 10^2.7,
+        and rarer by a factor of 10 per range width beyond it.
+
+        The surprise above measures a deviation against the forecast's recent errors, so a
+        series that often swings wildly needs a wilder swing to score high; but the highest
+        value it ever had is rare whatever its noise (a cost per click twice as high as ever,
+        a sensor reading never seen before). Only ops series: a growing shop sets records
+        every good week.
+        """
+        points = self._range_points
+        self._range_points = points + 1
+        low, high = self._range_low, self._range_high
+        if points == 0:
+            self._range_low = self._range_high = value
+            return score
+        width = high - low
+        if value > high:
+            self._range_high = value
+            excess = (value - high) / width if width > 0.0 else 0.0
+        elif value < low:
+            self._range_low = value
+            excess = (low - value) / width if width > 0.0 else 0.0
+        else:
+            return score
+        if points < RECORD_AFTER or excess <= RECORD_MARGIN:
+            return score
+        level = RECORD_LEVEL + excess
+        record = 1.0 - 10.0**-level if level < 15.0 else 1.0 - 1e-15
+        return record if record > score else score
 
     def _remember_surprise(self, index: int) -> None:
         """Count the surprise; older counts weigh less (each new one weighs a bit more).
