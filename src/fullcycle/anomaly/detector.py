@@ -68,8 +68,9 @@ STUCK_MIN_COUNTS = 3  # a count repeated this often, and too unlikely to repeat,
 # A new record of an ops series (a value beyond the range of all values before it)
 RECORD_AFTER = 100  # counts once the range has seen this many points...
 RECORD_MARGIN = 0.02  # ...and the value is beyond it by at least 2 % of its width;
-RECORD_LEVEL = 2.7  # it is then at least as rare as 1 in 10^2.7 points (the rest's level),
-# and each further range width beyond adds a factor of 10
+RECORD_LEVEL = 2.7  # it is then at least as rare as 1 in 10^2.7 points (the rest's level)
+# or, after N points, as 2 in N (the chance that the last of N exchangeable values is the
+# highest or the lowest), and each range width beyond the old range adds a factor of 10
 
 # When an alert fires.
 ALERT_MIN_SECONDS = 180.0  # money, counts: the evidence must last 3 minutes...
@@ -570,13 +571,14 @@ class Detector:
     def _record_score(self, value: float, score: float) -> float:
         """The score, raised for a new record: a value beyond the range of every value the
         series had before (after RECORD_AFTER points) is at least as rare as 1 in 10^2.7,
-        and rarer by a factor of 10 per range width beyond it.
+        or as 2 in the number of points seen when that is rarer, and rarer by a factor of
+        10 per range width beyond the old range.
 
         The surprise above measures a deviation against the forecast's recent errors, so a
         series that often swings wildly needs a wilder swing to score high; but the highest
         value it ever had is rare whatever its noise (a cost per click twice as high as ever,
         a sensor reading never seen before). Only ops series: a growing shop sets records
-        every good week.
+        every good week. Like any new peak, the record starts the rest of the points after it.
         """
         points = self._range_points
         self._range_points = points + 1
@@ -595,9 +597,15 @@ class Detector:
             return score
         if points < RECORD_AFTER or excess <= RECORD_MARGIN:
             return score
-        level = RECORD_LEVEL + excess
+        level = math.log10(points / 2.0)
+        level = (level if level > RECORD_LEVEL else RECORD_LEVEL) + excess
         record = 1.0 - 10.0**-level if level < 15.0 else 1.0 - 1e-15
-        return record if record > score else score
+        if record <= score:
+            return score
+        if level >= self._peak:  # the record starts an anomaly: the points after it rest
+            self._resting = REST_POINTS
+            self._peak = level
+        return record
 
     def _remember_surprise(self, index: int) -> None:
         """Count the surprise; older counts weigh less (each new one weighs a bit more).
