@@ -411,10 +411,32 @@ def test_a_state_saved_before_the_range_was_kept_still_loads_and_learns_it() -> 
     for point in series[:1000]:
         detector.update(*point)
     fields = json.loads(detector.state())
-    for name in ("range_low", "range_high", "range_points"):
+    for name in ("range_low", "range_high", "range_points", "largest_error"):
         del fields[name]
     restored = Detector.from_state(json.dumps(fields).encode())
     for point in series[1000:]:
         restored.update(*point)
     record = restored.update(MONDAY + 1500 * 300.0, 33.0)
     assert record.anomaly_score >= 1 - 10**-2.7
+
+
+def test_a_forecast_missed_by_more_than_ever_scores_high_inside_the_range() -> None:
+    """A daily curve from 10 to 90 with bursts of up to 15 one point in 20: a value of 1 where
+    the curve says 36 is inside the range of the values seen, but the forecast never missed
+    by 35 before, so it is at least as rare as 1 in 500 and above every score before it."""
+    rng = random.Random(7)
+    detector = Detector()
+    scores = []
+    for k in range(2000):
+        timestamp = MONDAY + k * 300.0
+        value = 50 + 40 * math.sin(2 * math.pi * (timestamp % DAY) / DAY) + rng.gauss(0, 1)
+        if rng.random() < 0.05:
+            value += rng.choice((-1, 1)) * rng.uniform(5, 15)
+        scores.append(detector.update(timestamp, value).anomaly_score)
+    timestamp = MONDAY + 2000 * 300.0
+    curve = 50 + 40 * math.sin(2 * math.pi * (timestamp % DAY) / DAY)
+    missed = detector.update(timestamp, curve - 35)
+    assert missed.value is not None and missed.value > 0.0
+    assert missed.anomaly_score >= 1 - 10**-2.7
+    assert missed.anomaly_score > max(scores[500:])
+    assert missed.direction == "below"
