@@ -72,7 +72,7 @@ RECORD_MARGIN = 0.02  # ...and the value is beyond it by at least 2 % of its wid
 ERROR_RECORD_MARGIN = 0.1  # (an error must be 10 % larger than the largest before)
 RECORD_LEVEL = 2.7  # it is then at least as rare as 1 in 10^2.7 points (the rest's level)
 # or, after N points, as 2 in N (the chance that the last of N exchangeable values is the
-# highest or the lowest), and each range width beyond the old range adds a factor of 10
+# highest or the lowest), and every two widths of the old range beyond it add a factor of 10
 
 # When an alert fires.
 ALERT_MIN_SECONDS = 180.0  # money, counts: the evidence must last 3 minutes...
@@ -576,8 +576,8 @@ class Detector:
         """The score, raised for a new record: a value beyond the range of every value the
         series had before, or a forecast error larger than every one before (both after
         RECORD_AFTER points), is at least as rare as 1 in 10^2.7, or as 2 in the number of
-        points seen when that is rarer, and rarer by a factor of 10 per old range width (or
-        old largest error) beyond it.
+        points seen when that is rarer, and rarer by a factor of 10 per two old range widths
+        (or old largest errors) beyond it.
 
         The surprise above measures a deviation against the forecast's recent errors, so a
         series that often swings wildly needs a wilder swing to score high; but the highest
@@ -611,7 +611,7 @@ class Detector:
         if points < RECORD_AFTER or excess <= RECORD_MARGIN:
             return score
         level = math.log10(points / 2.0)
-        level = (level if level > RECORD_LEVEL else RECORD_LEVEL) + excess
+        level = (level if level > RECORD_LEVEL else RECORD_LEVEL) + excess / 2.0
         record = 1.0 - 10.0**-level if level < 15.0 else 1.0 - 1e-15
         if record <= score:
             return score
