@@ -22,6 +22,7 @@ Five seeds; the same seeds every run.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -173,12 +174,12 @@ def ewma_baseline(values: list[float]) -> float:
     return time.process_time() - started
 
 
-def speed() -> None:
+def speed(kind: MetricKind) -> None:
     """Points per CPU second (process time, so other load on the machine does not count)
-    scoring an existing series: learn 4 weeks, then time 2 more."""
+    scoring an existing series of `kind`: learn 4 weeks of revenue, then time 2 more."""
     values, _ = series("revenue", 0)
     split = 4 * 7 * DAY_MINUTES
-    detector = Detector(MetricKind.MONEY)
+    detector = Detector(kind)
     for minute, value in enumerate(values[:split].tolist()):
         detector.update(START + minute * MINUTE, value)
     timed = values[split:].tolist()
@@ -188,9 +189,10 @@ def speed() -> None:
     seconds = time.process_time() - started
     baseline = ewma_baseline(timed)
     print(
-        f"speed: {len(timed) / seconds:,.0f} points/s on one core scoring an existing series "
-        f"({len(detector.state()):,} bytes of state); a bare EWMA update per point: "
-        f"{len(timed) / baseline:,.0f} points/s (ratio {baseline / seconds:.2f})"
+        f"speed ({kind.value}): {len(timed) / seconds:,.0f} points/s on one core scoring an "
+        f"existing series ({len(detector.state()):,} bytes of state); a bare EWMA update per "
+        f"point: {len(timed) / baseline:,.0f} points/s (ratio {baseline / seconds:.2f}); "
+        f"load {os.getloadavg()[0]:.1f}"
     )
 
 
@@ -198,7 +200,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()
-    speed()
+    speed(MetricKind.MONEY)
+    speed(MetricKind.OPS)
     weeks = args.seeds * (WEEKS - WARMUP_WEEKS)
     print(f"{args.seeds} seeds x {WEEKS} weeks per series, one point a minute")
     print(f"{'series':10} {'caught':>8} {'median':>7} {'p90':>6} {'false/wk':>9}  missed")

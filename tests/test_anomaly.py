@@ -381,3 +381,62 @@ def test_higher_sensitivity_draws_a_narrower_band() -> None:
         last = [detector.update(*point) for point in series][-1]
         widths[sensitivity] = last.upper - last.lower
     assert widths[Sensitivity.HIGH] < widths[Sensitivity.MEDIUM] < widths[Sensitivity.LOW]
+
+
+def spiky_latency(points: int, seed: int) -> list[tuple[float, float]]:
+    """An ops series at 5-minute steps: ~10 ms with a burst of 15-30 ms one point in 20."""
+    rng = random.Random(seed)
+    return [
+        (MONDAY + k * 300.0, rng.uniform(15, 30) if rng.random() < 0.05 else rng.gauss(10, 1))
+        for k in range(points)
+    ]
+
+
+def test_a_value_beyond_everything_before_scores_high_in_a_spiky_series() -> None:
+    """Bursts up to 30 ms are this series' normal, so 33 ms is a small deviation from the
+    forecast; but no value before it came near, so it is at least as rare as 1 in 500."""
+    series = spiky_latency(1500, seed=5)
+    detector = Detector()
+    for point in series:
+        detector.update(*point)
+    assert max(value for _, value in series) < 30.0
+    record = detector.update(MONDAY + 1500 * 300.0, 33.0)
+    assert record.anomaly_score >= 1 - 10**-2.7
+    assert record.direction == "above"
+
+
+def test_a_state_saved_before_the_range_was_kept_still_loads_and_learns_it() -> None:
+    series = spiky_latency(1500, seed=5)
+    detector = Detector()
+    for point in series[:1000]:
+        detector.update(*point)
+    fields = json.loads(detector.state())
+    for name in ("range_low", "range_high", "range_points", "largest_error"):
+        del fields[name]
+    restored = Detector.from_state(json.dumps(fields).encode())
+    for point in series[1000:]:
+        restored.update(*point)
+    record = restored.update(MONDAY + 1500 * 300.0, 33.0)
+    assert record.anomaly_score >= 1 - 10**-2.7
+
+
+def test_a_forecast_missed_by_more_than_ever_scores_high_inside_the_range() -> None:
+    """A daily curve from 10 to 90 with bursts of up to 15 one point in 20: a value of 1 where
+    the curve says 36 is inside the range of the values seen, but the forecast never missed
+    by 35 before, so it is at least as rare as 1 in 500 and above every score before it."""
+    rng = random.Random(7)
+    detector = Detector()
+    scores = []
+    for k in range(2000):
+        timestamp = MONDAY + k * 300.0
+        value = 50 + 40 * math.sin(2 * math.pi * (timestamp % DAY) / DAY) + rng.gauss(0, 1)
+        if rng.random() < 0.05:
+            value += rng.choice((-1, 1)) * rng.uniform(5, 15)
+        scores.append(detector.update(timestamp, value).anomaly_score)
+    timestamp = MONDAY + 2000 * 300.0
+    curve = 50 + 40 * math.sin(2 * math.pi * (timestamp % DAY) / DAY)
+    missed = detector.update(timestamp, curve - 35)
+    assert missed.value is not None and missed.value > 0.0
+    assert missed.anomaly_score >= 1 - 10**-2.7
+    assert missed.anomaly_score > max(scores[500:])
+    assert missed.direction == "below"

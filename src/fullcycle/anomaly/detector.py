@@ -55,7 +55,7 @@ VOLATILITY_NORM = NORMAL_ABSOLUTE_Z_SPREAD * math.sqrt(
 SURPRISE_CAP = 50.0
 SURPRISE_BINS = 80  # log-spaced bins of surprise, 8 per doubling, from 0.5 up
 SURPRISE_BINS_PER_DOUBLING = 8.0
-SURPRISE_MEMORY = 1_000.0  # the surprise histogram forgets with a horizon of ~1000 points
+SURPRISE_MEMORY = 2_000.0  # the surprise histogram forgets with a horizon of ~2000 points
 PEAK_DECAY = 0.995  # a high score damps lower ones for the next ~140 points (half-life)
 REST_LEVEL = 2.7  # a point rarer than 1 in 10^2.7 (~500) that is a new peak...
 REST_POINTS = 100  # ...is the anomaly's start: the next 100 points score at most...
@@ -65,6 +65,14 @@ STUCK_MIN_POINTS = 10  # a non-zero value repeated this often, and
 STUCK_FACTOR = 3  # this many times longer than any run before, is a flat-lined series
 STUCK_SURPRISE = 10.0
 STUCK_MIN_COUNTS = 3  # a count repeated this often, and too unlikely to repeat, is stuck too
+# A new record of an ops series (a value beyond the range of all values before it, or a
+# forecast error larger than all before it)
+RECORD_AFTER = 100  # counts once the range has seen this many points...
+RECORD_MARGIN = 0.02  # ...and the value is beyond it by at least 2 % of its width;
+ERROR_RECORD_MARGIN = 0.1  # (an error must be 10 % larger than the largest before)
+RECORD_LEVEL = 2.7  # it is then at least as rare as 1 in 10^2.7 points (the rest's level)
+# or, after N points, as 2 in N (the chance that the last of N exchangeable values is the
+# highest or the lowest), and every two widths of the old range beyond it add a factor of 10
 
 # When an alert fires.
 ALERT_MIN_SECONDS = 180.0  # money, counts: the evidence must last 3 minutes...
@@ -171,6 +179,7 @@ class Detector:
         "_first_timestamp",
         "_hour_visit_points",
         "_interval",
+        "_largest_error",
         "_last_timestamp",
         "_last_value",
         "_longest_run",
@@ -184,6 +193,9 @@ class Detector:
         "_plain",
         "_plain_history",
         "_quantum",
+        "_range_high",
+        "_range_low",
+        "_range_points",
         "_ratio_kind",
         "_recent",
         "_repeat_surprise",
@@ -283,6 +295,10 @@ class Detector:
         self._surprise_weight = 1.0
         self._peak = 0.0
         self._resting = 0
+        # the range of the values seen (ops series), for the score of a new record
+        self._range_low = self._range_high = 0.0
+        self._range_points = 0
+        self._largest_error = 0.0  # the largest forecast error, for the same
         # alert
         self._alert_mean = 0.0
         self._outside_run = 0
@@ -423,6 +439,8 @@ class Detector:
             upper = self._upper_bound
 
         score = self._score(z, shift_z, stuck)
+        if not self._business_kind:
+            score = self._record_score(value, residual, score)
         if self._zero_when_absent:
             variance = MEAN_ABSOLUTE_TO_SIGMA * MEAN_ABSOLUTE_TO_SIGMA * error * error
             if self._error_daily[daily_slot] > variance:  # a slot the forecast often misses
@@ -553,6 +571,54 @@ class Detector:
         if level < peak:
             return (1.0 - share) * level / peak
         return 1.0 - share
+
+    def _record_score(self, value: float, residual: float, score: float) -> float:
+        """The score, raised for a new record: a value beyond the range of every value the
+        series had before, or a forecast error larger than every one before (both after
+        RECORD_AFTER points), is at least as rare as 1 in 10^2.7, or as 2 in the number of
+        points seen when that is rarer, and rarer by a factor of 10 per two old range widths
+        (or old largest errors) beyond it.
+
+        The surprise above measures a deviation against the forecast's recent errors, so a
+        series that often swings wildly needs a wilder swing to score high; but the highest
+        value it ever had, or its forecast's worst miss, is rare whatever its noise (a cost
+        per click twice as high as ever, a daily peak at half its usual height). Only ops
+        series: a growing shop sets records every good week. Like any new peak, a record
+        starts the rest of the points after it.
+        """
+        points = self._range_points
+        self._range_points = points + 1
+        low, high = self._range_low, self._range_high
+        if points == 0:
+            self._range_low = self._range_high = value
+            return score
+        width = high - low
+        excess = 0.0
+        if value > high:
+            self._range_high = value
+            excess = (value - high) / width if width > 0.0 else 0.0
+        elif value < low:
+            self._range_low = value
+            excess = (low - value) / width if width > 0.0 else 0.0
+        if points >= CLIP_AFTER:  # the first forecasts are guesses, not errors to beat
+            size = -residual if residual < 0.0 else residual
+            largest = self._largest_error
+            if size > largest:
+                self._largest_error = size
+                beyond = (size - largest) / largest if largest > 0.0 else 0.0
+                if beyond > ERROR_RECORD_MARGIN and beyond > excess:
+                    excess = beyond
+        if points < RECORD_AFTER or excess <= RECORD_MARGIN:
+            return score
+        level = math.log10(points / 2.0)
+        level = (level if level > RECORD_LEVEL else RECORD_LEVEL) + excess / 2.0
+        record = 1.0 - 10.0**-level if level < 15.0 else 1.0 - 1e-15
+        if record <= score:
+            return score
+        if level >= self._peak:  # the record starts an anomaly: the points after it rest
+            self._resting = REST_POINTS
+            self._peak = level
+        return record
 
     def _remember_surprise(self, index: int) -> None:
         """Count the surprise; older counts weigh less (each new one weighs a bit more).
