@@ -23,11 +23,13 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+from fullcycle.catalog.discovery import catalog_name
 from fullcycle.ingest.compression import decompress
 from fullcycle.ingest.decoded import Decoded
-from fullcycle.ingest.services import normalise_services
+from fullcycle.ingest.services import check_allowed, normalise_services
+from fullcycle.telemetry import protobuf_logs
 from fullcycle.telemetry.group_commit import Overloaded
-from fullcycle.telemetry.payloads import encode_batches
+from fullcycle.telemetry.payloads import PROTOBUF_LOGS, encode_batches, encode_part
 
 
 @dataclass
@@ -53,11 +55,23 @@ class Body:
 def prepare_write(
     decode: Callable[[bytes], Decoded], body: Body, allowed_service: str | None
 ) -> PreparedWrite:
-    """decompress → decode → map services to catalog names → encode the WAL record."""
+    """decompress → decode → map services to catalog names → encode the WAL record (a protobuf
+    OTLP logs request is kept as it is, with its services: telemetry/protobuf_logs.py)."""
     data = body.data
     if body.content_encoding is not None:
         data = decompress(data, body.content_encoding, body.max_decompressed_bytes)
     decoded = decode(data)
+    kept = decoded.protobuf_logs
+    if kept is not None:
+        names = [catalog_name(service) for service in kept.services]
+        present = {catalog_name(service) for service in kept.services_with_records}
+        record = protobuf_logs.encode_record(
+            kept.request, kept.received_ns, names, decoded.accepted
+        )
+        decoded.protobuf_logs = None
+        return PreparedWrite(
+            decoded, check_allowed(present, allowed_service), encode_part(PROTOBUF_LOGS, record)
+        )
     services = normalise_services(decoded.batches, allowed_service)
     payload = encode_batches(decoded.batches)
     decoded.batches = []
