@@ -4,7 +4,8 @@ Decoding a request and encoding its rows as Arrow is Python work on every record
 process it would share one GIL with HTTP, the write-ahead log and the flusher. Worker processes
 take a request's body and hand back the finished write-ahead-log record, so the server process
 only moves bytes. The workers are started with `spawn` (never `fork`: the server process runs
-threads and an embedded ClickHouse engine), lazily, on the first request.
+threads and an embedded ClickHouse engine): by `warm` when `fullcycle up` starts, so that the
+first requests do not wait seconds for them, else on the first request.
 
 A decoder's refusals (DecodeError, BodyTooLarge, ServiceNotAllowed) travel back from the worker
 as the same exceptions. A worker that dies (out of memory, killed) breaks the pool: that request
@@ -14,6 +15,7 @@ is answered 503 with Retry-After and the pool is started anew for the next one.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import multiprocessing
 import os
 import threading
@@ -78,6 +80,18 @@ def prepare_write(
     return PreparedWrite(decoded, services, payload)
 
 
+# What a worker imports to decode any protocol's request; `warm` has them imported up front.
+_DECODERS = tuple(
+    f"fullcycle.ingest.{name}"
+    for name in ("otlp", "loki", "remote_write", "elastic_bulk", "ndjson_logs", "table_batches")
+)
+
+
+def import_decoders() -> None:
+    for module in _DECODERS:
+        importlib.import_module(module)
+
+
 def exit_with_parent(parent_pid: int) -> None:
     """Run in each worker: a watcher thread ends the worker once the server process is gone
     (killed with -9, a worker would otherwise live on, blocked on its empty queue)."""
@@ -112,6 +126,16 @@ class DecodePool:
             raise Overloaded(
                 "a decoding worker stopped; retry shortly", retry_after=1, status_code=503
             ) from error
+
+    def warm(self) -> None:
+        """Start the worker processes now, in the background, each importing the decoders.
+
+        (The executor starts a process per task submitted while none is idle, so one task per
+        worker starts them all.)"""
+        executor = self._current()
+        if isinstance(executor, ProcessPoolExecutor):
+            for _ in range(self.workers):
+                executor.submit(import_decoders)
 
     def _current(self) -> Executor:
         with self._lock:

@@ -123,7 +123,7 @@ class Flusher:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.rows_flushed = 0
-        self.protobuf_logs = ProtobufLogsInserter(clickhouse, directory / "protobuf-logs.tmp")
+        self.protobuf_logs = ProtobufLogsInserter(clickhouse, directory / "protobuf-logs")
 
     def recover(self) -> None:
         """Finish the batch a previous process was inserting when it stopped."""

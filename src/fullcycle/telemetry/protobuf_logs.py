@@ -98,7 +98,7 @@ def _attributes_need_python(attributes: str) -> str:
     """A value ClickHouse cannot render, or a key that appears twice (Python keeps one)."""
     return (
         f"(arrayExists(kv -> {_any_needs_python('kv.value')}, {attributes})"
-        f" OR length(arrayDistinct(arrayMap(kv -> kv.key, {attributes}))) != length({attributes}))"
+        f" OR arrayUniq(arrayMap(kv -> kv.key, {attributes})) != length({attributes}))"
     )
 
 
@@ -137,7 +137,6 @@ _OBSERVED = "rec.observed_time_unix_nano"
 ROWS_SQL = f"""
 SELECT
     request,
-    {_attribute_map("r.resource.attributes")} AS {_RESOURCE},
     {_nanoseconds(f"if({_TIME} != 0, {_TIME}, if({_OBSERVED} != 0, {_OBSERVED}, received_ns))")}
         AS timestamp,
     {_nanoseconds(f"if({_OBSERVED} != 0, {_OBSERVED}, received_ns)")} AS observed_timestamp,
@@ -153,22 +152,33 @@ SELECT
     s.scope.name AS scope,
     {_RESOURCE} AS resource_attributes,
     {_attribute_map("rec.attributes")} AS attributes,
-    toBool({_TIME} > {MAX_TIMESTAMP_NS} OR {_OBSERVED} > {MAX_TIMESTAMP_NS}
+    toBool(resource_needs_python
+        OR {_TIME} > {MAX_TIMESTAMP_NS} OR {_OBSERVED} > {MAX_TIMESTAMP_NS}
         OR rec.severity_number < 0 OR rec.severity_number > {MAX_SEVERITY_NUMBER}
         OR length(rec.trace_id) NOT IN (0, 16) OR length(rec.span_id) NOT IN (0, 8)
-        OR length(services) != length(resource_logs)
         OR {_any_needs_python("rec.body")}
-        OR {_attributes_need_python("rec.attributes")}
-        OR {_attributes_need_python("r.resource.attributes")}) AS needs_python
-FROM file({{path:String}}, 'Protobuf', '{STRUCTURE}')
-ARRAY JOIN resource_logs AS r, arrayEnumerate(resource_logs) AS resource_index
+        OR {_attributes_need_python("rec.attributes")}) AS needs_python
+FROM (
+    -- what all records of a resource share, once per resource
+    SELECT
+        request, received_ns, services, r, resource_index,
+        {_attribute_map("r.resource.attributes")} AS {_RESOURCE},
+        length(services) != length(resource_logs)
+            OR {_attributes_need_python("r.resource.attributes")} AS resource_needs_python
+    FROM file({{path:String}}, 'Protobuf', '{STRUCTURE}')
+    ARRAY JOIN resource_logs AS r, arrayEnumerate(resource_logs) AS resource_index
+)
 ARRAY JOIN r.scope_logs AS s
 ARRAY JOIN s.log_records AS rec
 """  # noqa: S608
 
 
 _STAGING = "protobuf_logs_staging"
-_STAGING_COLUMNS = ", ".join(f"`{column.name}` {column.clickhouse_type}" for column in LOGS.columns)
+# As the decoding query makes them: LowCardinality comes with the insert into the logs table.
+_STAGING_COLUMNS = ", ".join(
+    f"`{column.name}` {column.clickhouse_type.replace('LowCardinality(String)', 'String')}"
+    for column in LOGS.columns
+)
 # Per flush, in the flushing thread's session: the rows ClickHouse decoded, with their record's
 # number and mark, and the rows decoded in Python (`decoded_by_clickhouse` 0).
 STAGING_SQL = (
@@ -182,9 +192,14 @@ _DECODE_SQL = (
     f" SELECT request, needs_python, 1, {_LOGS_COLUMNS} FROM ({ROWS_SQL})"
 )
 _MARKED_SQL = f"SELECT DISTINCT request FROM {_STAGING} WHERE needs_python"  # noqa: S608
+# Decoding runs on two threads, a file each (the staging table takes rows in any order; the
+# insert into the logs table reads it on one thread, into one block).
+_SCRATCH_FILES = 2
+_SCRATCH_SUFFIX = ".pb"
 _DECODE_SETTINGS = {
     "format_schema": f"{SCHEMA}:WalLogs",
     "input_format_protobuf_oneof_presence": 1,
+    "max_threads": _SCRATCH_FILES,
 }
 
 
@@ -192,8 +207,9 @@ class ProtobufLogsInserter:
     """Insert a flush's logs rows, from protobuf records (`encode_record`) and Arrow tables, into
     the logs table in one insert (one part, as before).
 
-    `scratch` is a file the flusher owns (in the log's directory): the records are written there
-    as length-delimited messages for ClickHouse's `file()` to read. Only for the embedded engine:
+    `scratch` is a directory the flusher owns (in the log's directory): the records are written
+    there as length-delimited messages, in `_SCRATCH_FILES` files that ClickHouse's `file()`
+    reads in parallel. Only for the embedded engine:
     a ClickHouse server cannot read the flusher's files (the flusher then decodes the records
     with `python_rows`).
     """
@@ -218,7 +234,9 @@ class ProtobufLogsInserter:
         try:
             self._write_scratch(records)
             client.command(
-                _DECODE_SQL, parameters={"path": str(self.scratch)}, settings=_DECODE_SETTINGS
+                _DECODE_SQL,
+                parameters={"path": str(self.scratch / f"*{_SCRATCH_SUFFIX}")},
+                settings=_DECODE_SETTINGS,
             )
             marked = [int(row[0]) for row in client.query(_MARKED_SQL).result_rows]
             self.requests_decoded_in_python += len(marked)
@@ -229,22 +247,33 @@ class ProtobufLogsInserter:
                 f" SELECT {_LOGS_COLUMNS}, {{wal_batch:UInt64}} FROM {_STAGING}"
                 " WHERE NOT decoded_by_clickhouse OR request NOT IN {marked:Array(UInt32)}",
                 parameters={"wal_batch": wal_batch, "marked": marked},
-                settings=settings,
+                settings={**settings, "max_threads": 1},
             )
         finally:
-            self.scratch.unlink(missing_ok=True)
+            for path in self.scratch.glob(f"*{_SCRATCH_SUFFIX}"):
+                path.unlink()
             client.command(f"TRUNCATE TABLE {_STAGING}")
         return sum(record_rows(record) for record in records) + sum(t.num_rows for t in tables)
 
     def _write_scratch(self, records: Sequence[memoryview]) -> None:
-        """The records as length-delimited messages, each with its number appended."""
-        with self.scratch.open("wb") as handle:
+        """The records as length-delimited messages, each with its number appended, dealt out
+        over the scratch files."""
+        self.scratch.mkdir(exist_ok=True)
+        handles = [
+            (self.scratch / f"{part}{_SCRATCH_SUFFIX}").open("wb")
+            for part in range(min(_SCRATCH_FILES, len(records)))
+        ]
+        try:
             for number, record in enumerate(records):
                 message = record[_HEADER.size :]
                 appended = _varint(_REQUEST_TAG) + _varint(number)
+                handle = handles[number % len(handles)]
                 handle.write(_varint(len(message) + len(appended)))
                 handle.write(message)
                 handle.write(appended)
+        finally:
+            for handle in handles:
+                handle.close()
 
 
 def record_rows(record: bytes | memoryview) -> int:
