@@ -39,8 +39,9 @@ from fullcycle.ingest.decoded import Decoded
 from fullcycle.ingest.errors import DecodeError
 from fullcycle.ingest.otlp import decode_logs, decode_logs_for_wal
 from fullcycle.ingest.services import normalise_services
+from fullcycle.telemetry import protobuf_logs
 from fullcycle.telemetry.batches import LogBatch
-from fullcycle.telemetry.payloads import PROTOBUF_LOGS, decode_parts, encode_batches
+from fullcycle.telemetry.payloads import PROTOBUF_LOGS, decode_parts, encode_batches, encode_part
 from fullcycle.telemetry.store import StoreOptions, TelemetryStore
 from fullcycle.telemetry.tables import LOGS
 
@@ -389,7 +390,9 @@ def test_a_bad_record_is_refused_with_the_same_message(record: LogRecord) -> Non
 
 def _field(number: int, payload: bytes) -> bytes:
     """A length-delimited protobuf field (payloads here are shorter than 128 bytes)."""
-    return bytes([number << 3 | 2, len(payload)]) + payload
+    tag = number << 3 | 2
+    varint = bytes([tag & 0x7F | 0x80, tag >> 7]) if tag > 0x7F else bytes([tag])
+    return varint + bytes([len(payload)]) + payload
 
 
 # A log record whose severity text is not UTF-8, in a scope, in a resource, in a request.
@@ -417,3 +420,29 @@ def test_json_requests_keep_the_python_decoder() -> None:
     assert decoded.protobuf_logs is None
     assert isinstance(decoded.batches[0], LogBatch)
     assert decoded.accepted == len(decoded.batches[0]) > 0
+
+
+# A request carrying, at its top level, a field number that fullcycle appends for the flusher
+# (100, `received_ns`), as a string where the flusher writes a number: ClickHouse refuses it.
+FOREIGN_FIELD = _request([_record(), _record()]) + _field(100, b"not a number")
+
+
+def test_a_request_with_fields_fullcycle_appends_takes_the_python_path(
+    store: TelemetryStore,
+) -> None:
+    ((name, _),) = decode_parts(_wal_payload(FOREIGN_FIELD))
+    assert name == LOGS.name  # Arrow rows, not the request
+    assert _assert_same_rows(store, FOREIGN_FIELD) == 0
+
+
+def test_records_clickhouse_refuses_are_decoded_in_python(store: TelemetryStore) -> None:
+    """Should ClickHouse refuse a record the ingest path accepted, the flusher must not stop."""
+    record = protobuf_logs.encode_record(FOREIGN_FIELD, RECEIVED_NS, ["shop"], 2)
+    python = _stored_by(store, _python_path_payload(FOREIGN_FIELD))
+    in_python = store.flusher.protobuf_logs.requests_decoded_in_python
+    bench = _bench_requests()
+    asyncio.run(store.append_encoded(_wal_payload(bench)))
+    stored = _stored_by(store, encode_part(PROTOBUF_LOGS, record))
+    assert store.flusher.protobuf_logs.requests_decoded_in_python - in_python == 2  # both
+    assert len(stored) == len(python) + len(decode_logs(bench, PROTOBUF).batches[0])
+    assert [row for row in stored if row["service"] == "shop"] == python

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from google.protobuf.unknown_fields import UnknownFieldSet
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
@@ -67,6 +68,9 @@ def decode_logs_for_wal(
     if encoding_of(content_type) != PROTOBUF:
         return decode_logs(body, content_type, received_ns=received)
     request = parse_request(body, content_type, ExportLogsServiceRequest, LOG_ID_FIELDS)
+    if len(UnknownFieldSet(request)):
+        # Fields fullcycle does not know at the top, where it appends its own for the flusher.
+        return logs_from_request(request, received)
     services: list[str] = []
     with_records: set[str] = set()
     accepted = 0

@@ -19,11 +19,14 @@ A store on a ClickHouse server (which cannot read the flusher's file) decodes th
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from fullcycle.catalog.discovery import catalog_name
 from fullcycle.ingest.otlp_common import MAX_TIMESTAMP_NS
@@ -31,6 +34,8 @@ from fullcycle.ingest.otlp_logs import MAX_SEVERITY_NUMBER, SEVERITY_TEXTS, deco
 from fullcycle.telemetry.batches import LogBatch
 from fullcycle.telemetry.connection import ClickHouse
 from fullcycle.telemetry.tables import LOGS
+
+log = logging.getLogger("fullcycle.telemetry.protobuf_logs")
 
 SCHEMA = Path(__file__).with_name("otlp_logs.proto")
 _PROTOBUF = "application/x-protobuf"
@@ -232,13 +237,7 @@ class ProtobufLogsInserter:
         client.command(STAGING_SQL)
         client.command(f"TRUNCATE TABLE {_STAGING}")
         try:
-            self._write_scratch(records)
-            client.command(
-                _DECODE_SQL,
-                parameters={"path": str(self.scratch / f"*{_SCRATCH_SUFFIX}")},
-                settings=_DECODE_SETTINGS,
-            )
-            marked = [int(row[0]) for row in client.query(_MARKED_SQL).result_rows]
+            marked = self._decode(client, records)
             self.requests_decoded_in_python += len(marked)
             for table in [*tables, *(python_rows(records[number]) for number in marked)]:
                 client.insert_arrow(_STAGING, table)
@@ -254,6 +253,23 @@ class ProtobufLogsInserter:
                 path.unlink()
             client.command(f"TRUNCATE TABLE {_STAGING}")
         return sum(record_rows(record) for record in records) + sum(t.num_rows for t in tables)
+
+    def _decode(self, client: Client, records: Sequence[memoryview]) -> list[int]:
+        """Decode the records into the staging table; returns the numbers of those to decode in
+        Python instead. Should ClickHouse refuse a record that the ingest path's parse accepted,
+        all are decoded in Python: an acknowledged record must never stop the flusher."""
+        self._write_scratch(records)
+        try:
+            client.command(
+                _DECODE_SQL,
+                parameters={"path": str(self.scratch / f"*{_SCRATCH_SUFFIX}")},
+                settings=_DECODE_SETTINGS,
+            )
+        except DatabaseError:
+            log.exception("ClickHouse could not decode OTLP logs records; decoding them in Python")
+            client.command(f"TRUNCATE TABLE {_STAGING}")
+            return list(range(len(records)))
+        return [int(row[0]) for row in client.query(_MARKED_SQL).result_rows]
 
     def _write_scratch(self, records: Sequence[memoryview]) -> None:
         """The records as length-delimited messages, each with its number appended, dealt out
