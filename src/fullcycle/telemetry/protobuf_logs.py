@@ -201,6 +201,14 @@ _MARKED_SQL = f"SELECT DISTINCT request FROM {_STAGING} WHERE needs_python"  # n
 # insert into the logs table reads it on one thread, into one block).
 _SCRATCH_FILES = 2
 _SCRATCH_SUFFIX = ".pb"
+# The insert into the logs table makes one block, whatever the order of the staging table's
+# rows (which the parallel decoding varies): its deduplication token then always names the
+# same rows, also when a batch is inserted again after a crash.
+_ONE_BLOCK = {
+    "max_threads": 1,
+    "min_insert_block_size_rows": 1 << 40,
+    "min_insert_block_size_bytes": 1 << 50,
+}
 _DECODE_SETTINGS = {
     "format_schema": f"{SCHEMA}:WalLogs",
     "input_format_protobuf_oneof_presence": 1,
@@ -214,9 +222,8 @@ class ProtobufLogsInserter:
 
     `scratch` is a directory the flusher owns (in the log's directory): the records are written
     there as length-delimited messages, in `_SCRATCH_FILES` files that ClickHouse's `file()`
-    reads in parallel. Only for the embedded engine:
-    a ClickHouse server cannot read the flusher's files (the flusher then decodes the records
-    with `python_rows`).
+    reads in parallel. Only for the embedded engine: a ClickHouse server cannot read the
+    flusher's files (the flusher then decodes the records with `python_rows`).
     """
 
     def __init__(self, clickhouse: ClickHouse, scratch: Path) -> None:
@@ -246,7 +253,7 @@ class ProtobufLogsInserter:
                 f" SELECT {_LOGS_COLUMNS}, {{wal_batch:UInt64}} FROM {_STAGING}"
                 " WHERE NOT decoded_by_clickhouse OR request NOT IN {marked:Array(UInt32)}",
                 parameters={"wal_batch": wal_batch, "marked": marked},
-                settings={**settings, "max_threads": 1},
+                settings={**settings, **_ONE_BLOCK},
             )
         finally:
             for path in self.scratch.glob(f"*{_SCRATCH_SUFFIX}"):
