@@ -175,7 +175,7 @@ def fullcycle_kept_protobuf_path(body: bytes) -> object:
     check every record, find the services, write the WAL record (ClickHouse decodes the records
     at flush: telemetry/protobuf_logs.py)."""
     decode = partial(decode_logs_for_wal, content_type="application/x-protobuf")
-    return prepare_write(decode, Body(body, None, 1 << 30), None).payload
+    return prepare_write(decode, Body(body, None, 1 << 30), None).record(body)
 
 
 BASELINES = (

@@ -11,6 +11,7 @@ are compared.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import math
 import time
@@ -297,7 +298,7 @@ def _python_path_payload(body: bytes) -> bytes:
 
 def _wal_payload(body: bytes) -> bytes:
     decode = partial(decode_logs_for_wal, content_type=PROTOBUF, received_ns=RECEIVED_NS)
-    return prepare_write(decode, Body(body, None, 1 << 30), None).payload
+    return prepare_write(decode, Body(body, None, 1 << 30), None).record(body)
 
 
 def _stored_by(store: TelemetryStore, payload: bytes) -> list[dict[str, Any]]:
@@ -360,11 +361,24 @@ def test_requests_of_both_kinds_in_one_flush_make_one_insert(store: TelemetrySto
 
 def test_the_request_is_kept_with_its_services_as_catalog_names() -> None:
     decode = partial(decode_logs_for_wal, content_type=PROTOBUF, received_ns=RECEIVED_NS)
-    prepared = prepare_write(decode, Body(_many_shapes(), None, 1 << 30), None)
+    body = _many_shapes()
+    prepared = prepare_write(decode, Body(body, None, 1 << 30), None)
     assert prepared.services == {"fraud-check", "unknown_service", "42"}
     assert prepared.decoded.accepted == 10
-    ((name, _),) = decode_parts(prepared.payload)
+    assert body not in prepared.payload  # the server has it: not sent back from the worker
+    ((name, data),) = decode_parts(prepared.record(body))
     assert name == PROTOBUF_LOGS
+    assert body in bytes(data)
+
+
+def test_a_compressed_request_is_kept_decompressed() -> None:
+    body = _many_shapes()
+    decode = partial(decode_logs_for_wal, content_type=PROTOBUF, received_ns=RECEIVED_NS)
+    prepared = prepare_write(decode, Body(gzip.compress(body), "gzip", 1 << 30), None)
+    assert prepared.body_at is None
+    ((name, data),) = decode_parts(prepared.payload)
+    assert name == PROTOBUF_LOGS
+    assert body in bytes(data)
 
 
 BAD_RECORDS = {

@@ -26,4 +26,4 @@ def protobuf_record(bodies: list[str], attributes: dict[str, str] | None = None)
             record.attributes.append(KeyValue(key=key, value=AnyValue(string_value=value)))
     decode = partial(decode_logs_for_wal, content_type="application/x-protobuf")
     data = request.SerializeToString()
-    return prepare_write(decode, Body(data, None, 1 << 30), None).payload
+    return prepare_write(decode, Body(data, None, 1 << 30), None).record(data)

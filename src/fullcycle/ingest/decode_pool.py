@@ -37,11 +37,23 @@ from fullcycle.telemetry.payloads import PROTOBUF_LOGS, encode_batches, encode_p
 @dataclass
 class PreparedWrite:
     """A decoded request ready for the write-ahead log: `decoded` without its batches (they are
-    in `payload`), and the catalog names of the services it carries."""
+    in `payload`), and the catalog names of the services it carries.
+
+    `body_at`: where the request's body, as the server received it, belongs in `payload` (a
+    protobuf OTLP logs request without Content-Encoding is kept as it arrived: the worker does
+    not send its bytes back); None when `payload` is whole.
+    """
 
     decoded: Decoded
     services: set[str]
     payload: bytes
+    body_at: int | None = None
+
+    def record(self, body: bytes) -> bytes:
+        """The write-ahead-log record, given the body the server received."""
+        if self.body_at is None:
+            return self.payload
+        return b"".join([self.payload[: self.body_at], body, self.payload[self.body_at :]])
 
 
 @dataclass(frozen=True)
@@ -67,12 +79,18 @@ def prepare_write(
     if kept is not None:
         names = [catalog_name(service) for service in kept.services]
         present = {catalog_name(service) for service in kept.services_with_records}
+        services = check_allowed(present, allowed_service)
         record = protobuf_logs.encode_record(
             kept.request, kept.received_ns, names, decoded.accepted
         )
         decoded.protobuf_logs = None
+        payload = encode_part(PROTOBUF_LOGS, record)
+        if kept.request is not body.data:
+            return PreparedWrite(decoded, services, payload)
+        # The server has these bytes: leave them out of what travels back from the worker.
+        at = payload.index(kept.request)
         return PreparedWrite(
-            decoded, check_allowed(present, allowed_service), encode_part(PROTOBUF_LOGS, record)
+            decoded, services, payload[:at] + payload[at + len(kept.request) :], at
         )
     services = normalise_services(decoded.batches, allowed_service)
     payload = encode_batches(decoded.batches)
