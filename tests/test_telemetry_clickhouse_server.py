@@ -15,6 +15,7 @@ import pytest
 
 from fullcycle.telemetry.batches import LogBatch
 from fullcycle.telemetry.store import StoreOptions, TelemetryStore
+from tests.telemetry_programs.protobuf_records import protobuf_record
 
 SERVER_URL = os.environ.get("FULLCYCLE_TEST_CLICKHOUSE_URL")
 
@@ -33,6 +34,24 @@ def test_server_mode_stores_and_finds_logs(tmp_path: Path) -> None:
         for number in range(100):
             batch.add(timestamp_ns=time.time_ns(), body=f"card declined {number}", service="shop")
         asyncio.run(store.append([batch]))
+        store.flush()
+        assert store.query(
+            "SELECT count() FROM fullcycle.logs WHERE hasToken(body, {word:String})",
+            {"word": "declined"},
+        ) == [(100,)]
+    finally:
+        store.close()
+
+
+def test_server_mode_stores_protobuf_logs_decoded_in_python(tmp_path: Path) -> None:
+    """A ClickHouse server cannot read the flusher's files: the flusher decodes the OTLP requests
+    kept as protobuf itself (telemetry/protobuf_logs.py)."""
+    store = TelemetryStore(StoreOptions(data_dir=tmp_path, clickhouse_url=SERVER_URL))
+    store.open()
+    try:
+        store.clickhouse.client().command("TRUNCATE TABLE fullcycle.logs")
+        bodies = [f"card declined {number}" for number in range(100)]
+        asyncio.run(store.append_encoded(protobuf_record(bodies)))
         store.flush()
         assert store.query(
             "SELECT count() FROM fullcycle.logs WHERE hasToken(body, {word:String})",

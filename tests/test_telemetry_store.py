@@ -196,8 +196,10 @@ def _run_program(name: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def test_a_batch_inserted_just_before_a_crash_is_not_duplicated(tmp_path: Path) -> None:
-    program = _run_program("insert_then_die.py", str(tmp_path), "1000")
+@pytest.mark.parametrize("kind", ["arrow", "protobuf", "mixed"])
+def test_a_batch_inserted_just_before_a_crash_is_not_duplicated(tmp_path: Path, kind: str) -> None:
+    """`kind`: the write-ahead log's records (telemetry_programs/batch_in_flight.py)."""
+    program = _run_program("insert_then_die.py", str(tmp_path), "1000", kind)
     assert program.wait(timeout=60) == 0
     restarted = TelemetryStore(StoreOptions(data_dir=tmp_path))
     restarted.open()
@@ -207,10 +209,13 @@ def test_a_batch_inserted_just_before_a_crash_is_not_duplicated(tmp_path: Path) 
         restarted.close()
 
 
-def test_a_batch_remembered_as_inserted_but_not_stored_is_inserted_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["arrow", "protobuf", "mixed"])
+def test_a_batch_remembered_as_inserted_but_not_stored_is_inserted_again(
+    tmp_path: Path, kind: str
+) -> None:
     """ClickHouse's deduplication log says the batch arrived, the table does not hold it (a
     crash inside ClickHouse's insert): recovery counts the batch's rows and inserts them."""
-    program = _run_program("remembered_but_not_stored.py", str(tmp_path), "1000")
+    program = _run_program("remembered_but_not_stored.py", str(tmp_path), "1000", kind)
     assert program.wait(timeout=60) == 0
     restarted = TelemetryStore(StoreOptions(data_dir=tmp_path))
     restarted.open()

@@ -166,7 +166,10 @@ class BodyTooLarge(Exception):
 
 
 def create_app(settings: Settings, announce: bool = False) -> FastAPI:
-    """Build the app; its lifespan migrates the database and provisions the admin."""
+    """Build the app; its lifespan migrates the database and provisions the admin.
+
+    `announce`: the app of `fullcycle up`, which prints its banner and starts the ingest workers
+    at once."""
     database = Database(settings.resolved_database_url)
     store = TelemetryStore(store_options(settings))
     background = BackgroundWork.for_server(settings, database, store)
@@ -176,6 +179,8 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         report = prepare(settings, database)
         await run_in_threadpool(store.open)
+        if announce:  # `fullcycle up`: the first requests should not wait for the workers
+            decode_pool.warm()
         if settings.background_work:
             await background.start()
         if announce:

@@ -1,4 +1,5 @@
 """Appends log batches to a telemetry store forever, printing each acknowledged batch's id.
+Writers 0 and 1 append OTLP requests kept as protobuf, 2 and 3 Arrow records.
 
 Run by tests/test_telemetry_store.py, which kills it with SIGKILL at a random moment and then
 checks that every id printed (= acknowledged) is in the store after a restart.
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from fullcycle.telemetry.batches import LogBatch
 from fullcycle.telemetry.store import StoreOptions, TelemetryStore
+from tests.telemetry_programs.protobuf_records import protobuf_record
 
 ROWS_PER_BATCH = 200
 
@@ -19,6 +21,12 @@ async def append_forever(store: TelemetryStore, writer: int) -> None:
     number = 0
     while True:
         batch_id = f"w{writer}-b{number}"
+        if writer < 2:
+            bodies = [f"order accepted {batch_id} row {row}" for row in range(ROWS_PER_BATCH)]
+            await store.append_encoded(protobuf_record(bodies, {"batch": batch_id}))
+            print(batch_id, flush=True)
+            number += 1
+            continue
         batch = LogBatch()
         for row in range(ROWS_PER_BATCH):
             batch.add(

@@ -16,8 +16,8 @@ from fullcycle.telemetry.flusher import FlushBatch
 from tests.telemetry_programs.batch_in_flight import store_with_a_batch_in_flight
 
 
-def main(data_dir: Path, rows: int) -> None:
-    store, in_flight = store_with_a_batch_in_flight(data_dir, rows)
+def main(data_dir: Path, rows: int, kind: str) -> None:
+    store, in_flight = store_with_a_batch_in_flight(data_dir, rows, kind)
     decoy = LogBatch()
     decoy.add(timestamp_ns=time.time_ns(), body="decoy", service="shop")
     store.flusher.insert(FlushBatch(in_flight.start, in_flight.end, {"logs": [decoy.to_arrow()]}))
@@ -28,4 +28,4 @@ def main(data_dir: Path, rows: int) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), int(sys.argv[2]))
+    main(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "arrow")

@@ -4,7 +4,8 @@ Decoding a request and encoding its rows as Arrow is Python work on every record
 process it would share one GIL with HTTP, the write-ahead log and the flusher. Worker processes
 take a request's body and hand back the finished write-ahead-log record, so the server process
 only moves bytes. The workers are started with `spawn` (never `fork`: the server process runs
-threads and an embedded ClickHouse engine), lazily, on the first request.
+threads and an embedded ClickHouse engine): by `warm` when `fullcycle up` starts, so that the
+first requests do not wait seconds for them, else on the first request.
 
 A decoder's refusals (DecodeError, BodyTooLarge, ServiceNotAllowed) travel back from the worker
 as the same exceptions. A worker that dies (out of memory, killed) breaks the pool: that request
@@ -14,6 +15,7 @@ is answered 503 with Retry-After and the pool is started anew for the next one.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import multiprocessing
 import os
 import threading
@@ -23,21 +25,35 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+from fullcycle.catalog.discovery import catalog_name
 from fullcycle.ingest.compression import decompress
 from fullcycle.ingest.decoded import Decoded
-from fullcycle.ingest.services import normalise_services
+from fullcycle.ingest.services import check_allowed, normalise_services
+from fullcycle.telemetry import protobuf_logs
 from fullcycle.telemetry.group_commit import Overloaded
-from fullcycle.telemetry.payloads import encode_batches
+from fullcycle.telemetry.payloads import PROTOBUF_LOGS, encode_batches, encode_part
 
 
 @dataclass
 class PreparedWrite:
     """A decoded request ready for the write-ahead log: `decoded` without its batches (they are
-    in `payload`), and the catalog names of the services it carries."""
+    in `payload`), and the catalog names of the services it carries.
+
+    `body_at`: where the request's body, as the server received it, belongs in `payload` (a
+    protobuf OTLP logs request without Content-Encoding is kept as it arrived: the worker does
+    not send its bytes back); None when `payload` is whole.
+    """
 
     decoded: Decoded
     services: set[str]
     payload: bytes
+    body_at: int | None = None
+
+    def record(self, body: bytes) -> bytes:
+        """The write-ahead-log record, given the body the server received."""
+        if self.body_at is None:
+            return self.payload
+        return b"".join([self.payload[: self.body_at], body, self.payload[self.body_at :]])
 
 
 @dataclass(frozen=True)
@@ -53,15 +69,45 @@ class Body:
 def prepare_write(
     decode: Callable[[bytes], Decoded], body: Body, allowed_service: str | None
 ) -> PreparedWrite:
-    """decompress → decode → map services to catalog names → encode the WAL record."""
+    """decompress → decode → map services to catalog names → encode the WAL record (a protobuf
+    OTLP logs request is kept as it is, with its services: telemetry/protobuf_logs.py)."""
     data = body.data
     if body.content_encoding is not None:
         data = decompress(data, body.content_encoding, body.max_decompressed_bytes)
     decoded = decode(data)
+    kept = decoded.protobuf_logs
+    if kept is not None:
+        names = [catalog_name(service) for service in kept.services]
+        present = {catalog_name(service) for service in kept.services_with_records}
+        services = check_allowed(present, allowed_service)
+        record = protobuf_logs.encode_record(
+            kept.request, kept.received_ns, names, decoded.accepted
+        )
+        decoded.protobuf_logs = None
+        payload = encode_part(PROTOBUF_LOGS, record)
+        if kept.request is not body.data:
+            return PreparedWrite(decoded, services, payload)
+        # The server has these bytes: leave them out of what travels back from the worker.
+        at = payload.index(kept.request)
+        return PreparedWrite(
+            decoded, services, payload[:at] + payload[at + len(kept.request) :], at
+        )
     services = normalise_services(decoded.batches, allowed_service)
     payload = encode_batches(decoded.batches)
     decoded.batches = []
     return PreparedWrite(decoded, services, payload)
+
+
+# What a worker imports to decode any protocol's request; `warm` has them imported up front.
+_DECODERS = tuple(
+    f"fullcycle.ingest.{name}"
+    for name in ("otlp", "loki", "remote_write", "elastic_bulk", "ndjson_logs", "table_batches")
+)
+
+
+def import_decoders() -> None:
+    for module in _DECODERS:
+        importlib.import_module(module)
 
 
 def exit_with_parent(parent_pid: int) -> None:
@@ -98,6 +144,16 @@ class DecodePool:
             raise Overloaded(
                 "a decoding worker stopped; retry shortly", retry_after=1, status_code=503
             ) from error
+
+    def warm(self) -> None:
+        """Start the worker processes now, in the background, each importing the decoders.
+
+        (The executor starts a process per task submitted while none is idle, so one task per
+        worker starts them all.)"""
+        executor = self._current()
+        if isinstance(executor, ProcessPoolExecutor):
+            for _ in range(self.workers):
+                executor.submit(import_decoders)
 
     def _current(self) -> Executor:
         with self._lock:

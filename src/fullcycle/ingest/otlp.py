@@ -14,11 +14,17 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from fullcycle.ingest.otlp_common import JSON, encoding_of
-from fullcycle.ingest.otlp_logs import decode_logs
+from fullcycle.ingest.otlp_logs import decode_logs, decode_logs_for_wal
 from fullcycle.ingest.otlp_metrics import decode_metrics
 from fullcycle.ingest.otlp_traces import decode_traces
 
-__all__ = ["decode_logs", "decode_metrics", "decode_traces", "encode_export_response"]
+__all__ = [
+    "decode_logs",
+    "decode_logs_for_wal",
+    "decode_metrics",
+    "decode_traces",
+    "encode_export_response",
+]
 
 # Per signal: the response message and its partial-success counter.
 _RESPONSES: dict[str, tuple[type[Message], str]] = {

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 
+from google.protobuf.unknown_fields import UnknownFieldSet
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
-from fullcycle.ingest.decoded import Decoded
+from fullcycle.ingest.decoded import Decoded, ProtobufLogs
 from fullcycle.ingest.errors import DecodeError
 from fullcycle.ingest.otlp_common import (
     MAX_TIMESTAMP_NS,
+    PROTOBUF,
     SPAN_ID_BYTES,
     TRACE_ID_BYTES,
     ZERO_SPAN_ID,
@@ -20,6 +22,7 @@ from fullcycle.ingest.otlp_common import (
     any_value_text,
     attribute_map,
     check_timestamp,
+    encoding_of,
     hex_id,
     parse_request,
 )
@@ -37,8 +40,8 @@ LOG_ID_FIELDS = IdFields(
 
 _SEVERITY_RANGES = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 # Severity text by number for records that send only the number: 1-4 TRACE ... 21-24 FATAL.
-_SEVERITY_TEXTS = ("", *(name for name in _SEVERITY_RANGES for _ in range(4)))
-MAX_SEVERITY_NUMBER = len(_SEVERITY_TEXTS) - 1
+SEVERITY_TEXTS = ("", *(name for name in _SEVERITY_RANGES for _ in range(4)))
+MAX_SEVERITY_NUMBER = len(SEVERITY_TEXTS) - 1
 
 
 def decode_logs(body: bytes, content_type: str, *, received_ns: int | None = None) -> Decoded:
@@ -49,6 +52,51 @@ def decode_logs(body: bytes, content_type: str, *, received_ns: int | None = Non
     """
     request = parse_request(body, content_type, ExportLogsServiceRequest, LOG_ID_FIELDS)
     return logs_from_request(request, time.time_ns() if received_ns is None else received_ns)
+
+
+def decode_logs_for_wal(
+    body: bytes, content_type: str, *, received_ns: int | None = None
+) -> Decoded:
+    """`decode_logs` for ingest: a protobuf request is only checked, and kept as it is.
+
+    The request is parsed (upb, C speed) and every record passes the cheap test of
+    `logs_from_request`; the answer is the one `decode_logs` gives (a record that fails the test
+    is decoded by it, to name what is wrong). The rows are made from the kept bytes by
+    ClickHouse at flush (telemetry/protobuf_logs.py). OTLP JSON is decoded by `decode_logs`.
+    """
+    received = time.time_ns() if received_ns is None else received_ns
+    if encoding_of(content_type) != PROTOBUF:
+        return decode_logs(body, content_type, received_ns=received)
+    request = parse_request(body, content_type, ExportLogsServiceRequest, LOG_ID_FIELDS)
+    if len(UnknownFieldSet(request)):
+        # Fields fullcycle does not know at the top, where it appends its own for the flusher.
+        return logs_from_request(request, received)
+    services: list[str] = []
+    with_records: set[str] = set()
+    accepted = 0
+    for resource_logs in request.resource_logs:
+        service = ResourceInfo.of(resource_logs.resource).service
+        services.append(service)
+        for scope_logs in resource_logs.scope_logs:
+            records = scope_logs.log_records
+            for record in records:
+                if (
+                    record.time_unix_nano > MAX_TIMESTAMP_NS
+                    or record.observed_time_unix_nano > MAX_TIMESTAMP_NS
+                    or not 0 <= record.severity_number <= MAX_SEVERITY_NUMBER
+                    or len(record.trace_id) not in _TRACE_ID_LENGTHS
+                    or len(record.span_id) not in _SPAN_ID_LENGTHS
+                ):
+                    return logs_from_request(request, received)
+            if records:
+                accepted += len(records)
+                with_records.add(service)
+    logs = ProtobufLogs(body, received, services, with_records)
+    return Decoded(batches=[], accepted=accepted, protobuf_logs=logs)
+
+
+_TRACE_ID_LENGTHS = (0, TRACE_ID_BYTES)
+_SPAN_ID_LENGTHS = (0, SPAN_ID_BYTES)
 
 
 def logs_from_request(request: ExportLogsServiceRequest, received_ns: int) -> Decoded:
@@ -75,7 +123,7 @@ def logs_from_request(request: ExportLogsServiceRequest, received_ns: int) -> De
         resource_attributes,
         attributes,
     ) = batch.column_appenders()
-    severity_texts = _SEVERITY_TEXTS
+    severity_texts = SEVERITY_TEXTS
     for resource_index, resource_logs in enumerate(request.resource_logs):
         resource = ResourceInfo.of(resource_logs.resource)
         for scope_index, scope_logs in enumerate(resource_logs.scope_logs):

@@ -56,7 +56,7 @@ class Ingest:
         self.rate_limiter.take(_caller_key(principal), decoded.accepted)
         await run_in_threadpool(self.known_services.ensure, prepared.services, source)
         if decoded.accepted:
-            await self.store.append_encoded(prepared.payload)
+            await self.store.append_encoded(prepared.record(data))
         return decoded
 
 

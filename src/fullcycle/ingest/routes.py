@@ -18,7 +18,7 @@ from fullcycle.ingest.pipeline import ingest_of
 router = APIRouter(tags=["ingest"])
 
 OTLP_SIGNALS = {
-    "logs": otlp.decode_logs,
+    "logs": otlp.decode_logs_for_wal,
     "metrics": otlp.decode_metrics,
     "traces": otlp.decode_traces,
 }

@@ -83,6 +83,12 @@ def normalise_services(batches: Sequence[Batch], allowed: str | None) -> set[str
         if any(raw != name for raw, name in mapping.items()):
             batch.columns["service"] = [mapping[raw] for raw in column]
         present |= set(mapping.values())
+    return check_allowed(present, allowed)
+
+
+def check_allowed(present: set[str], allowed: str | None) -> set[str]:
+    """`present` (catalog names), unless `allowed` is set and another service is among them:
+    ServiceNotAllowed."""
     if allowed is not None and present - {allowed}:
         others = ", ".join(sorted(present - {allowed}))
         raise ServiceNotAllowed(

@@ -26,14 +26,15 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
 
 from fullcycle.telemetry.connection import DATABASE, ClickHouse
-from fullcycle.telemetry.payloads import decode_batches
-from fullcycle.telemetry.tables import WAL_BATCH
+from fullcycle.telemetry.payloads import PROTOBUF_LOGS, decode_parts
+from fullcycle.telemetry.protobuf_logs import ProtobufLogsInserter, python_rows, record_rows
+from fullcycle.telemetry.tables import LOGS, WAL_BATCH
 from fullcycle.telemetry.wal import (
     Checkpoint,
     Position,
@@ -57,9 +58,23 @@ _BACKLOG_CHECK_SECONDS = 0.1
 
 @dataclass(frozen=True)
 class FlushBatch:
+    """A range of the log and what it holds: Arrow tables by table name, and OTLP logs
+    requests kept as protobuf (telemetry/protobuf_logs.py), rows of the logs table."""
+
     start: Position
     end: Position
     tables: dict[str, list[pa.Table]]
+    protobuf_logs: list[memoryview] = field(default_factory=list)
+
+    @property
+    def table_names(self) -> list[str]:
+        return sorted(set(self.tables) | ({LOGS.name} if self.protobuf_logs else set()))
+
+    def rows(self, name: str) -> int:
+        rows = sum(part.num_rows for part in self.tables.get(name, []))
+        if name == LOGS.name:
+            rows += sum(record_rows(record) for record in self.protobuf_logs)
+        return rows
 
     @property
     def number(self) -> int:
@@ -108,6 +123,7 @@ class Flusher:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.rows_flushed = 0
+        self.protobuf_logs = ProtobufLogsInserter(clickhouse, directory / "protobuf-logs")
 
     def recover(self) -> None:
         """Finish the batch a previous process was inserting when it stopped."""
@@ -115,8 +131,7 @@ class Flusher:
         if pending_end is not None:
             log.info("re-inserting an interrupted batch", extra={"range": self._range_text()})
             start = self.checkpoint.flushed
-            _, tables = self._read(start, pending_end)
-            batch = FlushBatch(start, pending_end, tables)
+            batch = replace(self._read(start, pending_end), end=pending_end)
             self.insert(batch)
             self.insert_missing(batch)
             self.advance(pending_end)
@@ -179,30 +194,38 @@ class Flusher:
         start = self.checkpoint.flushed
         if end <= start:
             return None
-        batch_end, tables = self._read(start, end, self.policy.max_batch_bytes)
-        self.checkpoint = Checkpoint(start, batch_end)
+        batch = self._read(start, end, self.policy.max_batch_bytes)
+        self.checkpoint = Checkpoint(start, batch.end)
         write_checkpoint(self.directory, self.checkpoint)
-        return FlushBatch(start, batch_end, tables)
+        return batch
 
     def insert(self, batch: FlushBatch) -> int:
         """Insert the batch with deduplication tokens of its range (a repeat is dropped)."""
-        client = self.clickhouse.client()
         rows = 0
-        for name, parts in sorted(batch.tables.items()):
+        for name in batch.table_names:
             token = f"{name}@{batch.start}-{batch.end}"
-            table = _numbered(pa.concat_tables(parts), batch.number)
-            settings = {**DEDUPLICATED, "insert_deduplication_token": token}
-            client.insert_arrow(f"{DATABASE}.{name}", table, settings=settings)
-            rows += table.num_rows
+            rows += self._insert_table(
+                batch, name, {**DEDUPLICATED, "insert_deduplication_token": token}
+            )
         self.rows_flushed += rows
         return rows
+
+    def _insert_table(self, batch: FlushBatch, name: str, settings: dict[str, object]) -> int:
+        """Insert the batch's rows of one table, in one insert; returns how many."""
+        parts = batch.tables.get(name, [])
+        if name == LOGS.name and batch.protobuf_logs:
+            return self.protobuf_logs.insert(
+                batch.protobuf_logs, parts, f"{DATABASE}.{name}", batch.number, settings
+            )
+        table = _numbered(pa.concat_tables(parts), batch.number)
+        self.clickhouse.client().insert_arrow(f"{DATABASE}.{name}", table, settings=settings)
+        return table.num_rows
 
     def insert_missing(self, batch: FlushBatch) -> None:
         """Insert again, without deduplication, each table's rows of the batch that the store
         does not hold (see the module's docstring)."""
-        client = self.clickhouse.client()
-        for name, parts in sorted(batch.tables.items()):
-            expected = sum(part.num_rows for part in parts)
+        for name in batch.table_names:
+            expected = batch.rows(name)
             stored = self._stored_rows(name, batch.number)
             if stored >= expected:
                 continue
@@ -212,8 +235,7 @@ class Flusher:
             )
             if stored:
                 self._delete_rows(name, batch.number)
-            table = _numbered(pa.concat_tables(parts), batch.number)
-            client.insert_arrow(f"{DATABASE}.{name}", table, settings=NOT_DEDUPLICATED)
+            self._insert_table(batch, name, dict(NOT_DEDUPLICATED))
 
     def _stored_rows(self, table: str, number: int) -> int:
         result = self.clickhouse.client().query(
@@ -234,23 +256,31 @@ class Flusher:
             settings={"mutations_sync": 2},
         )
 
-    def _read(
-        self, start: Position, end: Position, limit_bytes: int | None = None
-    ) -> tuple[Position, dict[str, list[pa.Table]]]:
-        """The tables of the records from `start` until `end`, or (with `limit_bytes`) until
-        about that many bytes are read; returns where reading stopped."""
+    def _read(self, start: Position, end: Position, limit_bytes: int | None = None) -> FlushBatch:
+        """The records from `start` until `end`, or (with `limit_bytes`) until about that many
+        bytes are read (the batch ends where reading stopped). Protobuf logs records stay as
+        they are for ClickHouse to decode, except for a ClickHouse server, which cannot read the
+        flusher's file: they are decoded in Python here."""
         tables: dict[str, list[pa.Table]] = defaultdict(list)
+        protobuf_logs: list[memoryview] = []
         size, reached = 0, start
         for position, payload in read_records(self.directory, start, end):
-            for name, table in decode_batches(payload):
-                tables[name].append(table)
+            for name, data in decode_parts(payload):
+                if name == PROTOBUF_LOGS:
+                    protobuf_logs.append(data)
+                else:
+                    with pa.ipc.open_stream(pa.py_buffer(data)) as reader:
+                        tables[name].append(reader.read_all())
             size += len(payload)
             reached = position
             if limit_bytes is not None and size >= limit_bytes:
                 break
+        if protobuf_logs and not self.clickhouse.embedded:
+            tables[LOGS.name] += [python_rows(record) for record in protobuf_logs]
+            protobuf_logs = []
         if reached == start:  # durable position is in a later segment: skip the empty tail
             reached = end
-        return reached, tables
+        return FlushBatch(start, reached, tables, protobuf_logs)
 
     def advance(self, position: Position) -> None:
         """Everything before `position` is in the store: move the checkpoint, drop segments."""
