@@ -172,6 +172,10 @@ class _Watch:
         self.before: dict[str, Any] = {}
         self.errors_before = 0
         self.next_band_check = 0.0
+        self.closest_revenue = ""
+        """The faulty release's revenue point nearest to the band's lower edge, said when the
+        revenue step fails (why it was not below)."""
+        self.closest_margin = float("inf")
 
     def run(self) -> None:
         run = self.run_
@@ -201,6 +205,8 @@ class _Watch:
             self._give_up_on_the_anomaly_alert()
         for key in run.waiting():
             run.failed(key, f"not seen within {TIMEOUT_SECONDS:.0f} s")
+        if self.closest_revenue and run.step("revenue").status == "failed":
+            run.step("revenue").detail += f"; nearest: {self.closest_revenue}"
 
     def _give_up_on_the_anomaly_alert(self) -> None:
         """The anomaly rule is the slower signal: the detector alerts after 3 minutes below its
@@ -278,17 +284,20 @@ class _Watch:
         )
         for series in answer["series"]:
             for point in series["points"]:
-                below = point["value"] is not None and point["value"] < point["lower"]
                 after = point["timestamp"] >= self.live_at.timestamp() + FAULTY_SHARE_SECONDS
-                if below and after:
-                    self.run_.done(
-                        "revenue",
-                        f"EUR {point['value']:,.0f} in the {REVENUE_WINDOW_SECONDS} s to "
-                        f"{_clock(point['timestamp'])}, "
-                        f"expected EUR {point['expected']:,.0f} "
-                        f"(band EUR {point['lower']:,.0f}-{point['upper']:,.0f})",
-                    )
+                if point["value"] is None or not after:
+                    continue
+                said = (
+                    f"EUR {point['value']:,.0f} in the {REVENUE_WINDOW_SECONDS} s to "
+                    f"{_clock(point['timestamp'])}, expected EUR {point['expected']:,.0f} "
+                    f"(band EUR {point['lower']:,.0f}-{point['upper']:,.0f})"
+                )
+                margin = point["value"] - point["lower"]
+                if margin < 0:
+                    self.run_.done("revenue", said)
                     return
+                if margin < self.closest_margin:
+                    self.closest_margin, self.closest_revenue = margin, said
 
     def _rollback(self) -> None:
         record = self._deploy_record()
