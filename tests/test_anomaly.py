@@ -440,3 +440,47 @@ def test_a_forecast_missed_by_more_than_ever_scores_high_inside_the_range() -> N
     assert missed.anomaly_score >= 1 - 10**-2.7
     assert missed.anomaly_score > max(scores[500:])
     assert missed.direction == "below"
+
+
+def revenue_per_half_minute(quarters: int, seed: int) -> list[float]:
+    """EUR in the last 30 s, every 15 s (as `increase(revenue_total[30s])` at a 15 s step reads
+    it): two overlapping quarter minutes of ~EUR 600 each, with a daily rhythm."""
+    rng = random.Random(seed)
+    quarter = [
+        max(0.0, rng.gauss(level, 0.1 * level))
+        for index in range(quarters + 1)
+        for level in [600.0 + 200.0 * math.sin(index * 15.0 / DAY * 2 * math.pi)]
+    ]
+    return [quarter[index] + quarter[index + 1] for index in range(quarters)]
+
+
+@pytest.mark.parametrize("hours", [12, 30])
+def test_an_outage_of_a_minute_at_fifteen_second_steps_leaves_the_expected_value(
+    hours: int,
+) -> None:
+    """Past anomalies must not poison the baseline: four empty points (a minute of a 15 s
+    step) move the expected value by less than a tenth, on the first day (the plain forecast)
+    and later (the seasonal one)."""
+    history = hours * 240
+    values = revenue_per_half_minute(history, seed=5)
+    detector = Detector(MetricKind.MONEY)
+    points = [detector.update(MONDAY + index * 15.0, value) for index, value in enumerate(values)]
+    before = points[-1].expected
+    outage = [detector.update(MONDAY + (history + index) * 15.0, 0.0) for index in range(4)]
+    after = detector.update(MONDAY + (history + 4) * 15.0, before)
+    assert all(point.value == 0.0 and point.expected > 0.9 * before for point in outage)
+    assert after.expected > 0.9 * before
+
+
+def test_two_low_points_at_fifteen_second_steps_move_the_expected_value_little() -> None:
+    """Two noisy points at -2.3 and -2.8 sigmas move the expected value by less than half a
+    sigma (the plain forecast follows over ~3 minutes, not over 3 points of 15 s)."""
+    history = 12 * 240
+    detector = Detector(MetricKind.MONEY)
+    for index, value in enumerate(revenue_per_half_minute(history, seed=6)):
+        point = detector.update(MONDAY + index * 15.0, value)
+    sigma = (point.expected - point.lower) / Sensitivity.MEDIUM.band_sigmas
+    first = detector.update(MONDAY + history * 15.0, point.expected - 2.3 * sigma)
+    second = detector.update(MONDAY + (history + 1) * 15.0, first.expected - 2.8 * sigma)
+    third = detector.update(MONDAY + (history + 2) * 15.0, second.expected)
+    assert abs(third.expected - point.expected) < 0.5 * sigma

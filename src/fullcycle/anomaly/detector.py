@@ -26,7 +26,8 @@ BUSINESS_WEEKLY_SLOT = 900.0  # ...or, for money, counts and ratios, per 15 minu
 HOURLY_SLOTS = int(DAY // HOUR)  # the error scale, per hour of the day
 
 # How fast each part learns. Rates are per point unless they say otherwise.
-PLAIN_RATE = 0.3  # the plain forecast follows the series over ~3 points
+PLAIN_RATE = 0.3  # the plain forecast follows the series over ~3 points...
+PLAIN_SECONDS = 60.0  # ...of at least a minute each (at a 15 s step it follows over ~12)
 SLOW_RATE = 0.02  # the slow level, the reference for lasting shifts of the plain series
 OFFSET_RATE = 0.05  # the seasonal forecast's offset follows lasting deviations...
 OFFSET_SECONDS = 3_600.0  # ...over ~20 points, and at least an hour
@@ -38,6 +39,8 @@ CHOICE_MARGIN = 0.03  # switching needs a 3% difference
 CHOICE_HORIZON = 10  # comparing the seasonal forecast with the plain one of 10 points before
 CLIP = 3.0  # residuals are clipped at CLIP sigmas before the model learns from them
 CLIP_AFTER = 10  # (from the 10th point on: before that there is no scale to clip with)
+UNUSUAL_CLIP = 1.0  # money, counts: a point outside the band, or while the alert fires,
+# moves the level by at most 1 sigma (an outage is not the baseline)
 MEAN_ABSOLUTE_TO_SIGMA = 1.2533  # sqrt(pi / 2): mean |error| of a normal error, in sigmas
 
 # How surprising a point is, and how that becomes a score.
@@ -192,6 +195,7 @@ class Detector:
         "_peak",
         "_plain",
         "_plain_history",
+        "_plain_rate",
         "_quantum",
         "_range_high",
         "_range_low",
@@ -491,6 +495,11 @@ class Detector:
             for minutes in EVIDENCE_MINUTES
         )
         self._offset_rate = min(OFFSET_RATE, interval / OFFSET_SECONDS)
+        self._plain_rate = (
+            PLAIN_RATE
+            if interval >= PLAIN_SECONDS
+            else 1.0 - (1.0 - PLAIN_RATE) ** (interval / PLAIN_SECONDS)
+        )
         self._alert_points = max(
             self._alert_min_points, math.ceil(self._alert_min_seconds / interval)
         )
@@ -859,9 +868,18 @@ class Detector:
                     zero_rate *= ZERO_RUN_LEARNING
                 zeros[hour] += zero_rate * ((value == 0.0) - zeros[hour])
         self._learn_choice(value, elapsed, seasonal_error, limit_plain, unusual)
+        level_error, level_limit = seasonal_error, limit_seasonal
+        if unusual and self._zero_when_absent:
+            # an outage is not the baseline: a point of money or counts outside the band, or
+            # while the alert fires, moves the plain forecast, the offset and the daily profile
+            # by at most 1 sigma (the error scales took it at 3, and the weekly correction
+            # the rest: both must still learn a holiday or a weekday's own shape)
+            level_limit = UNUSUAL_CLIP / CLIP * limit_seasonal
+            level_error = _clip(seasonal_error, level_limit)
+            plain_error = _clip(plain_error, UNUSUAL_CLIP / CLIP * limit_plain)
 
         # the plain forecast and the slow reference
-        self._plain = plain + PLAIN_RATE * plain_error
+        self._plain = plain + self._plain_rate * plain_error
         self._slow += SLOW_RATE * _clip(value - self._slow, limit_plain)
 
         # the seasonal forecast: base + daily profile + weekly correction + offset
@@ -872,7 +890,7 @@ class Detector:
         deviation = _clip(value - self._base - weekly - daily, limit_seasonal)
         days = elapsed / DAY
         daily_rate = DAILY_RATE if days * DAILY_RATE > 1.0 else 1.0 / max(days, 1.0)
-        learnt_daily = daily_rate / self._daily_visit_points * deviation
+        learnt_daily = daily_rate / self._daily_visit_points * _clip(deviation, level_limit)
         self._daily[daily_slot] = daily + learnt_daily
         if elapsed > self._weekly_after:
             # the weekly correction learns only what the daily profile did not just learn:
@@ -884,7 +902,7 @@ class Detector:
             self._weekly[weekly_slot] = weekly + weekly_rate / self._weekly_visit_points * (
                 deviation - learnt_daily
             )
-        self._offset += self._offset_rate * seasonal_error
+        self._offset += self._offset_rate * level_error
 
     def _learn_choice(
         self,
@@ -900,7 +918,7 @@ class Detector:
         switch forecasts only on a clear difference."""
         slot = self._seen % CHOICE_HORIZON
         ahead_error = _clip(value - self._plain_history[slot], limit_plain)
-        self._plain_history[slot] = self._plain + PLAIN_RATE * _clip(
+        self._plain_history[slot] = self._plain + self._plain_rate * _clip(
             value - self._plain, limit_plain
         )
         if elapsed < DAY or unusual:
@@ -929,6 +947,7 @@ _DERIVED = (
     "_business_kind",
     "_count_kind",
     "_lower_bound",
+    "_plain_rate",
     "_ratio_kind",
     "_upper_bound",
     "_weekly_after",
