@@ -31,6 +31,9 @@ PLAIN_SECONDS = 60.0  # ...of at least a minute each (at a 15 s step it follows 
 SLOW_RATE = 0.02  # the slow level, the reference for lasting shifts of the plain series
 OFFSET_RATE = 0.05  # the seasonal forecast's offset follows lasting deviations...
 OFFSET_SECONDS = 3_600.0  # ...over ~20 points, and at least an hour
+OFFSET_SIGMAS = 1.0  # money, counts: a positive offset is at most 1 sigma of the hour's noise
+# (a busier evening is not carried into the quiet night as an amount; the offset still falls
+# without bound, as a shop's night at zero needs)
 DAILY_RATE = 0.15  # the share of a day's deviation the daily profile learns per visit
 WEEKLY_RATE = 0.1  # the same for the weekly correction, per weekly visit
 ERROR_RATE = 0.01  # the error scales remember ~100 points
@@ -890,7 +893,11 @@ class Detector:
         deviation = _clip(value - self._base - weekly - daily, limit_seasonal)
         days = elapsed / DAY
         daily_rate = DAILY_RATE if days * DAILY_RATE > 1.0 else 1.0 / max(days, 1.0)
-        learnt_daily = daily_rate / self._daily_visit_points * _clip(deviation, level_limit)
+        learnt_daily = (
+            daily_rate
+            / self._daily_visit_points
+            * (deviation if level_limit == limit_seasonal else _clip(deviation, level_limit))
+        )
         self._daily[daily_slot] = daily + learnt_daily
         if elapsed > self._weekly_after:
             # the weekly correction learns only what the daily profile did not just learn:
@@ -902,7 +909,12 @@ class Detector:
             self._weekly[weekly_slot] = weekly + weekly_rate / self._weekly_visit_points * (
                 deviation - learnt_daily
             )
-        self._offset += self._offset_rate * level_error
+        offset = self._offset + self._offset_rate * level_error
+        if self._zero_when_absent and elapsed > DAY:  # (hourly holds a mean square here)
+            bound = OFFSET_SIGMAS * math.sqrt(hourly[hour])
+            if offset > bound:
+                offset = bound
+        self._offset = offset
 
     def _learn_choice(
         self,
