@@ -871,7 +871,8 @@ class Detector:
                     zero_rate *= ZERO_RUN_LEARNING
                 zeros[hour] += zero_rate * ((value == 0.0) - zeros[hour])
         self._learn_choice(value, elapsed, seasonal_error, limit_plain, unusual)
-        level_error, level_limit = seasonal_error, limit_seasonal
+        level_error = seasonal_error
+        level_limit = limit_seasonal
         if unusual and self._zero_when_absent:
             # an outage is not the baseline: a point of money or counts outside the band, or
             # while the alert fires, moves the plain forecast, the offset and the daily profile
