@@ -11,7 +11,9 @@ ways to read them, both grouped by series in the store:
 Both read the rollup tables (`telemetry/rollups.py`: per series summaries of 5-minute and
 1-minute buckets) instead of the samples when the query's steps and windows are made of whole
 rollup buckets: the coarsest rollup whose bucket divides the step (and the window's range) and
-whose bucket edges fall on the query's. The answers are the same as from the samples.
+whose bucket edges fall on the query's; at steps of 30 minutes or more that read back at most
+one 5-minute bucket (`rate(x[5m])`, instant selectors), `samples_5m_half_hours`, which holds
+only the buckets such steps read. The answers are the same as from the samples.
 
 Matchers become conditions on `metric` (`__name__`) and `labels[...]`, with names and values
 bound as parameters; a regex is anchored as in Prometheus. Series lookups for the API read the
