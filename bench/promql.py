@@ -24,6 +24,10 @@ query in flight at the same time, on both sides alike: fullcycle's 8 queries in 
 this process, VictoriaMetrics' as 8 HTTP requests at once over 8 connections; the figure is
 the time until the last answer.
 
+After each window's table, a line gives the CPU time fullcycle's process (all its threads,
+Python and chDB) spent per dashboard: on a shared machine it moves less with the other work
+than the wall time does, so it compares two versions run one after the other.
+
 With `--keep DIR` the data directories and the data's end time are kept in DIR; a later run with
 the same DIR, series and hours skips the loading (which takes minutes for the full size).
 """
@@ -229,9 +233,16 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def measure(
-    store: TelemetryStore, victoria: str, window: TimeRange, repeat: int
+    store: TelemetryStore,
+    victoria: str,
+    window: TimeRange,
+    repeat: int,
+    cpu_ms: list[float] | None = None,
 ) -> dict[str, tuple[list[float], list[float]]]:
-    """Milliseconds per panel query, fullcycle and VictoriaMetrics, `repeat` times each."""
+    """Milliseconds per panel query, fullcycle and VictoriaMetrics, `repeat` times each; with
+    `cpu_ms`, also the CPU time this process (all its threads: Python and chDB) spent on each
+    dashboard's 8 fullcycle queries, which other sessions' load stretches less than the wall
+    time."""
     timings: dict[str, tuple[list[float], list[float]]] = {p: ([], []) for p in PANELS}
     params = {
         "start": window.start.timestamp(),
@@ -240,10 +251,13 @@ def measure(
     }
     with httpx.Client(timeout=120) as http:
         for _ in range(repeat):
+            spent = 0.0
             for panel, expr in PANELS.items():
+                cpu_before = time.process_time()
                 ours = timed(
                     lambda e=expr: range_query(store, e, window.start, window.end, window.step)
                 )
+                spent += (time.process_time() - cpu_before) * 1000
                 theirs = timed(
                     lambda e=expr: http.get(
                         f"{victoria}/api/v1/query_range", params={**params, "query": e}
@@ -251,6 +265,8 @@ def measure(
                 )
                 timings[panel][0].append(ours)
                 timings[panel][1].append(theirs)
+            if cpu_ms is not None:
+                cpu_ms.append(spent)
     return timings
 
 
@@ -353,7 +369,12 @@ def main() -> None:
                 f"window {duration}, step {window.step.total_seconds():.0f} s, {args.repeat} runs"
             )
             print(f"load average before: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
-            report(label, measure(store, url, window, args.repeat))
+            cpu_ms: list[float] = []
+            report(label, measure(store, url, window, args.repeat, cpu_ms))
+            print(
+                f"fullcycle CPU per dashboard (this process, all threads): p50 "
+                f"{percentile(cpu_ms, 50):.1f} ms, p95 {percentile(cpu_ms, 95):.1f} ms"
+            )
             if args.at_once:
                 print(f"load average: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
                 report_at_once(*measure_at_once(store, url, window, args.repeat))

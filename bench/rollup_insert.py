@@ -4,6 +4,8 @@ dropped (in the same run and process), and the ratio of the medians.
 
     .venv/bin/python bench/rollup_insert.py                 # 5 rounds of 200,000 samples / lines
     .venv/bin/python bench/rollup_insert.py --rows 500000 --rounds 3
+    .venv/bin/python bench/rollup_insert.py --view samples_5m_half_hours   # that view alone
+                                                     # on and off, the others always on
 
 The views are dropped at the end, so the store is thrown away (a temporary directory).
 """
@@ -71,6 +73,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--view",
+        choices=[rollup.table for rollup in ROLLUPS],
+        help="turn only this rollup's view on and off (the others stay on)",
+    )
     options = parser.parse_args()
     print(f"machine: {machine()}")
     work = Path(tempfile.mkdtemp(prefix="bench-rollup-insert-"))
@@ -87,7 +94,8 @@ def main() -> None:
         client = store.clickhouse.client()
         for number, (sample_batch, log_batch) in enumerate(batches):
             views = number % 2 == 0
-            for rollup in ROLLUPS:
+            toggled = [r for r in ROLLUPS if options.view in (None, r.table)]
+            for rollup in toggled:
                 if views:
                     client.command(rollup_view_sql(rollup, None))
                 else:
@@ -99,7 +107,8 @@ def main() -> None:
             without = statistics.median(timings[(kind, False)])
             print(
                 f"{kind}: {options.rows:,} rows flushed in {with_views * 1000:.0f} ms with the"
-                f" rollup views, {without * 1000:.0f} ms without (median of {options.rounds});"
+                f" {options.view or 'rollup'} view(s), {without * 1000:.0f} ms without"
+                f" (median of {options.rounds});"
                 f" ratio {with_views / without:.2f}"
             )
     finally:

@@ -185,7 +185,7 @@ def test_a_store_from_before_the_rollups_fills_them_on_start(tmp_path: Path) -> 
     start, end, step = _at(START_MS), _at(END_MS), timedelta(minutes=5)
     expected = range_query(store, query, start, end, step, rollups=False)
     client = store.clickhouse.client()
-    for table in ("samples_5m", "samples_1m"):  # as an earlier version left the store
+    for table in ("samples_5m_half_hours", "samples_5m", "samples_1m"):  # as before rollups
         client.command(f"DROP VIEW fullcycle.{table}_feed")
         client.command(f"DROP TABLE fullcycle.{table}")
     store.close()
@@ -250,6 +250,8 @@ def test_rollups_made_by_an_earlier_version_are_made_again_on_start(
     store = TelemetryStore(StoreOptions(data_dir=tmp_path))
     store.open()
     client = store.clickhouse.client()
+    client.command("DROP VIEW fullcycle.samples_5m_half_hours_feed")  # made later than these
+    client.command("DROP TABLE fullcycle.samples_5m_half_hours")
     for seconds in (300, 60):
         client.command(f"DROP VIEW fullcycle.samples_{seconds // 60}m_feed")
         client.command(f"DROP TABLE fullcycle.samples_{seconds // 60}m")
@@ -265,6 +267,7 @@ def test_rollups_made_by_an_earlier_version_are_made_again_on_start(
     said = [record.getMessage() for record in caplog.records]
     assert any("samples_5m was made by an earlier version" in line for line in said)
     assert any(line.startswith("filled samples_5m from the stored data of") for line in said)
+    assert any(line.startswith("filled samples_5m_half_hours from the") for line in said)
     try:
         columns = reopened.query(
             "SELECT name FROM system.columns WHERE database = 'fullcycle' AND table = 'samples_5m'"
@@ -305,7 +308,7 @@ QUERIES = [
     "absent_over_time(process_resident_memory_bytes[5m])",
     "rate(http_requests_total[5m] offset 10m)",
 ]
-STEPS_SECONDS = [60, 300, 900, 3600]
+STEPS_SECONDS = [60, 300, 900, 1800, 3600]
 
 
 def _answer(result: QueryResult) -> dict[tuple[tuple[str, str], ...], list[tuple[float, float]]]:

@@ -11,7 +11,9 @@ ways to read them, both grouped by series in the store:
 Both read the rollup tables (`telemetry/rollups.py`: per series summaries of 5-minute and
 1-minute buckets) instead of the samples when the query's steps and windows are made of whole
 rollup buckets: the coarsest rollup whose bucket divides the step (and the window's range) and
-whose bucket edges fall on the query's. The answers are the same as from the samples.
+whose bucket edges fall on the query's; at steps of 30 minutes or more that read back at most
+one 5-minute bucket (`rate(x[5m])`, instant selectors), `samples_5m_half_hours`, which holds
+only the buckets such steps read. The answers are the same as from the samples.
 
 Matchers become conditions on `metric` (`__name__`) and `labels[...]`, with names and values
 bound as parameters; a regex is anchored as in Prometheus. Series lookups for the API read the
@@ -29,7 +31,12 @@ import numpy as np
 from pyarrow import ipc
 
 from fullcycle.telemetry.connection import DATABASE
-from fullcycle.telemetry.rollups import SAMPLE_ROLLUPS, STALE_NAN_BITS, Rollup
+from fullcycle.telemetry.rollups import (
+    HALF_HOUR_SAMPLES,
+    SAMPLE_ROLLUPS,
+    STALE_NAN_BITS,
+    Rollup,
+)
 from fullcycle.telemetry.store import TelemetryStore
 
 MatchOperator = Literal["=", "!=", "=~", "!~"]
@@ -138,6 +145,28 @@ def rollup_for(bucket_ms: int, origin_ms: int) -> Rollup | None:
         if bucket_ms > 0 and bucket_ms % rollup.size_ms == 0 and origin_ms % rollup.size_ms == 0:
             return rollup
     return None
+
+
+def strided_rollup_for(step_ms: int, first_end_ms: int, reach_ms: int) -> Rollup | None:
+    """The rollup of a few buckets per stride (`samples_5m_half_hours`) when it holds every
+    bucket a query reads: evaluation times on its stride (the steps a multiple of it, the first
+    on one), each reading back at most one bucket (a window of one bucket, whose left edge is
+    the bucket before, or a lookback of at most a bucket)."""
+    rollup = HALF_HOUR_SAMPLES
+    stride_ms = rollup.stride_seconds * 1000
+    on_stride = step_ms > 0 and step_ms % stride_ms == 0 and first_end_ms % stride_ms == 0
+    return rollup if on_stride and 0 < reach_ms <= rollup.size_ms else None
+
+
+def _rollup_of_windows(
+    first_end_ms: int, step_ms: int, range_ms: int, bucket_ms: int
+) -> Rollup | None:
+    """The rollup to read windows `[end - range_ms, end]` from in buckets of `bucket_ms`."""
+    if bucket_ms == range_ms == HALF_HOUR_SAMPLES.size_ms:
+        strided = strided_rollup_for(step_ms, first_end_ms, range_ms)
+        if strided is not None:
+            return strided
+    return rollup_for(bucket_ms, first_end_ms - range_ms - bucket_ms)
 
 
 def _labels_with_name(metric: str, labels: dict[str, str]) -> dict[str, str]:
@@ -249,7 +278,12 @@ def last_sample_per_step(
     With a rollup whose buckets tile the steps, a step's latest sample is the latest of its
     buckets' within the lookback (a bucket may reach back before it; the caller's lookback
     test drops such a sample as it would have been missing)."""
-    rollup = rollup_for(step_ms, first_step_ms) if rollups else None
+    rollup = (
+        strided_rollup_for(step_ms, first_step_ms, lookback_ms)
+        or rollup_for(step_ms, first_step_ms)
+        if rollups
+        else None
+    )
     labels_of = _series_alongside(store, matchers)
     if rollup is None:
         rows = _latest_sample_rows(store, matchers, first_step_ms, step_ms, steps, lookback_ms)
@@ -497,7 +531,7 @@ def window_buckets(
     that do not use them, and `sums=False` the sums (what is not needed is not read from a
     rollup)."""
     origin_ms = first_end_ms - range_ms - bucket_ms
-    rollup = rollup_for(bucket_ms, origin_ms) if rollups else None
+    rollup = _rollup_of_windows(first_end_ms, step_ms, range_ms, bucket_ms) if rollups else None
     labels_of = _series_alongside(store, matchers)
     if rollup is None:
         rows = _as_columns(

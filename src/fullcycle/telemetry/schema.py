@@ -10,8 +10,8 @@ from clickhouse_connect.driver.client import Client
 
 from fullcycle.telemetry.connection import DATABASE
 from fullcycle.telemetry.rollups import (
+    LOG_ROLLUPS,
     ROLLUPS,
-    SAMPLE_ROLLUPS,
     backfill,
     drop_sql,
     existing_tables,
@@ -203,7 +203,7 @@ def ensure_rollups(client: Client, retention: Retention, cluster: str | None) ->
     existing = existing_tables(client)
     refilled: set[str] = set()
     for rollup in ROLLUPS:
-        if rollup in SAMPLE_ROLLUPS and outdated(client, rollup, cluster):
+        if rollup not in LOG_ROLLUPS and outdated(client, rollup, cluster):
             log.warning(
                 "%s was made by an earlier version: making it again from the stored samples "
                 "(the server starts once it is filled: minutes on a store of weeks)",
