@@ -468,8 +468,8 @@ def test_a_record_right_after_a_record_continues_the_same_anomaly() -> None:
 def test_a_young_clean_series_does_not_call_a_moderate_deviation_one_in_a_thousand() -> None:
     """After 1,000 points of noise with one early spike (so the values below are inside the
     range, not records), a deviation of 8 sigmas is the largest yet, but 1,000 points cannot
-    say it is rarer than 1 in 200: the heavy-tailed prior weighs as 100 points. Larger
-    deviations still score higher."""
+    say it is rarer than 1 in 200: the heavy-tailed prior weighs as up to 100 points (as many
+    as the share of points that surprised at all). Larger deviations still score higher."""
     scores = []
     for probe in (18.0, 25.0, 40.0):
         rng = random.Random(3)
@@ -479,6 +479,21 @@ def test_a_young_clean_series_does_not_call_a_moderate_deviation_one_in_a_thousa
         scores.append(detector.update(MONDAY + 1000 * 300.0, probe).anomaly_score)
     assert scores[0] < 0.995
     assert scores[0] < scores[1] < scores[2]
+
+
+def test_in_a_series_that_never_deviates_a_small_change_of_rhythm_still_scores_high() -> None:
+    """Two spikes 6 points apart every 100 points, exactly, and zero in between: nothing ever
+    surprised, so the prior weighs next to nothing and two spikes in a row (a small deviation
+    against the spikes' own error scale) are as rare as the histogram says."""
+    detector = Detector()
+    for k in range(2002):
+        detector.update(MONDAY + k * 300.0, 20.0 if k % 100 in (2, 8) else 0.0)
+    scores = [
+        detector.update(MONDAY + k * 300.0, 20.0 if k in (2002, 2007, 2008) else 0.0)
+        for k in range(2002, 2010)
+    ]
+    assert scores[5].anomaly_score < 0.6  # the usual spike
+    assert scores[6].anomaly_score >= 1 - 10**-2.7  # one more, right after it
 
 
 def revenue_per_half_minute(quarters: int, seed: int) -> list[float]:

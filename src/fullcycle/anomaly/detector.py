@@ -62,8 +62,10 @@ SURPRISE_CAP = 50.0
 SURPRISE_BINS = 80  # log-spaced bins of surprise, 8 per doubling, from 0.5 up
 SURPRISE_BINS_PER_DOUBLING = 8.0
 SURPRISE_MEMORY = 2_000.0  # the surprise histogram forgets with a horizon of ~2000 points
-SURPRISE_PRIOR_POINTS = 100.0  # the heavy-tailed prior weighs as much as 100 points in it
-# (a histogram of 2,000 points cannot tell 1 in 2,000 from 1 in 500 on its own)
+SURPRISE_PRIOR_POINTS = 100.0  # the heavy-tailed prior weighs as much as 100 points in it,
+# times the share of points that surprised at all (above the first bin): where surprises are
+# routine, 2,000 points cannot tell 1 in 2,000 from 1 in 500 on their own; where nothing ever
+# deviates (a clean series), the first small deviation is rare indeed
 PEAK_DECAY = 0.995  # a high score damps lower ones for the next ~140 points (half-life)
 REST_LEVEL = 2.7  # a point rarer than 1 in 10^2.7 (~500) that is a new peak...
 REST_POINTS = 100  # ...is the anomaly's start: the next 100 points score at most...
@@ -575,8 +577,10 @@ class Detector:
         weight = self._surprise_weight
         tail = sum(counts[index + 1 :]) + 0.5 * counts[index]
         prior = 1.0 / (1.0 + surprise * surprise)
-        weight *= SURPRISE_PRIOR_POINTS
-        share = (tail + prior * weight) / (self._surprise_total + weight)
+        total = self._surprise_total
+        if total > 0.0:  # the prior weighs more where surprises are routine
+            weight += weight * SURPRISE_PRIOR_POINTS * (total - counts[0]) / total
+        share = (tail + prior * weight) / (total + weight)
         self._remember_surprise(index)
         level = -math.log10(share) if share > 1e-15 else 15.0
         peak = self._peak
