@@ -575,9 +575,13 @@ class Detector:
                 index = SURPRISE_BINS - 1
         counts = self._surprise_counts
         weight = self._surprise_weight
-        tail = sum(counts[index + 1 :]) + 0.5 * counts[index]
-        prior = 1.0 / (1.0 + surprise * surprise)
         total = self._surprise_total
+        half = 0.5 * counts[index]
+        if index < SURPRISE_BINS // 2:  # the shorter of the two sums: what lies below
+            tail = total - sum(counts[:index]) - half
+        else:
+            tail = sum(counts[index + 1 :]) + half
+        prior = 1.0 / (1.0 + surprise * surprise)
         if total > 0.0:  # the prior weighs more where surprises are routine
             weight += weight * SURPRISE_PRIOR_POINTS * (total - counts[0]) / total
         share = (tail + prior * weight) / (total + weight)
