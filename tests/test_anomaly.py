@@ -416,7 +416,11 @@ def test_a_state_saved_before_the_range_was_kept_still_loads_and_learns_it() -> 
     restored = Detector.from_state(json.dumps(fields).encode())
     for point in series[1000:]:
         restored.update(*point)
-    record = restored.update(MONDAY + 1500 * 300.0, 33.0)
+    # the range it learnt again set a record 16 points ago (29.4 ms): a record right after
+    # one continues it, so the probe comes after 20 quiet points
+    for k in range(1500, 1520):
+        restored.update(MONDAY + k * 300.0, 10.0)
+    record = restored.update(MONDAY + 1520 * 300.0, 33.0)
     assert record.anomaly_score >= 1 - 10**-2.7
 
 
@@ -440,6 +444,56 @@ def test_a_forecast_missed_by_more_than_ever_scores_high_inside_the_range() -> N
     assert missed.anomaly_score >= 1 - 10**-2.7
     assert missed.anomaly_score > max(scores[500:])
     assert missed.direction == "below"
+
+
+def test_a_record_right_after_a_record_continues_the_same_anomaly() -> None:
+    """33 ms beyond every burst before is reported; 34 ms six points later is a record too,
+    but of the same excursion, so it scores like any deviation while the first one rests.
+    A record 300 points later is a new anomaly and scores high again."""
+    detector = Detector()
+    for point in spiky_latency(1500, seed=5):
+        detector.update(*point)
+    first = detector.update(MONDAY + 1500 * 300.0, 33.0)
+    for k in range(1501, 1506):
+        detector.update(MONDAY + k * 300.0, 10.0)
+    continued = detector.update(MONDAY + 1506 * 300.0, 34.0)
+    for k in range(1507, 1800):
+        detector.update(MONDAY + k * 300.0, 10.0)
+    later = detector.update(MONDAY + 1800 * 300.0, 36.0)
+    assert first.anomaly_score >= 1 - 10**-2.7
+    assert continued.anomaly_score < 0.99
+    assert later.anomaly_score >= 1 - 10**-2.7
+
+
+def test_a_young_clean_series_does_not_call_a_moderate_deviation_one_in_a_thousand() -> None:
+    """After 1,000 points of noise with one early spike (so the values below are inside the
+    range, not records), a deviation of 8 sigmas is the largest yet, but 1,000 points cannot
+    say it is rarer than 1 in 200: the heavy-tailed prior weighs as up to 100 points (as many
+    as the share of points that surprised at all). Larger deviations still score higher."""
+    scores = []
+    for probe in (18.0, 25.0, 40.0):
+        rng = random.Random(3)
+        detector = Detector()
+        for k in range(1000):
+            detector.update(MONDAY + k * 300.0, 60.0 if k == 50 else rng.gauss(10, 1))
+        scores.append(detector.update(MONDAY + 1000 * 300.0, probe).anomaly_score)
+    assert scores[0] < 0.995
+    assert scores[0] < scores[1] < scores[2]
+
+
+def test_in_a_series_that_never_deviates_a_small_change_of_rhythm_still_scores_high() -> None:
+    """Two spikes 6 points apart every 100 points, exactly, and zero in between: nothing ever
+    surprised, so the prior weighs next to nothing and two spikes in a row (a small deviation
+    against the spikes' own error scale) are as rare as the histogram says."""
+    detector = Detector()
+    for k in range(2002):
+        detector.update(MONDAY + k * 300.0, 20.0 if k % 100 in (2, 8) else 0.0)
+    scores = [
+        detector.update(MONDAY + k * 300.0, 20.0 if k in (2002, 2007, 2008) else 0.0)
+        for k in range(2002, 2010)
+    ]
+    assert scores[5].anomaly_score < 0.6  # the usual spike
+    assert scores[6].anomaly_score >= 1 - 10**-2.7  # one more, right after it
 
 
 def revenue_per_half_minute(quarters: int, seed: int) -> list[float]:

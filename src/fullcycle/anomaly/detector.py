@@ -62,6 +62,10 @@ SURPRISE_CAP = 50.0
 SURPRISE_BINS = 80  # log-spaced bins of surprise, 8 per doubling, from 0.5 up
 SURPRISE_BINS_PER_DOUBLING = 8.0
 SURPRISE_MEMORY = 2_000.0  # the surprise histogram forgets with a horizon of ~2000 points
+SURPRISE_PRIOR_POINTS = 100.0  # the heavy-tailed prior weighs as much as 100 points in it,
+# times the share of points that surprised at all (above the first bin): where surprises are
+# routine, 2,000 points cannot tell 1 in 2,000 from 1 in 500 on their own; where nothing ever
+# deviates (a clean series), the first small deviation is rare indeed
 PEAK_DECAY = 0.995  # a high score damps lower ones for the next ~140 points (half-life)
 REST_LEVEL = 2.7  # a point rarer than 1 in 10^2.7 (~500) that is a new peak...
 REST_POINTS = 100  # ...is the anomaly's start: the next 100 points score at most...
@@ -76,6 +80,7 @@ STUCK_MIN_COUNTS = 3  # a count repeated this often, and too unlikely to repeat,
 RECORD_AFTER = 100  # counts once the range has seen this many points...
 RECORD_MARGIN = 0.02  # ...and the value is beyond it by at least 2 % of its width;
 ERROR_RECORD_MARGIN = 0.1  # (an error must be 10 % larger than the largest before)
+RECORD_GAP = 20  # a record within 20 points of the last one continues it: no new anomaly
 RECORD_LEVEL = 2.7  # it is then at least as rare as 1 in 10^2.7 points (the rest's level)
 # or, after N points, as 2 in N (the chance that the last of N exchangeable values is the
 # highest or the lowest), and every two widths of the old range beyond it add a factor of 10
@@ -186,6 +191,7 @@ class Detector:
         "_hour_visit_points",
         "_interval",
         "_largest_error",
+        "_last_record",
         "_last_timestamp",
         "_last_value",
         "_longest_run",
@@ -306,6 +312,7 @@ class Detector:
         self._range_low = self._range_high = 0.0
         self._range_points = 0
         self._largest_error = 0.0  # the largest forecast error, for the same
+        self._last_record = -RECORD_GAP - 1  # the point count at the last record
         # alert
         self._alert_mean = 0.0
         self._outside_run = 0
@@ -568,9 +575,16 @@ class Detector:
                 index = SURPRISE_BINS - 1
         counts = self._surprise_counts
         weight = self._surprise_weight
-        tail = sum(counts[index + 1 :]) + 0.5 * counts[index]
+        total = self._surprise_total
+        half = 0.5 * counts[index]
+        if index < SURPRISE_BINS // 2:  # the shorter of the two sums: what lies below
+            tail = total - sum(counts[:index]) - half
+        else:
+            tail = sum(counts[index + 1 :]) + half
         prior = 1.0 / (1.0 + surprise * surprise)
-        share = (tail + prior * weight) / (self._surprise_total + weight)
+        if total > 0.0:  # the prior weighs more where surprises are routine
+            weight += weight * SURPRISE_PRIOR_POINTS * (total - counts[0]) / total
+        share = (tail + prior * weight) / (total + weight)
         self._remember_surprise(index)
         level = -math.log10(share) if share > 1e-15 else 15.0
         peak = self._peak
@@ -626,6 +640,10 @@ class Detector:
         level = (level if level > RECORD_LEVEL else RECORD_LEVEL) + excess / 2.0
         record = 1.0 - 10.0**-level if level < 15.0 else 1.0 - 1e-15
         if record <= score:
+            return score
+        last = self._last_record
+        self._last_record = points
+        if points - last <= RECORD_GAP:  # the same excursion, still going: reported already
             return score
         if level >= self._peak:  # the record starts an anomaly: the points after it rest
             self._resting = REST_POINTS
