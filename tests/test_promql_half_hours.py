@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from fullcycle.metrics.engine import QueryResult, range_query
+from fullcycle.metrics.engine import range_query
 from fullcycle.telemetry.batches import SampleBatch
 from fullcycle.telemetry.store import StoreOptions, TelemetryStore
+from tests.promql_answers import assert_same, at
 
 HOUR_MS = 3600_000
 MINUTE_MS = 60_000
@@ -111,33 +112,15 @@ def _load(store: TelemetryStore, data: Data) -> None:
         _append(store, data, low, high)
 
 
-def _answer(result: QueryResult) -> dict[tuple[tuple[str, str], ...], list[tuple[float, float]]]:
-    return {tuple(sorted(s.labels.items())): s.points for s in result.series}
-
-
-def _assert_same(query: str, expected: QueryResult, actual: QueryResult) -> None:
-    want, have = _answer(expected), _answer(actual)
-    assert sorted(have) == sorted(want), f"{query}: series differ"
-    for key, points in want.items():
-        assert [t for t, _ in have[key]] == [t for t, _ in points], f"{query} {key}: times"
-        for (t, a), (_, b) in zip(points, have[key], strict=True):
-            same = (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9)
-            assert same, f"{query} {dict(key)} at {t}: rollup {b} != raw {a}"
-
-
-def _at(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
 def _assert_all_same(store: TelemetryStore, start_ms: int = START_MS) -> int:
     """Every query at every step, from the rollups and from the raw samples; the points."""
     compared = 0
     for query in QUERIES:
         for step in STEPS:
-            start, end = _at(start_ms), _at(END_MS)
+            start, end = at(start_ms), at(END_MS)
             raw = range_query(store, query, start, end, step, rollups=False)
             assert raw.series, f"{query}: no data; proves nothing"
-            _assert_same(query, raw, range_query(store, query, start, end, step))
+            assert_same(query, raw, range_query(store, query, start, end, step))
             compared += sum(len(series.points) for series in raw.series)
     return compared
 
@@ -213,10 +196,10 @@ def test_half_hourly_steps_are_answered_from_the_half_hours_table(tmp_path: Path
     try:
         _load(store, _dataset(random.Random(3)))
         query = "sum(rate(http_requests_total[5m]))"
-        start, end, step = _at(START_MS), _at(END_MS), timedelta(minutes=30)
+        start, end, step = at(START_MS), at(END_MS), timedelta(minutes=30)
         raw = range_query(store, query, start, end, step, rollups=False)
         store.clickhouse.client().command("TRUNCATE TABLE fullcycle.samples_5m")
-        _assert_same(query, raw, range_query(store, query, start, end, step))
+        assert_same(query, raw, range_query(store, query, start, end, step))
         hourly = range_query(store, "sum(process_resident_memory_bytes)", start, end, step * 2)
         assert len(hourly.series) == 1 and len(hourly.series[0].points) == 9
     finally:

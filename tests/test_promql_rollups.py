@@ -24,9 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from fullcycle.metrics.engine import QueryResult, instant_query, range_query
+from fullcycle.metrics.engine import instant_query, range_query
 from fullcycle.telemetry.batches import SampleBatch
 from fullcycle.telemetry.store import StoreOptions, TelemetryStore
+from tests.promql_answers import assert_same, at
 
 HOUR_MS = 3600_000
 # Aligned to the hour, so that 5-minute and hourly steps start on rollup bucket edges.
@@ -128,13 +129,13 @@ def test_five_minute_steps_read_no_raw_samples(tmp_path: Path) -> None:
             "http_requests_total",
             "max_over_time(http_requests_total[30m])",
         ]
-        start, end, step = _at(START_MS), _at(END_MS), timedelta(minutes=5)
+        start, end, step = at(START_MS), at(END_MS), timedelta(minutes=5)
         before = [range_query(store, q, start, end, step, rollups=False) for q in queries]
         _truncate_samples(store)
         assert not range_query(store, queries[0], start, end, step, rollups=False).series
         for query, raw in zip(queries, before, strict=True):
             assert raw.series
-            _assert_same(query, raw, range_query(store, query, start, end, step))
+            assert_same(query, raw, range_query(store, query, start, end, step))
     finally:
         store.close()
 
@@ -166,11 +167,11 @@ def test_delta_counters_read_from_rollups_equal_raw(tmp_path: Path) -> None:
             'rate({job="shop"}[5m])',
             'sum(increase({job="shop"}[10m]))',
         ]
-        start, end = _at(START_MS), _at(END_MS)
+        start, end = at(START_MS), at(END_MS)
         for query, step in itertools.product(queries, (timedelta(minutes=5), timedelta(hours=1))):
             raw = range_query(store, query, start, end, step, rollups=False)
             assert raw.series, query
-            _assert_same(query, raw, range_query(store, query, start, end, step))
+            assert_same(query, raw, range_query(store, query, start, end, step))
         mixed = range_query(store, queries[2], start, end, timedelta(minutes=5))
         assert len(mixed.series) == 2  # the delta counter and the cumulative one
     finally:
@@ -182,7 +183,7 @@ def test_a_store_from_before_the_rollups_fills_them_on_start(tmp_path: Path) -> 
     store.open()
     _load(store, _dataset())
     query = "sum by (instance) (increase(http_requests_total[10m]))"
-    start, end, step = _at(START_MS), _at(END_MS), timedelta(minutes=5)
+    start, end, step = at(START_MS), at(END_MS), timedelta(minutes=5)
     expected = range_query(store, query, start, end, step, rollups=False)
     client = store.clickhouse.client()
     for table in ("samples_5m_half_hours", "samples_5m", "samples_1m"):  # as before rollups
@@ -195,8 +196,8 @@ def test_a_store_from_before_the_rollups_fills_them_on_start(tmp_path: Path) -> 
     try:
         stored = reopened.query("SELECT count() FROM fullcycle.samples_5m")[0][0]
         assert stored > 0
-        _assert_same(query, expected, range_query(reopened, query, start, end, step))
-        instant = instant_query(reopened, query, _at(END_MS))
+        assert_same(query, expected, range_query(reopened, query, start, end, step))
+        instant = instant_query(reopened, query, at(END_MS))
         assert {s.labels["instance"] for s in instant.series} >= {"a", "late"}
     finally:
         reopened.close()
@@ -280,11 +281,11 @@ def test_rollups_made_by_an_earlier_version_are_made_again_on_start(
         reopened.flush()
         fed = "SELECT count() FROM fullcycle.samples_5m WHERE metric = 'queue_depth'"
         assert reopened.query(fed)[0][0] >= 12
-        start, end, step = _at(START_MS), _at(END_MS), timedelta(minutes=5)
+        start, end, step = at(START_MS), at(END_MS), timedelta(minutes=5)
         for query in [*QUERIES, "max_over_time(queue_depth[5m])", "queue_depth"]:
             raw = range_query(reopened, query, start, end, step, rollups=False)
             assert raw.series, query
-            _assert_same(query, raw, range_query(reopened, query, start, end, step))
+            assert_same(query, raw, range_query(reopened, query, start, end, step))
     finally:
         reopened.close()
 
@@ -311,33 +312,15 @@ QUERIES = [
 STEPS_SECONDS = [60, 300, 900, 1800, 3600]
 
 
-def _answer(result: QueryResult) -> dict[tuple[tuple[str, str], ...], list[tuple[float, float]]]:
-    return {tuple(sorted(s.labels.items())): s.points for s in result.series}
-
-
-def _assert_same(query: str, expected: QueryResult, actual: QueryResult) -> None:
-    want, have = _answer(expected), _answer(actual)
-    assert sorted(have) == sorted(want), f"{query}: series differ"
-    for key, points in want.items():
-        assert [t for t, _ in have[key]] == [t for t, _ in points], f"{query} {key}: times"
-        for (t, a), (_, b) in zip(points, have[key], strict=True):
-            same = (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9)
-            assert same, f"{query} {dict(key)} at {t}: rollup {b} != raw {a}"
-
-
-def _at(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
 @pytest.mark.parametrize("step_seconds", STEPS_SECONDS)
 @pytest.mark.parametrize("query", QUERIES)
 def test_rollup_answers_equal_raw_answers(
     query: str, step_seconds: int, store: TelemetryStore
 ) -> None:
-    start, end, step = _at(START_MS), _at(END_MS), timedelta(seconds=step_seconds)
+    start, end, step = at(START_MS), at(END_MS), timedelta(seconds=step_seconds)
     raw = range_query(store, query, start, end, step, rollups=False)
     assert raw.series or query.startswith("absent"), f"{query}: no data; proves nothing"
-    _assert_same(query, raw, range_query(store, query, start, end, step))
+    assert_same(query, raw, range_query(store, query, start, end, step))
 
 
 def test_the_data_has_the_cases_rollups_could_get_wrong() -> None:
