@@ -196,6 +196,47 @@ def _run_program(name: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def test_a_flush_that_failed_halfway_is_finished_before_newer_rows_without_duplicates(
+    tmp_path: Path,
+) -> None:
+    """A batch's logs went in, its spans did not (the spans table was away): the next flush
+    first finishes that batch with the same deduplication tokens, then stores what came after,
+    so the logs already stored are not stored again."""
+    hour = 3600.0  # the flusher inserts only when told to (store.flush)
+    store = TelemetryStore(
+        StoreOptions(
+            data_dir=tmp_path, flush_interval_seconds=hour, busy_flush_interval_seconds=hour
+        )
+    )
+    store.open()
+    spans = SpanBatch()
+    spans.add(
+        trace_id="5b8efff798038103d269b633813fc60c",
+        span_id="eee19b7ec3c1b174",
+        name="POST /pay",
+        service="shop",
+        start_ns=NOW_NS,
+        duration_ns=12_500_000,
+        kind="server",
+        status_code="ok",
+    )
+    client = store.clickhouse.client()
+    try:
+        asyncio.run(store.append([_logs(100, tag="first"), spans]))
+        client.command("RENAME TABLE fullcycle.spans TO fullcycle.spans_away")
+        with pytest.raises(Exception, match="spans"):
+            store.flush()
+        assert store.query("SELECT count() FROM fullcycle.logs") == [(100,)]
+        client.command("RENAME TABLE fullcycle.spans_away TO fullcycle.spans")
+        asyncio.run(store.append([_logs(50, tag="second")]))
+        store.flush()
+
+        assert store.query("SELECT count(), uniqExact(body) FROM fullcycle.logs") == [(150, 150)]
+        assert store.query("SELECT count() FROM fullcycle.spans") == [(1,)]
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("kind", ["arrow", "protobuf", "mixed"])
 def test_a_batch_inserted_just_before_a_crash_is_not_duplicated(tmp_path: Path, kind: str) -> None:
     """`kind`: the write-ahead log's records (telemetry_programs/batch_in_flight.py)."""

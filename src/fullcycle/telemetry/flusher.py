@@ -17,6 +17,10 @@ a block that is remembered but not stored, and the re-insert would be dropped. E
 therefore carries its batch's number (`wal_batch`), and recovery counts each table's rows of
 the batch after re-inserting: a table that holds fewer than the log has gets them again
 without deduplication (its partial rows deleted first).
+
+The same holds within a process: a flush that failed part of the way (one table's insert
+went in, another's did not) leaves its range pending, and the next flush finishes that range
+before reading further.
 """
 
 from __future__ import annotations
@@ -125,16 +129,19 @@ class Flusher:
         self.rows_flushed = 0
         self.protobuf_logs = ProtobufLogsInserter(clickhouse, directory / "protobuf-logs")
 
-    def recover(self) -> None:
-        """Finish the batch a previous process was inserting when it stopped."""
+    def recover(self) -> int:
+        """Finish the batch a previous process, or a flush that failed, was inserting; returns
+        its rows."""
         pending_end = self.checkpoint.pending_end
-        if pending_end is not None:
-            log.info("re-inserting an interrupted batch", extra={"range": self._range_text()})
-            start = self.checkpoint.flushed
-            batch = replace(self._read(start, pending_end), end=pending_end)
-            self.insert(batch)
-            self.insert_missing(batch)
-            self.advance(pending_end)
+        if pending_end is None:
+            return 0
+        log.info("re-inserting an interrupted batch", extra={"range": self._range_text()})
+        start = self.checkpoint.flushed
+        batch = replace(self._read(start, pending_end), end=pending_end)
+        rows = self.insert(batch)
+        self.insert_missing(batch)
+        self.advance(pending_end)
+        return rows
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="wal-flusher", daemon=True)
@@ -180,7 +187,11 @@ class Flusher:
 
     def _flush_one(self) -> int | None:
         """Insert the next batch (what is durable, up to `max_batch_bytes`); returns its rows,
-        or None when everything durable is in the store."""
+        or None when everything durable is in the store. A batch whose insert failed is
+        finished first, with its own range and tokens: read again up to a later end, its tables
+        that did get it would get it again under new tokens."""
+        if self.checkpoint.pending_end is not None:
+            return self.recover()
         batch = self.next_batch()
         if batch is None:
             return None
