@@ -27,13 +27,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-# The suite runs in one process per core plus one (at most 4): each has its own embedded
-# ClickHouse. Tests marked xdist_group share a process (the demo's two tests share one running
-# demo); the demo's process mostly waits for its scenario (over 3 minutes), and the extra
-# process uses that time.
-TEST_WORKERS := $(shell python3 -c "import os; print(min((os.cpu_count() or 1) + 1, 4))")
+# The suite runs in one process per core (at most 4): each has its own embedded ClickHouse.
+# Tests marked xdist_group share a process (the demo's two tests share one running demo).
 test: lint
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=40
+	$(BIN)/pytest -n auto --maxprocesses=4 --dist loadgroup --durations=40
 
 clean:
 	rm -rf $(VENV) .fullcycle .fullcycle-demo .pytest_cache .mypy_cache .ruff_cache
