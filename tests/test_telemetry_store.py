@@ -48,6 +48,21 @@ def _logs(count: int, service: str = "shop", tag: str = "") -> LogBatch:
     return batch
 
 
+def _span(status_code: str) -> SpanBatch:
+    spans = SpanBatch()
+    spans.add(
+        trace_id="5b8efff798038103d269b633813fc60c",
+        span_id="eee19b7ec3c1b174",
+        name="POST /pay",
+        service="shop",
+        start_ns=NOW_NS,
+        duration_ns=12_500_000,
+        kind="server",
+        status_code=status_code,
+    )
+    return spans
+
+
 def test_rows_of_every_table_are_stored_and_queryable(store: TelemetryStore) -> None:
     samples = SampleBatch()
     samples.add(
@@ -58,17 +73,7 @@ def test_rows_of_every_table_are_stored_and_queryable(store: TelemetryStore) -> 
         service="shop",
         type="counter",
     )
-    spans = SpanBatch()
-    spans.add(
-        trace_id="5b8efff798038103d269b633813fc60c",
-        span_id="eee19b7ec3c1b174",
-        name="POST /pay",
-        service="shop",
-        start_ns=NOW_NS,
-        duration_ns=12_500_000,
-        kind="server",
-        status_code="error",
-    )
+    spans = _span(status_code="error")
     markers = MarkerBatch()
     markers.add(timestamp_ns=NOW_NS, kind="deploy", service="shop", title="v42")
     asyncio.run(store.append([_logs(3), samples, spans, markers]))
@@ -209,17 +214,7 @@ def test_a_flush_that_failed_halfway_is_finished_before_newer_rows_without_dupli
         )
     )
     store.open()
-    spans = SpanBatch()
-    spans.add(
-        trace_id="5b8efff798038103d269b633813fc60c",
-        span_id="eee19b7ec3c1b174",
-        name="POST /pay",
-        service="shop",
-        start_ns=NOW_NS,
-        duration_ns=12_500_000,
-        kind="server",
-        status_code="ok",
-    )
+    spans = _span(status_code="ok")
     client = store.clickhouse.client()
     try:
         asyncio.run(store.append([_logs(100, tag="first"), spans]))
