@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from fastapi.testclient import TestClient
 
-from tests.conftest import token_for
+from tests.at_once import at_once
+from tests.conftest import ADMIN_TOKEN, LiveServer, token_for
 from tests.deploy_helpers import add_service, apply_pipeline, start, version_health, wait_for
 
 BROKEN = """service: shop
@@ -203,3 +205,27 @@ def test_the_sample_pipeline_is_valid(admin: TestClient) -> None:
         "service": "shop",
         "environments": ["production"],
     }
+
+
+def test_people_locking_the_same_new_slot_at_once_get_one_lock_and_clear_refusals(
+    live_server: LiveServer,
+) -> None:
+    """The lock's row is made by whoever comes first (a person or the runner); the others used
+    to fail on its unique constraint with a conflict instead of being told who holds it."""
+    people = 6
+    for round_number in range(8):
+        environment = f"stage-{round_number}"
+
+        def lock(person: int, environment: str = environment) -> httpx.Response:
+            return httpx.post(
+                f"{live_server.url}/api/v1/locks",
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                json={"service": "shop", "environment": environment, "reason": f"person {person}"},
+                timeout=30,
+            )
+
+        answers = at_once(people, lock)
+
+        assert sorted(a.status_code for a in answers) == [201] + [409] * (people - 1)
+        refusals = [a.json()["detail"] for a in answers if a.status_code == 409]
+        assert all(f"shop/{environment} is already locked by" in r for r in refusals), refusals

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import html
 import re
+from urllib.parse import unquote
 
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from tests.at_once import at_once
 from tests.conftest import ADMIN_TOKEN
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -691,3 +693,57 @@ def test_a_team_that_owns_services_cannot_be_deleted(client: TestClient) -> None
     assert "Team &#39;alumni&#39; deleted." in deleted.text
     assert "deleted." not in client.get("/teams").text, "the message is shown only once"
     assert client.get("/api/v1/teams/alumni").status_code == 404
+
+
+def test_people_locking_the_same_slot_from_the_page_at_once_are_each_told_what_happened(
+    client: TestClient,
+) -> None:
+    """One lock is taken; everyone else is sent back with "already locked by". It was a 500
+    for some: all of them found no lock row and made one, and all but one hit its unique
+    constraint."""
+    logged_in(client, "oncall", can_deploy=True)
+    token = csrf_of(client.get("/tokens"))
+    # Not entered as a context manager: each request runs on an event loop of its own, as
+    # requests to several server processes would, so that the six really meet.
+    browsers = TestClient(client.app, cookies=client.cookies)
+    people = 6
+    for round_number in range(6):
+
+        def lock(person: int, environment: str = f"stage-{round_number}") -> Response:
+            form = {
+                "service": "shop",
+                "environment": environment,
+                "reason": f"person {person}",
+                "csrf_token": token,
+            }
+            return browsers.post("/locks", data=form, follow_redirects=False)
+
+        answers = at_once(people, lock)
+
+        assert [a.status_code for a in answers] == [303] * people, [a.text for a in answers]
+        flashes = sorted(unquote(a.cookies["fullcycle_flash"].strip('"')) for a in answers)
+        assert flashes[-1] == f"success|shop/stage-{round_number} locked"
+        assert all("is already locked by oncall" in f for f in flashes[:-1]), flashes
+
+
+def test_a_form_that_meets_a_concurrent_write_gets_the_conflict_page_with_who_is_logged_in(
+    client: TestClient,
+) -> None:
+    """Admins creating the same team at once: one wins; an insert that hits the unique
+    constraint is rolled back and answered 409, on a page that still shows the logged-in user
+    (the rollback expires the user's row, which the page's header used to read: a 500)."""
+    logged_in(client, "boss", is_admin=True)
+    token = csrf_of(client.get("/teams/new"))
+    browsers = TestClient(client.app, cookies=client.cookies)  # a loop per request: see above
+    people = 6
+    for round_number in range(6):
+
+        def create(_: int, name: str = f"team-{round_number}") -> Response:
+            form = {"name": name, "email": "t@example.com", "csrf_token": token}
+            return browsers.post("/teams/new", data=form, follow_redirects=False)
+
+        answers = at_once(people, create)
+
+        assert sorted(a.status_code for a in answers) == [303] + [409] * (people - 1)
+        for refused in (a for a in answers if a.status_code == 409):
+            assert 'data-testid="whoami"' in refused.text and "boss" in refused.text

@@ -17,10 +17,23 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
+class PageIdentity:
+    """What every page shows of the caller, copied when the caller is resolved. A write that
+    fails (a unique constraint hit by a concurrent write) rolls back and expires the ORM rows;
+    the error page still shows who is logged in and keeps its CSRF token from these values."""
+
+    name: str
+    display_name: str
+    is_admin: bool
+    csrf_token: str
+
+
+@dataclass(frozen=True)
 class Principal:
     user: User
     scopes: frozenset[Scope]
     via: str  # "token" or "session"
+    page_identity: PageIdentity
     token: ApiToken | None = None
     web_session: WebSession | None = None
 
@@ -53,11 +66,17 @@ def principal_from_token(db: Session, token: str, now: datetime) -> Principal | 
         row.last_used_at = now  # at most one write a minute per token, not one per request
     # A token never grants more than its owner holds now (a demoted admin's token loses admin).
     scopes = effective_scopes(row.scopes) & user_scopes(row.user)
-    return Principal(user=row.user, scopes=scopes, via="token", token=row)
+    identity = page_identity(row.user, csrf_token="")
+    return Principal(row.user, scopes, "token", identity, token=row)
 
 
 def principal_from_session(db: Session, secret: str, now: datetime) -> Principal | None:
     row = db.scalar(select(WebSession).where(WebSession.secret_hash == hash_token(secret)))
     if row is None or row.expires_at <= now or not row.user.is_active:
         return None
-    return Principal(user=row.user, scopes=user_scopes(row.user), via="session", web_session=row)
+    identity = page_identity(row.user, row.csrf_token)
+    return Principal(row.user, user_scopes(row.user), "session", identity, web_session=row)
+
+
+def page_identity(user: User, csrf_token: str) -> PageIdentity:
+    return PageIdentity(user.name, user.display_name, user.is_admin, csrf_token)

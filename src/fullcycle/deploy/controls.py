@@ -18,7 +18,7 @@ from fullcycle.audit.log import record
 from fullcycle.auth.principal import Principal
 from fullcycle.auth.scopes import Scope
 from fullcycle.deploy.freeze import MAX_DURATION_MINUTES, parse_cron, zone
-from fullcycle.deploy.models import Deploy, DeployLock, FreezeWindow
+from fullcycle.deploy.models import Deploy, DeployLock, FreezeWindow, ensure_lock_row
 from fullcycle.deploy.records import ApprovalIn, DeployRefused, approve
 from fullcycle.store.database import utcnow
 
@@ -59,15 +59,12 @@ def take_lock(
     reason: str,
 ) -> DeployLock:
     """Lock a service's environment by hand (say, during an incident): no deploy starts."""
-    lock = db.scalar(
-        select(DeployLock).where(
-            DeployLock.service == service, DeployLock.environment == environment
-        )
-    )
+    lock = _lock_row(db, service, environment)
     if lock is None:
-        lock = DeployLock(service=service, environment=environment)
-        db.add(lock)
-    elif lock.locked_reason:
+        ensure_lock_row(db, service, environment)
+        lock = _lock_row(db, service, environment)
+        assert lock is not None, "ensure_lock_row made the row or found another's"
+    if lock.locked_reason:
         raise DeployRefused(
             409,
             f"{service}/{environment} is already locked by {lock.locked_by}: {lock.locked_reason}",
@@ -77,6 +74,14 @@ def take_lock(
         db, request, principal, "deploy_lock.take", service, environment=environment, reason=reason
     )
     return lock
+
+
+def _lock_row(db: Session, service: str, environment: str) -> DeployLock | None:
+    return db.scalar(
+        select(DeployLock).where(
+            DeployLock.service == service, DeployLock.environment == environment
+        )
+    )
 
 
 def release_lock(

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from fullcycle.store.database import Base, UTCDateTime, utcnow
 
@@ -110,6 +111,18 @@ class DeployLock(Base):
     locked_by: Mapped[str] = mapped_column(String(200), default="")
     locked_reason: Mapped[str] = mapped_column(Text, default="")
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+def ensure_lock_row(db: Session, service: str, environment: str) -> None:
+    """Make the slot's row exist. The runner and a person locking by hand may both make it at
+    the same moment: `ON CONFLICT DO NOTHING` lets the second one use the first one's row
+    instead of failing its whole transaction on the unique constraint."""
+    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    db.execute(
+        dialect.insert(DeployLock)
+        .values(service=service, environment=environment)
+        .on_conflict_do_nothing(index_elements=["service", "environment"])
+    )
 
 
 class FreezeWindow(Base):

@@ -25,13 +25,12 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from fullcycle.alerting.records import critical_alerts_fired_since
 from fullcycle.deploy.markers import marker_for
 from fullcycle.deploy.metric_queries import MetricQueries
-from fullcycle.deploy.models import Approval, Deploy, DeployLock, DeployStage
+from fullcycle.deploy.models import Approval, Deploy, DeployLock, DeployStage, ensure_lock_row
 from fullcycle.deploy.pipeline_spec import Environment, ProcessTarget
 from fullcycle.deploy.process import Supervisor
 from fullcycle.deploy.records import (
@@ -422,8 +421,8 @@ class DeployRunner:
                 )
             )
         if exists is None:
-            with contextlib.suppress(IntegrityError), self.database.session() as session:
-                session.add(DeployLock(service=service, environment=environment))
+            with self.database.session() as session:
+                ensure_lock_row(session, service, environment)
 
     def _fail_abandoned(self, now: Any) -> None:
         """Mark failed the deploys whose process died (their lease ran out); a read first, so

@@ -28,11 +28,11 @@ def render(
 ) -> HTMLResponse:
     """Render a page with the caller (if any) and their CSRF token available to the layout."""
     principal = getattr(request.state, "principal", None)
-    web_session = getattr(principal, "web_session", None)
+    identity = getattr(principal, "page_identity", None)
     full_context = {
         "principal": principal,
-        "user": getattr(principal, "user", None),
-        "csrf_token": web_session.csrf_token if web_session else "",
+        "user": identity,
+        "csrf_token": identity.csrf_token if identity else "",
         **(context or {}),
     }
     templates: Jinja2Templates = request.app.state.templates

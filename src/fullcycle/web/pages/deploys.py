@@ -300,6 +300,7 @@ async def lock_from_form(
     try:
         controls.take_lock(db, request, principal, service[:63], environment[:63], reason)
     except DeployRefused as error:
+        db.rollback()  # the lock's row may have been made: no write lock held past this await
         return redirect("/deploys", error.message, "error")
     db.commit()
     return redirect("/deploys", f"{service}/{environment} locked")
