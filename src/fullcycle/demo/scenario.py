@@ -11,8 +11,8 @@ it saw it:
 5. `notified`: the owner's channel (the sink) got the alert with the suspect deploy;
 6. `suspect`: the alert names the faulty deploy as its suspect;
 7. `anomaly`: the revenue anomaly rule fired (only where the server has anomaly rules, and it
-   is given a minute after the rest: the detector alerts after 3 minutes below its band, and the
-   rollback usually comes first);
+   is skipped when the faulty release was rolled back before the detector's 3 minutes below its
+   band could pass, and else given a minute after the rest);
 8. `served`: the release that was live before kept running and answers again, and the shop
    answered every customer request (no connection errors).
 """
@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from fullcycle.anomaly.detector import ALERT_MIN_SECONDS
 from fullcycle.demo.api import DemoApi
 from fullcycle.demo.provisioning import DEVELOPER
 from fullcycle.demo.sink import received
@@ -211,24 +212,33 @@ class _Watch:
     def _give_up_on_the_anomaly_alert(self) -> None:
         """The anomaly rule is the slower signal: the detector alerts after 3 minutes below its
         band, and verification usually rolls the release back before. Once everything else was
-        seen, it gets ANOMALY_GRACE_SECONDS more, then the step is skipped, saying why."""
+        seen, the step is skipped, saying why: at once when the faulty release's dip was shorter
+        than the detector's minimum duration, else after ANOMALY_GRACE_SECONDS more."""
         run = self.run_
         if run.waiting() != ["anomaly"]:
             return
+        live = self._faulty_live_seconds()
+        dip_too_short = live is not None and live + REVENUE_WINDOW_SECONDS < ALERT_MIN_SECONDS
         rolled_back = run.step("rollback").at or time.time()
-        if time.time() - rolled_back < ANOMALY_GRACE_SECONDS:
+        if not dip_too_short and time.time() - rolled_back < ANOMALY_GRACE_SECONDS:
             return
         step = run.step("anomaly")
-        live = "briefly"
-        if run.rollback_id is not None and self.live_at is not None:
-            rollback = self.api.get(f"/api/v1/deploys/{run.rollback_id}")
-            switched = datetime.fromisoformat(rollback["live_at"]).timestamp()
-            live = f"{switched - self.live_at.timestamp():.0f} s"
         step.status = "skipped"
         step.detail = (
-            f"{ANOMALY_ALERT} did not fire: the faulty release was live {live}, the detector "
-            "alerts after 3 minutes below its band (step 3 shows the dip)"
+            f"{ANOMALY_ALERT} did not fire: the faulty release was live "
+            f"{'briefly' if live is None else f'{live:.0f} s'}, the detector alerts after "
+            f"{ALERT_MIN_SECONDS / 60:.0f} minutes below its band (step 3 shows the dip)"
         )
+
+    def _faulty_live_seconds(self) -> float | None:
+        """From the faulty release going live to the rollback's release going live."""
+        if self.run_.rollback_id is None or self.live_at is None:
+            return None
+        rollback = self.api.get(f"/api/v1/deploys/{self.run_.rollback_id}")
+        if not rollback.get("live_at"):
+            return None
+        switched = datetime.fromisoformat(rollback["live_at"]).timestamp()
+        return switched - self.live_at.timestamp()
 
     def _shop_home(self) -> dict[str, Any]:
         response = httpx.get(f"{self.scenario.shop_url}/", timeout=5.0, trust_env=False)
