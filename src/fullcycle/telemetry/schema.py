@@ -134,6 +134,8 @@ def changed_codecs_sql(client: Client, table: Table, cluster: str | None) -> lis
     where an earlier version made them with another (on the shard tables, which hold the
     data). Only the definition changes: parts written from then on use the new codec, the
     parts already stored keep theirs (ClickHouse rewrites no data for a change of codec)."""
+    if not table.recompressed:
+        return []
     name = f"{table.name}_local" if cluster else table.name
     on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
     stored = {
