@@ -42,3 +42,53 @@ def test_a_store_made_before_the_pair_index_gains_it(tmp_path: Path) -> None:
         assert [line.body for line in page.lines] == ["upstream: connection refused"]
     finally:
         telemetry.close()
+
+
+def _codecs(telemetry: TelemetryStore) -> dict[str, str]:
+    rows = telemetry.query(
+        "SELECT name, compression_codec FROM system.columns"
+        f" WHERE database = '{DATABASE}' AND table = 'logs'"
+    )
+    return {str(name): str(codec) for name, codec in rows}
+
+
+def _parts(telemetry: TelemetryStore) -> list[tuple[str, int]]:
+    return telemetry.query(
+        "SELECT name, data_version FROM system.parts"
+        f" WHERE database = '{DATABASE}' AND table = 'logs' AND active ORDER BY name"
+    )
+
+
+def test_a_store_made_with_zstd_bodies_writes_lz4_from_then_on_without_rewriting(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    telemetry = TelemetryStore(StoreOptions(data_dir=data_dir, durable=False))
+    telemetry.open()
+    older = LogBatch()
+    older.add(timestamp_ns=NOW - 60_000_000_000, body="disk quota 987654321 exceeded", service="s")
+    asyncio.run(telemetry.append([older]))
+    telemetry.flush()
+    for column in ("body String", "attributes Map(LowCardinality(String), String)"):
+        telemetry.query(f"ALTER TABLE {DATABASE}.logs MODIFY COLUMN {column} CODEC(ZSTD(1))")
+    parts_before = _parts(telemetry)
+    telemetry.close()
+    telemetry = TelemetryStore(StoreOptions(data_dir=data_dir, durable=False))
+    telemetry.open()
+    try:
+        codecs = _codecs(telemetry)
+        assert codecs["body"] == codecs["attributes"] == codecs["resource_attributes"]
+        assert codecs["body"] == "CODEC(LZ4)"
+        assert _parts(telemetry) == parts_before  # nothing rewritten
+        newer = LogBatch()
+        newer.add(timestamp_ns=NOW, body="again 987654321", service="s", attributes={"k": "v"})
+        asyncio.run(telemetry.append([newer]))
+        telemetry.flush()
+        page = explorer.search(telemetry, LogRequest(parse("987654321"), WINDOW), 10, None)
+        assert [line.body for line in page.lines] == [
+            "again 987654321",
+            "disk quota 987654321 exceeded",
+        ]
+        assert page.lines[0].attributes == {"k": "v"}
+    finally:
+        telemetry.close()

@@ -129,6 +129,32 @@ def _columns_present(client: Client, tables: list[str]) -> set[tuple[str, str]]:
     return {(str(table), str(name)) for table, name in rows}
 
 
+def changed_codecs_sql(client: Client, table: Table, cluster: str | None) -> list[str]:
+    """ALTERs that give the table's `recompressed` columns the codec of the table definition
+    where an earlier version made them with another (on the shard tables, which hold the
+    data). Only the definition changes: parts written from then on use the new codec, the
+    parts already stored keep theirs (ClickHouse rewrites no data for a change of codec)."""
+    if not table.recompressed:
+        return []
+    name = f"{table.name}_local" if cluster else table.name
+    on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
+    stored = {
+        str(column): str(codec)
+        for column, codec in client.query(
+            "SELECT name, compression_codec FROM system.columns"
+            " WHERE database = {database:String} AND table = {table:String}",
+            parameters={"database": DATABASE, "table": name},
+        ).result_rows
+    }
+    return [
+        f"ALTER TABLE {DATABASE}.{name}{on_cluster} MODIFY COLUMN {_column_definition(column)}"
+        for column in table.stored_columns
+        if column.name in table.recompressed
+        and column.name in stored
+        and stored[column.name] != f"CODEC({column.codec})"
+    ]
+
+
 def changed_indexes_sql(client: Client, table: Table, cluster: str | None) -> list[str]:
     """Statements that build each data-skipping index missing from the table or whose
     expression or type differs from the table definition (an index added or changed by a newer
@@ -179,13 +205,16 @@ def ensure_schema(client: Client, retention: Retention, cluster: str | None = No
 
 
 def _update_table(client: Client, table: Table, hours: int, cluster: str | None) -> None:
-    """Add the columns and indexes a newer version defines and apply the retention, on a table
-    made earlier (a table made just now has them already)."""
+    """Add the columns and indexes a newer version defines, change the codecs it changed and
+    apply the retention, on a table made earlier (a table made just now has them already)."""
     on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
     target = f"{DATABASE}.{table.name}_local" if cluster else f"{DATABASE}.{table.name}"
-    for statement in added_columns_sql(client, table, cluster) + changed_indexes_sql(
-        client, table, cluster
-    ):
+    statements = (
+        added_columns_sql(client, table, cluster)
+        + changed_codecs_sql(client, table, cluster)
+        + changed_indexes_sql(client, table, cluster)
+    )
+    for statement in statements:
         client.command(statement)
     client.command(
         f"ALTER TABLE {target}{on_cluster} MODIFY {_ttl(table, hours)}",
