@@ -41,6 +41,7 @@ class Ingest:
         decode: Callable[[bytes], Decoded],
         source: str,
         compressed_by_protocol: bool = False,
+        checks_only: bool = False,
     ) -> Decoded:
         """Decode the request with `decode` and store it; returns once it is durable.
 
@@ -51,7 +52,7 @@ class Ingest:
         encoding = None if compressed_by_protocol else request.headers.get("content-encoding", "")
         body = Body(data, encoding, self.max_decompressed_bytes)
         allowed = principal.token.service if principal.token is not None else None
-        prepared = await self.decode_pool.prepare(decode, body, allowed)
+        prepared = await self.decode_pool.prepare(decode, body, allowed, in_process=checks_only)
         decoded = prepared.decoded
         # Refusals that are not the caller's rate do not use up its rate.
         self.store.check_capacity()

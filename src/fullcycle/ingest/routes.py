@@ -13,6 +13,7 @@ from fullcycle.auth.principal import Principal
 from fullcycle.ingest import elastic_bulk, loki, ndjson_logs, otlp, remote_write, table_batches
 from fullcycle.ingest.callers import RequireIngestCaller
 from fullcycle.ingest.errors import UnsupportedContentType
+from fullcycle.ingest.otlp_common import PROTOBUF, encoding_of
 from fullcycle.ingest.pipeline import ingest_of
 
 router = APIRouter(tags=["ingest"])
@@ -31,7 +32,10 @@ def _content_type(request: Request) -> str:
 async def _otlp(signal: str, request: Request, principal: Principal) -> Response:
     content_type = _content_type(request)
     decode = partial(OTLP_SIGNALS[signal], content_type=content_type)
-    decoded = await ingest_of(request).accept(request, principal, decode, source="otlp")
+    kept_as_received = signal == "logs" and encoding_of(content_type) == PROTOBUF
+    decoded = await ingest_of(request).accept(
+        request, principal, decode, source="otlp", checks_only=kept_as_received
+    )
     body = otlp.encode_export_response(signal, content_type, decoded.rejected, decoded.message)
     media_type = "application/json" if content_type == "application/json" else content_type
     return Response(body, media_type=media_type)
