@@ -75,10 +75,14 @@ class Body:
 
 
 def prepare_write(
-    decode: Callable[[bytes], Decoded], body: Body, allowed_service: str | None
+    decode: Callable[[bytes], Decoded],
+    body: Body,
+    allowed_service: str | None,
+    in_worker: bool = True,
 ) -> PreparedWrite:
     """decompress → decode → map services to catalog names → encode the WAL record (a protobuf
-    OTLP logs request is kept as it is, with its services: telemetry/protobuf_logs.py)."""
+    OTLP logs request is kept as it is, with its services: telemetry/protobuf_logs.py).
+    `in_worker`: leave the body out of what travels back to the server, which has it."""
     data = body.data
     if body.content_encoding is not None:
         data = decompress(data, body.content_encoding, body.max_decompressed_bytes)
@@ -93,7 +97,7 @@ def prepare_write(
         )
         decoded.protobuf_logs = None
         payload = encode_part(PROTOBUF_LOGS, record)
-        if kept.request is not body.data:
+        if kept.request is not body.data or not in_worker:
             return PreparedWrite(decoded, services, payload)
         # The server has these bytes: leave them out of what travels back from the worker.
         at = payload.index(kept.request)
@@ -149,7 +153,7 @@ class DecodePool:
         """`in_process`: `decode` only checks (a protobuf OTLP logs request): run it here when
         the body is small and not compressed."""
         if in_process and not body.content_encoding and len(body.data) <= IN_PROCESS_MAX_BYTES:
-            return prepare_write(decode, body, allowed_service)
+            return prepare_write(decode, body, allowed_service, in_worker=False)
         executor = self._current()
         loop = asyncio.get_running_loop()
         try:
