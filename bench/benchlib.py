@@ -206,6 +206,7 @@ class FullcycleServer:
         self.log_path = data_dir.parent / "fullcycle-server.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.stop_seconds = 0.0
+        self.cpu_seconds_at_exit = 0.0
 
     @property
     def pid(self) -> int:
@@ -231,9 +232,13 @@ class FullcycleServer:
         assert self.process is not None
         started = time.monotonic()
         self.process.send_signal(signal.SIGTERM)
-        status = self.process.wait(timeout=600)
+        # wait4, not Popen.wait: its rusage is the server's CPU over its whole life, its decoding
+        # workers' included (they end before it), so the final flush is counted too.
+        _, wait_status, usage = os.wait4(self.process.pid, 0)
+        self.process.returncode = os.waitstatus_to_exitcode(wait_status)
+        self.cpu_seconds_at_exit = usage.ru_utime + usage.ru_stime
         self.stop_seconds = time.monotonic() - started
-        return status
+        return self.process.returncode
 
     def wal_backlog_bytes(self) -> int:
         """Bytes in the write-ahead log past the flusher's checkpoint: acknowledged, not yet in
@@ -313,6 +318,7 @@ class LoadResult:
     completions: list[tuple[float, int]]  # (seconds since start, units) of each 2xx
     client_cpu_seconds: float
     server_cpu_seconds: float = 0.0
+    server_cpu_at_start: float = 0.0  # the server's CPU seconds (workers included) at the start
     server_max_rss_kib: int = 0
     server_end_rss_kib: int = 0
     server_cpu_by_part: dict[str, float] = field(default_factory=dict)
@@ -429,6 +435,7 @@ def run_load(
         completions=[(row[1], row[3]) for row in ok],
         client_cpu_seconds=sum(cpu for _, cpu in results),
         server_cpu_seconds=server_cpu,
+        server_cpu_at_start=server_cpu_before,
         server_max_rss_kib=rss.max_kib,
         server_end_rss_kib=rss.last_kib,
         server_cpu_by_part={

@@ -302,6 +302,13 @@ def main() -> int:
     if result.server_cpu_seconds:
         per_core = result.acknowledged_units / result.server_cpu_seconds
         print(f"  server efficiency: {per_core:,.0f} records per server CPU-second")
+    whole_cpu = server.cpu_seconds_at_exit - result.server_cpu_at_start
+    if whole_cpu > 0:
+        print(
+            f"  server CPU from the start of the load to its exit (final flush included):"
+            f" {whole_cpu:.1f} s = {whole_cpu / result.acknowledged_units * 1e6:.2f} µs per record"
+            f" = {result.acknowledged_units / whole_cpu:,.0f} records per server CPU-second"
+        )
 
     counts = benchlib.stored_counts(
         server.data_dir,

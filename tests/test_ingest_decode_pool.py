@@ -3,13 +3,20 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from tests.conftest import ADMIN_TOKEN
-from tests.test_ingest_server_crash import Server, child_processes
+from tests.test_ingest_server_crash import Server, child_processes, stored_counts
 
 WORKERS = 2
 
@@ -47,3 +54,47 @@ def test_the_workers_start_with_the_server_and_serve_the_first_request(tmp_path:
         assert _workers(server.process.pid) == workers
     finally:
         server.terminate()
+
+
+def _protobuf_logs(ids: list[str]) -> bytes:
+    records = [
+        LogRecord(
+            time_unix_nano=time.time_ns(),
+            body=AnyValue(string_value=f"record {rid}"),
+            attributes=[KeyValue(key="rid", value=AnyValue(string_value=rid))],
+        )
+        for rid in ids
+    ]
+    service = KeyValue(key="service.name", value=AnyValue(string_value="crash-test"))
+    resource_logs = ResourceLogs(
+        resource=Resource(attributes=[service]), scope_logs=[ScopeLogs(log_records=records)]
+    )
+    return ExportLogsServiceRequest(resource_logs=[resource_logs]).SerializeToString()
+
+
+def test_protobuf_otlp_logs_are_accepted_without_the_workers(tmp_path: Path) -> None:
+    """A protobuf OTLP logs request is only checked before the answer, in the server process:
+    it is accepted and stored even while the decoding workers are gone (where a request that
+    needs them is answered 503)."""
+    data_dir = tmp_path / "data"
+    server = Server(data_dir, {"FULLCYCLE_INGEST_WORKERS": str(WORKERS)})
+    try:
+        server.wait_until_healthy()
+        workers = _workers_within(server.process.pid, WORKERS, 60)
+        assert len(workers) == WORKERS
+        for worker in workers:
+            os.kill(worker, signal.SIGKILL)
+        time.sleep(1.0)  # the pool notices its workers are gone
+        response = httpx.post(
+            f"{server.url}/v1/logs",
+            content=_protobuf_logs(["a", "b"]),
+            headers={
+                "Authorization": f"Bearer {ADMIN_TOKEN}",
+                "Content-Type": "application/x-protobuf",
+            },
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+    finally:
+        assert server.terminate() == 0
+    assert stored_counts(data_dir) == Counter({"a": 1, "b": 1})

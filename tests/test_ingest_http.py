@@ -314,6 +314,32 @@ def test_an_ingest_token_works_as_bearer_and_as_the_basic_auth_password(
     assert stored(admin, "SELECT count() FROM fullcycle.logs WHERE body = 'refused'") == [(0,)]
 
 
+def test_a_revoked_ingest_token_is_refused_a_second_later(admin: TestClient) -> None:
+    """Ingest trusts a token it checked within the last second (ingest/callers.py): after a
+    revocation, the token's telemetry is refused once that second has passed."""
+    created = admin.post("/api/v1/tokens", json={"name": "collector", "scopes": ["ingest"]})
+    assert created.status_code == 201, created.text
+    shipper = created.json()["token"]
+
+    def send(message: str) -> Response:
+        return admin.post(
+            "/api/v1/ingest/logs",
+            content=ndjson({"message": message, "service": "shop"}),
+            headers={**NDJSON, **bearer(shipper)},
+        )
+
+    assert send("before the revocation").json() == {"accepted": 1}
+    assert send("trusted again").json() == {"accepted": 1}
+    revoked = admin.delete(f"/api/v1/tokens/{created.json()['id']}")
+    assert revoked.status_code == 200, revoked.text
+    time.sleep(1.1)
+    refused = send("after the revocation")
+    assert refused.status_code == 401, refused.text
+    assert "revoked" in refused.json()["detail"]
+    bodies = stored(admin, "SELECT body FROM fullcycle.logs WHERE service = 'shop' ORDER BY 1")
+    assert bodies == [("before the revocation",), ("trusted again",)]
+
+
 # --- tokens limited to one service, and discovered services ---------------------------------------
 
 

@@ -9,12 +9,13 @@ decoder and its response. Errors become 4xx answers through the handlers in `err
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from fullcycle.auth.principal import Principal
+from fullcycle.ingest.callers import RecentTokens
 from fullcycle.ingest.decode_pool import Body, DecodePool
 from fullcycle.ingest.decoded import Decoded
 from fullcycle.ingest.rate_limit import RateLimiter
@@ -31,6 +32,7 @@ class Ingest:
     max_decompressed_bytes: int
     rate_limiter: RateLimiter
     decode_pool: DecodePool
+    recent_tokens: RecentTokens = field(default_factory=RecentTokens)
 
     async def accept(
         self,
@@ -39,6 +41,7 @@ class Ingest:
         decode: Callable[[bytes], Decoded],
         source: str,
         compressed_by_protocol: bool = False,
+        checks_only: bool = False,
     ) -> Decoded:
         """Decode the request with `decode` and store it; returns once it is durable.
 
@@ -49,12 +52,13 @@ class Ingest:
         encoding = None if compressed_by_protocol else request.headers.get("content-encoding", "")
         body = Body(data, encoding, self.max_decompressed_bytes)
         allowed = principal.token.service if principal.token is not None else None
-        prepared = await self.decode_pool.prepare(decode, body, allowed)
+        prepared = await self.decode_pool.prepare(decode, body, allowed, in_process=checks_only)
         decoded = prepared.decoded
         # Refusals that are not the caller's rate do not use up its rate.
         self.store.check_capacity()
         self.rate_limiter.take(_caller_key(principal), decoded.accepted)
-        await run_in_threadpool(self.known_services.ensure, prepared.services, source)
+        if self.known_services.unconfirmed(prepared.services):
+            await run_in_threadpool(self.known_services.ensure, prepared.services, source)
         if decoded.accepted:
             await self.store.append_encoded(prepared.record(data))
         return decoded

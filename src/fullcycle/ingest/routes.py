@@ -9,10 +9,11 @@ from functools import partial
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from fullcycle.auth.dependencies import RequireIngest
 from fullcycle.auth.principal import Principal
 from fullcycle.ingest import elastic_bulk, loki, ndjson_logs, otlp, remote_write, table_batches
+from fullcycle.ingest.callers import RequireIngestCaller
 from fullcycle.ingest.errors import UnsupportedContentType
+from fullcycle.ingest.otlp_common import PROTOBUF, encoding_of
 from fullcycle.ingest.pipeline import ingest_of
 
 router = APIRouter(tags=["ingest"])
@@ -31,33 +32,36 @@ def _content_type(request: Request) -> str:
 async def _otlp(signal: str, request: Request, principal: Principal) -> Response:
     content_type = _content_type(request)
     decode = partial(OTLP_SIGNALS[signal], content_type=content_type)
-    decoded = await ingest_of(request).accept(request, principal, decode, source="otlp")
+    kept_as_received = signal == "logs" and encoding_of(content_type) == PROTOBUF
+    decoded = await ingest_of(request).accept(
+        request, principal, decode, source="otlp", checks_only=kept_as_received
+    )
     body = otlp.encode_export_response(signal, content_type, decoded.rejected, decoded.message)
     media_type = "application/json" if content_type == "application/json" else content_type
     return Response(body, media_type=media_type)
 
 
 @router.post("/v1/logs")
-async def otlp_logs(request: Request, principal: Principal = RequireIngest) -> Response:
+async def otlp_logs(request: Request, principal: Principal = RequireIngestCaller) -> Response:
     """OTLP/HTTP logs, protobuf or JSON."""
     return await _otlp("logs", request, principal)
 
 
 @router.post("/v1/metrics")
-async def otlp_metrics(request: Request, principal: Principal = RequireIngest) -> Response:
+async def otlp_metrics(request: Request, principal: Principal = RequireIngestCaller) -> Response:
     """OTLP/HTTP metrics, protobuf or JSON, stored as Prometheus-style samples."""
     return await _otlp("metrics", request, principal)
 
 
 @router.post("/v1/traces")
-async def otlp_traces(request: Request, principal: Principal = RequireIngest) -> Response:
+async def otlp_traces(request: Request, principal: Principal = RequireIngestCaller) -> Response:
     """OTLP/HTTP traces, protobuf or JSON."""
     return await _otlp("traces", request, principal)
 
 
 @router.post("/api/v1/write", status_code=204)
 async def prometheus_remote_write(
-    request: Request, principal: Principal = RequireIngest
+    request: Request, principal: Principal = RequireIngestCaller
 ) -> Response:
     """Prometheus remote_write 1.0: a snappy-compressed protobuf WriteRequest."""
     ingest = ingest_of(request)
@@ -71,7 +75,7 @@ async def prometheus_remote_write(
 
 
 @router.post("/loki/api/v1/push", status_code=204)
-async def loki_push(request: Request, principal: Principal = RequireIngest) -> Response:
+async def loki_push(request: Request, principal: Principal = RequireIngestCaller) -> Response:
     """The Loki push API: JSON, or snappy-compressed protobuf PushRequest."""
     ingest = ingest_of(request)
     decode = partial(
@@ -85,7 +89,9 @@ async def loki_push(request: Request, principal: Principal = RequireIngest) -> R
 
 
 @router.post("/api/v1/ingest/logs")
-async def ndjson_ingest(request: Request, principal: Principal = RequireIngest) -> JSONResponse:
+async def ndjson_ingest(
+    request: Request, principal: Principal = RequireIngestCaller
+) -> JSONResponse:
     """One JSON object per line: timestamp, service, level, message, any other fields."""
     decoded = await ingest_of(request).accept(
         request, principal, ndjson_logs.decode_ndjson_logs, source="ndjson"
@@ -95,7 +101,7 @@ async def ndjson_ingest(request: Request, principal: Principal = RequireIngest) 
 
 @router.post("/api/v1/ingest/batches")
 async def table_batches_ingest(
-    request: Request, principal: Principal = RequireIngest
+    request: Request, principal: Principal = RequireIngestCaller
 ) -> JSONResponse:
     """Rows of the telemetry tables in fullcycle's own Arrow format (what `fullcycle worker`
     sends: its scrapes, deploy markers); docs/ingest.md."""
@@ -120,7 +126,7 @@ async def _bulk(request: Request, principal: Principal, index: str) -> JSONRespo
 
 @router.post("/_bulk")
 async def elasticsearch_bulk(
-    request: Request, principal: Principal = RequireIngest
+    request: Request, principal: Principal = RequireIngestCaller
 ) -> JSONResponse:
     """The Elasticsearch bulk API, as rsyslog, syslog-ng, Filebeat and Fluent Bit send it; the
     reply has Elasticsearch's shape, with per-item errors for documents that were refused."""
@@ -129,7 +135,7 @@ async def elasticsearch_bulk(
 
 @router.post("/{index}/_bulk")
 async def elasticsearch_index_bulk(
-    index: str, request: Request, principal: Principal = RequireIngest
+    index: str, request: Request, principal: Principal = RequireIngestCaller
 ) -> JSONResponse:
     """The bulk API with a default index in the path."""
     return await _bulk(request, principal, index)

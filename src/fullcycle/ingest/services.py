@@ -45,12 +45,7 @@ class KnownServices:
         our insert fail on the unique name, and then the service simply exists.
         """
         now = time.monotonic()
-        with self._lock:
-            unknown = {
-                name
-                for name in names
-                if now - self._confirmed.get(name, -math.inf) >= self.ttl_seconds
-            }
+        unknown = self.unconfirmed(names, now)
         if not unknown:
             return
         with self._registering:
@@ -61,6 +56,17 @@ class KnownServices:
                     found = existing_names(db, unknown)
         with self._lock:
             self._confirmed.update(dict.fromkeys(found, now))
+
+    def unconfirmed(self, names: set[str], now: float | None = None) -> set[str]:
+        """The names not confirmed within the last `ttl_seconds` (no database access, so the
+        event loop asks this before handing `ensure` to a thread)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            return {
+                name
+                for name in names
+                if now - self._confirmed.get(name, -math.inf) >= self.ttl_seconds
+            }
 
     def _register(self, names: set[str], source: str) -> set[str]:
         with self.database.session() as db:
