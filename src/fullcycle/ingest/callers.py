@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Depends, Request
 
+from fullcycle.auth.credentials import hash_token
 from fullcycle.auth.dependencies import bearer_token, current_principal, require
 from fullcycle.auth.principal import Principal
 from fullcycle.auth.scopes import Scope
@@ -27,27 +28,29 @@ _require_ingest = require(Scope.INGEST)
 
 @dataclass
 class RecentTokens:
-    """Principals of tokens found valid within the last `ttl_seconds`, by token."""
+    """Principals of tokens found valid within the last `ttl_seconds`, by the token's hash (as
+    the database keeps them: no token is held in memory in the clear)."""
 
     ttl_seconds: float = 1.0
     max_entries: int = 1024
     _entries: dict[str, tuple[float, Principal]] = field(default_factory=dict)
 
     def get(self, token: str) -> Principal | None:
-        entry = self._entries.get(token)
+        key = hash_token(token)
+        entry = self._entries.get(key)
         if entry is None:
             return None
         checked_at, principal = entry
         usable = principal.token is not None and principal.token.is_usable(utcnow())
         if time.monotonic() - checked_at >= self.ttl_seconds or not usable:
-            del self._entries[token]
+            del self._entries[key]
             return None
         return principal
 
     def remember(self, token: str, principal: Principal) -> None:
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
-        self._entries[token] = (time.monotonic(), principal)
+        self._entries[hash_token(token)] = (time.monotonic(), principal)
 
 
 async def ingest_caller(request: Request) -> Principal:
