@@ -92,6 +92,18 @@ def test_a_single_big_order_does_not_alert(shop: tuple[Detector, list[Point]]) -
     assert not any(point.alert for point in points)
 
 
+def test_a_revenue_exporter_repeating_its_last_amount_pages_within_ten_minutes(
+    shop: tuple[Detector, list[Point]],
+) -> None:
+    """From 09:00 the exporter repeats EUR 61.37 a minute: about the usual amount, so no
+    sum is evidence, but sales never add up to the same amount to the cent five times."""
+    detector = Detector.from_state(shop[0].state())
+    nine = normal_day_until(detector, 9)
+    stuck = [detector.update(MONDAY + (nine + k) * MINUTE, 61.37) for k in range(15)]
+    first = next(index for index, point in enumerate(stuck) if point.alert)
+    assert first < 10, f"first alert after {first + 1} minutes"
+
+
 def orders_per_step(days: int, step_minutes: int, seed: int, scale: float = 1.0) -> list[float]:
     """Orders of a shop per step, Poisson: ~0.3 a minute at night, ~5 from 07:30 (so ~5 at
     08:00), peaks at lunch and in the evening, a different curve at weekends."""

@@ -72,6 +72,7 @@ REST_POINTS = 100  # ...is the anomaly's start: the next 100 points score at mos
 REST_DAMPING = 0.99  # ...99 % of their share, below any new peak, so one anomaly reports once
 REST_COUNT = 0.5  # and they count half in the histogram of surprises
 STUCK_MIN_POINTS = 10  # a non-zero value repeated this often, and
+STUCK_MIN_AMOUNTS = 5  # (an amount of money: sales do not repeat the same sum to the cent)
 STUCK_FACTOR = 3  # this many times longer than any run before, is a flat-lined series
 STUCK_SURPRISE = 10.0
 STUCK_MIN_COUNTS = 3  # a count repeated this often, and too unlikely to repeat, is stuck too
@@ -220,6 +221,7 @@ class Detector:
         "_seasonal_chosen",
         "_seen",
         "_slow",
+        "_stuck_min_points",
         "_surprise_counts",
         "_surprise_total",
         "_surprise_weight",
@@ -260,6 +262,9 @@ class Detector:
         self._count_kind = self.kind is MetricKind.COUNT
         self._ratio_kind = self.kind is MetricKind.RATIO
         self._business_kind = self.kind is not MetricKind.OPS
+        self._stuck_min_points = (
+            STUCK_MIN_AMOUNTS if self.kind is MetricKind.MONEY else STUCK_MIN_POINTS
+        )
         self._lower_bound = 0.0 if self.kind is not MetricKind.OPS else -math.inf
         self._upper_bound = 1.0 if self.kind is MetricKind.RATIO else math.inf
         # a business series pages from its second week, so it learns what a weekday adds
@@ -562,7 +567,7 @@ class Detector:
             return False
         self._same_run += 1
         return self._quantum > 0 and self._same_run >= max(
-            STUCK_MIN_POINTS, STUCK_FACTOR * self._longest_run
+            self._stuck_min_points, STUCK_FACTOR * self._longest_run
         )
 
     def _score(self, z: float, shift_z: float, stuck: bool) -> float:
@@ -1025,6 +1030,7 @@ _DERIVED = (
     "_lower_bound",
     "_plain_rate",
     "_ratio_kind",
+    "_stuck_min_points",
     "_upper_bound",
     "_weekly_after",
     "_weekly_slot",
