@@ -777,10 +777,12 @@ class Detector:
             self._total_variance + point_variance
         )
         totals_offset, offsets = self._totals_offset, self._offsets
-        offset = offsets[slot] = self._offset
-        total_offset = totals_offset[slot] = self._total_offset = self._total_offset + offset
-        # (an offset learnt at a busier hour counts only up to the offset's bound at this one)
-        bound = OFFSET_SIGMAS * math.sqrt(self._error_hourly[hour]) if lagged else 0.0
+        total_offset = bound = 0.0
+        if self._count_kind:  # (only a count can be sparse)
+            offset = offsets[slot] = self._offset
+            total_offset = totals_offset[slot] = self._total_offset = self._total_offset + offset
+            # an offset learnt at a busier hour counts only up to the offset's bound here
+            bound = OFFSET_SIGMAS * math.sqrt(self._error_hourly[hour])
         limit = self._band_sigmas
         if self._outside_run >= self._alert_points:  # firing: it ends on weaker evidence
             limit *= ALERT_HOLD
