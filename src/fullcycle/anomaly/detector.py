@@ -72,6 +72,7 @@ REST_POINTS = 100  # ...is the anomaly's start: the next 100 points score at mos
 REST_DAMPING = 0.99  # ...99 % of their share, below any new peak, so one anomaly reports once
 REST_COUNT = 0.5  # and they count half in the histogram of surprises
 STUCK_MIN_POINTS = 10  # a non-zero value repeated this often, and
+STUCK_MIN_AMOUNTS = 5  # (an amount of money: sales do not repeat the same sum to the cent)
 STUCK_FACTOR = 3  # this many times longer than any run before, is a flat-lined series
 STUCK_SURPRISE = 10.0
 STUCK_MIN_COUNTS = 3  # a count repeated this often, and too unlikely to repeat, is stuck too
@@ -104,6 +105,8 @@ ZERO_SHARE_FLOOR = 0.01  # a zero is taken as at least 1 in 100 at its time of d
 ZERO_RUN_LEARNING = 0.1  # (zeros in a run that is evidence teach that share a tenth as fast)
 ZERO_SHARE_RARE = 0.05  # ...and a run of zeros is evidence where zeros are rarer than 1 in 20
 EVIDENCE_FLOOR = 0.1  # an expected sum is at least this many (effective) events
+SPARSE_EVENTS = 2.0  # a count whose busiest hour averages fewer events a point is sparse: its
+# windows are judged against the offset as it was when each began (see `_evidence_alert`)
 
 ABSENT_FILL_LIMIT = 2_000  # at most this many absent points are filled in for one gap
 INTERVAL_SAMPLES = 15  # the sampling interval is the median of the first 15 steps
@@ -199,6 +202,7 @@ class Detector:
         "_mean_hourly",
         "_offset",
         "_offset_rate",
+        "_offsets",
         "_outside_run",
         "_outside_sign",
         "_peak",
@@ -217,16 +221,19 @@ class Detector:
         "_seasonal_chosen",
         "_seen",
         "_slow",
+        "_stuck_min_points",
         "_surprise_counts",
         "_surprise_total",
         "_surprise_weight",
         "_sustained",
         "_total_capped",
         "_total_expected",
+        "_total_offset",
         "_total_value",
         "_total_variance",
         "_totals_capped",
         "_totals_expected",
+        "_totals_offset",
         "_totals_value",
         "_totals_variance",
         "_upper_bound",
@@ -255,6 +262,9 @@ class Detector:
         self._count_kind = self.kind is MetricKind.COUNT
         self._ratio_kind = self.kind is MetricKind.RATIO
         self._business_kind = self.kind is not MetricKind.OPS
+        self._stuck_min_points = (
+            STUCK_MIN_AMOUNTS if self.kind is MetricKind.MONEY else STUCK_MIN_POINTS
+        )
         self._lower_bound = 0.0 if self.kind is not MetricKind.OPS else -math.inf
         self._upper_bound = 1.0 if self.kind is MetricKind.RATIO else math.inf
         # a business series pages from its second week, so it learns what a weekday adds
@@ -328,6 +338,9 @@ class Detector:
         self._totals_expected = [0.0] * EVIDENCE_SPAN
         self._total_variance = 0.0
         self._totals_variance = [0.0] * EVIDENCE_SPAN
+        self._total_offset = 0.0  # the seasonal forecast's offset at each point, ring and sums
+        self._totals_offset = [0.0] * EVIDENCE_SPAN
+        self._offsets = [0.0] * EVIDENCE_SPAN
         self._evidence_slot = 0
         self._excess_spread = [0.0] * (EVIDENCE_COUNT * HOURLY_SLOTS)
         self._excess_scale = [0.0] * (EVIDENCE_COUNT * HOURLY_SLOTS)
@@ -369,6 +382,8 @@ class Detector:
             detector._weekly = [0.0] * int(WEEK // detector._weekly_slot)  # relearnt
         if "mean_hourly" not in fields:
             detector._seed_evidence()
+        if "offsets" not in fields:
+            detector._seed_offsets()
         detector._set_interval(detector._interval)  # rates follow the current constants
         return detector
 
@@ -387,6 +402,14 @@ class Detector:
                 spread = self._error_hourly[hour] * min(window, EVIDENCE_SPAN - 1)
                 self._excess_spread[hour * EVIDENCE_COUNT + index] = spread
                 self._excess_scale[hour * EVIDENCE_COUNT + index] = spread
+
+    def _seed_offsets(self) -> None:
+        """For a state saved before the offsets were kept: as if the offset had stayed where
+        it is for the last EVIDENCE_SPAN points."""
+        self._offsets = [self._offset] * EVIDENCE_SPAN
+        self._total_offset = 0.0
+        for back in range(EVIDENCE_SPAN):
+            self._totals_offset[(self._evidence_slot - back) % EVIDENCE_SPAN] = -back * self._offset
 
     # --- absent points ------------------------------------------------------------------
 
@@ -459,8 +482,22 @@ class Detector:
             variance = MEAN_ABSOLUTE_TO_SIGMA * MEAN_ABSOLUTE_TO_SIGMA * error * error
             if self._error_daily[daily_slot] > variance:  # a slot the forecast often misses
                 variance = self._error_daily[daily_slot]
+            # a sparse count's windows are judged against the offset as it was when each began
+            lagged = (
+                seasonal
+                and self._count_kind
+                and elapsed > DAY
+                and max(self._mean_hourly) < SPARSE_EVENTS
+            )
             alert = self._evidence_alert(
-                value, expected, variance, hour, daily_slot, elapsed, stuck
+                value,
+                expected,
+                lagged,
+                variance,
+                hour,
+                daily_slot,
+                elapsed,
+                stuck,
             )
         else:
             alert = self._alert(z, stuck)
@@ -530,7 +567,7 @@ class Detector:
             return False
         self._same_run += 1
         return self._quantum > 0 and self._same_run >= max(
-            STUCK_MIN_POINTS, STUCK_FACTOR * self._longest_run
+            self._stuck_min_points, STUCK_FACTOR * self._longest_run
         )
 
     def _score(self, z: float, shift_z: float, stuck: bool) -> float:
@@ -675,6 +712,7 @@ class Detector:
         self,
         value: float,
         expected: float,
+        lagged: bool,
         variance: float,
         hour: int,
         daily_slot: int,
@@ -695,7 +733,10 @@ class Detector:
           window) is learnt per hour of the day. Above the expected rate each point counts
           at most ALERT_CLIP sigmas, so one big order never pages; a window counts only
           while the next shorter one is on the same side, so an alert ends soon after the
-          series recovers.
+          series recovers. For a sparse count (under SPARSE_EVENTS a point at its busiest
+          hour) each window's expected sum takes the seasonal forecast's offset as it was
+          when the window began (at most the offset's bound here): its offset follows
+          an outage of ~0.4 sign-ups a minute down over the hour it needs to be evidence.
         - A run of exact zeros where zeros are rare at this time of day on a day as busy
           as usual: -ln P of the run, from the share of zeros learnt per hour of the day.
           Three empty minutes at 08:00 of a shop selling 5 orders a minute page.
@@ -735,6 +776,13 @@ class Detector:
         total_variance = totals_variance[slot] = self._total_variance = (
             self._total_variance + point_variance
         )
+        totals_offset, offsets = self._totals_offset, self._offsets
+        total_offset = bound = 0.0
+        if self._count_kind:  # (only a count can be sparse)
+            offset = offsets[slot] = self._offset
+            total_offset = totals_offset[slot] = self._total_offset = self._total_offset + offset
+            # an offset learnt at a busier hour counts only up to the offset's bound here
+            bound = OFFSET_SIGMAS * math.sqrt(self._error_hourly[hour])
         limit = self._band_sigmas
         if self._outside_run >= self._alert_points:  # firing: it ends on weaker evidence
             limit *= ALERT_HOLD
@@ -771,8 +819,12 @@ class Detector:
             self._repeat_surprise = 0.0
         half_below = half_above = True
         for index in range(hour * EVIDENCE_COUNT, hour * EVIDENCE_COUNT + EVIDENCE_COUNT):
-            past = slot - windows[index % EVIDENCE_COUNT]  # negative: from the end
+            window = windows[index % EVIDENCE_COUNT]
+            past = slot - window  # negative: from the end
             expected_sum = total_expected - totals_expected[past]
+            if lagged:  # what was expected of the window before it began
+                before = offsets[past] if offsets[past] < bound else bound
+                expected_sum += window * before - (total_offset - totals_offset[past])
             residual = total_value - totals_value[past] - expected_sum
             spread_of_sum = total_variance - totals_variance[past]
             if spread_of_sum < least_variance:
@@ -980,6 +1032,7 @@ _DERIVED = (
     "_lower_bound",
     "_plain_rate",
     "_ratio_kind",
+    "_stuck_min_points",
     "_upper_bound",
     "_weekly_after",
     "_weekly_slot",
