@@ -397,6 +397,48 @@ def test_rollup_answers_equal_raw_answers(
     assert_same(query, raw, range_query(store, query, start, end, step))
 
 
+@pytest.mark.parametrize(
+    ("query", "whole"),
+    [
+        (
+            "sum by (le, job) (rate(http_requests_total[5m]))",
+            "sum by (le, job) (1 * rate(http_requests_total[5m]))",
+        ),
+        (
+            "sum(increase(http_requests_total[10m]))",
+            "sum(1 * increase(http_requests_total[10m]))",
+        ),
+        (
+            "count by (__name__) (rate(http_requests_total[5m]))",
+            "count by (__name__) (1 * rate(http_requests_total[5m]))",
+        ),
+        (
+            "max by (instance) (process_resident_memory_bytes)",
+            "max by (instance) (1 * process_resident_memory_bytes)",
+        ),
+        (
+            "avg(delta(process_resident_memory_bytes[5m]))",
+            "avg(1 * delta(process_resident_memory_bytes[5m]))",
+        ),
+        (
+            "quantile by (job) (0.5, max_over_time(process_resident_memory_bytes[10m]))",
+            "quantile by (job) (0.5, 1 * max_over_time(process_resident_memory_bytes[10m]))",
+        ),
+    ],
+)
+def test_aggregations_read_only_the_labels_they_keep(
+    query: str, whole: str, store: TelemetryStore
+) -> None:
+    """An aggregation over a selector, or a range function of one naming its metric, reads
+    only the labels it groups by: the answer is the one read with every label (through `1 *`,
+    which the aggregation does not look through)."""
+    start, end = at(START_MS), at(END_MS)
+    for step in (timedelta(minutes=5), timedelta(seconds=60), timedelta(seconds=45)):
+        expected = range_query(store, whole, start, end, step)
+        assert expected.series, whole
+        assert_same(query, expected, range_query(store, query, start, end, step))
+
+
 def test_the_data_has_the_cases_rollups_could_get_wrong() -> None:
     data = _dataset()
     counter = data[("http_requests_total", (("instance", "a"), ("job", "shop")))]
