@@ -26,6 +26,7 @@ import numpy as np
 import promql_parser as parser
 
 from fullcycle.metrics import aggregation, binary, window_summaries
+from fullcycle.metrics.heap import keep_freed_memory
 from fullcycle.metrics.histograms import histogram_quantile
 from fullcycle.metrics.range_functions import (
     RANGE_FUNCTIONS,
@@ -103,6 +104,7 @@ def instant_query(store: TelemetryStore, expr: str, at: datetime) -> QueryResult
     """The value of `expr` at `at`: a vector, a scalar, a string, or (for a bare range
     selector such as `x[5m]`) the matrix of its samples."""
     node = _parse(expr)
+    keep_freed_memory()
     at_ms = _milliseconds(at)
     evaluator = _Evaluator(store, np.array([at_ms], dtype=np.int64), 0)
     if isinstance(node, parser.MatrixSelector):
@@ -144,6 +146,7 @@ def range_query(
             " try decreasing the query resolution (?step=XX)"
         )
     node = _parse(expr)
+    keep_freed_memory()
     times = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
     value = _Evaluator(store, times, step_ms, rollups).evaluate(node)
     if isinstance(value, String):
