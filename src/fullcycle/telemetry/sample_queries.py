@@ -784,7 +784,8 @@ def _bucket_rows(rows: Columns, corrections: bool) -> Columns:
 
 def _series_index(fingerprints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct fingerprints, sorted, and each row's index into them. Rows come from the
-    store in runs of one series (its buckets in a part), so only the runs' heads are sorted."""
+    store in runs of one series (its buckets of an hour, or of a day, in a part), so only the
+    runs' heads are sorted."""
     if not len(fingerprints):
         return fingerprints, np.zeros(0, dtype=np.int64)
     heads = np.flatnonzero(np.concatenate(([True], fingerprints[1:] != fingerprints[:-1])))
