@@ -14,6 +14,7 @@ several inserts (so a bucket is merged from partial summaries).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import math
@@ -23,9 +24,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from clickhouse_connect.driver.client import Client
 
 from fullcycle.metrics.engine import instant_query, range_query
 from fullcycle.telemetry.batches import SampleBatch
+from fullcycle.telemetry.rollups import (
+    HALF_HOUR_SAMPLES,
+    SAMPLE_ROLLUPS,
+    rollup_table_sql,
+    rollup_view_sql,
+)
 from fullcycle.telemetry.store import StoreOptions, TelemetryStore
 from tests.promql_answers import assert_same, at
 
@@ -290,6 +298,72 @@ def test_rollups_made_by_an_earlier_version_are_made_again_on_start(
         reopened.close()
 
 
+def _sorted_by_series_first(client: Client) -> None:
+    """`samples_5m` (and the view feeding it) as stores made before 2026-11-27 11:00 hold it:
+    sorted by series, then time."""
+    earlier = dataclasses.replace(SAMPLE_ROLLUPS[0], order_by="(metric, fingerprint, bucket_end)")
+    client.command("DROP VIEW fullcycle.samples_5m_half_hours_feed")
+    client.command("DROP VIEW fullcycle.samples_5m_feed")
+    client.command("DROP TABLE fullcycle.samples_5m SYNC")
+    for statement in rollup_table_sql(earlier, 24 * 30, None):
+        client.command(statement)
+    client.command(rollup_view_sql(earlier, None))
+    client.command(rollup_view_sql(HALF_HOUR_SAMPLES, None))
+
+
+def test_samples_5m_sorted_by_series_first_is_sorted_by_hour_on_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store whose `samples_5m` is sorted by series first (made by an earlier version) has it
+    sorted by the hour first on start, with the same buckets (its rows copied, partial
+    summaries of several inserts merged as ClickHouse merges them, over two days), the same
+    answers, and its views feeding it and the half-hours table afterwards."""
+    store = TelemetryStore(StoreOptions(data_dir=tmp_path))
+    store.open()
+    client = store.clickhouse.client()
+    _sorted_by_series_first(client)
+    client.command("SYSTEM STOP MERGES fullcycle.samples_5m")  # buckets stay in several parts
+    data = _dataset()
+    day_before = [(t, float(t % 11)) for t in range(END_MS - 30 * HOUR_MS, START_MS, 15_000)]
+    data[("queue_depth", (("job", "shop"),))] = day_before
+    _load(store, data)
+    buckets = (
+        "SELECT toString((fingerprint, bucket_end, first_sample, last_sample, n, total, low,"
+        " high, finalizeAggregation(rises), latest_sample)) FROM fullcycle.samples_5m FINAL"
+        " ORDER BY fingerprint, bucket_end"  # as text: the staleness marker is a NaN
+    )
+    before = store.query(buckets)
+    assert store.query("SELECT uniqExact(toDate(bucket_end)) FROM fullcycle.samples_5m")[0][0] > 1
+    store.close()
+
+    reopened = TelemetryStore(StoreOptions(data_dir=tmp_path))
+    with caplog.at_level(logging.INFO, logger="fullcycle.telemetry"):
+        reopened.open()
+    said = [record.getMessage() for record in caplog.records]
+    assert any(line.startswith("sorted samples_5m by (metric, toStartOfHour") for line in said)
+    assert not any(line.startswith("filled samples_5m") for line in said)  # copied, not filled
+    try:
+        key = "SELECT sorting_key FROM system.tables WHERE name = 'samples_5m'"
+        assert reopened.query(key)[0][0].startswith("metric, toStartOfHour(bucket_end)")
+        assert reopened.query(buckets) == before
+        later = SampleBatch()  # written after the upgrade: through the views made again
+        for t in range(END_MS - HOUR_MS, END_MS, 15_000):
+            later.add(metric="jobs_waiting", labels={"job": "shop"}, timestamp_ms=t, value=t % 7)
+        asyncio.run(reopened.append([later]))
+        reopened.flush()
+        for table in ("samples_5m", "samples_5m_half_hours"):
+            fed = f"SELECT count() FROM fullcycle.{table} WHERE metric = 'jobs_waiting'"
+            assert reopened.query(fed)[0][0] >= 4, table
+        windows = [(START_MS, END_MS), (END_MS - 30 * HOUR_MS, START_MS)]
+        queries = [*QUERIES, "rate(queue_depth[5m])", "jobs_waiting"]
+        for (first, last), query in itertools.product(windows, queries):
+            start, end, step = at(first), at(last), timedelta(minutes=5)
+            raw = range_query(reopened, query, start, end, step, rollups=False)
+            assert_same(query, raw, range_query(reopened, query, start, end, step))
+    finally:
+        reopened.close()
+
+
 QUERIES = [
     "http_requests_total",
     "process_resident_memory_bytes",
@@ -321,6 +395,48 @@ def test_rollup_answers_equal_raw_answers(
     raw = range_query(store, query, start, end, step, rollups=False)
     assert raw.series or query.startswith("absent"), f"{query}: no data; proves nothing"
     assert_same(query, raw, range_query(store, query, start, end, step))
+
+
+@pytest.mark.parametrize(
+    ("query", "whole"),
+    [
+        (
+            "sum by (le, job) (rate(http_requests_total[5m]))",
+            "sum by (le, job) (1 * rate(http_requests_total[5m]))",
+        ),
+        (
+            "sum(increase(http_requests_total[10m]))",
+            "sum(1 * increase(http_requests_total[10m]))",
+        ),
+        (
+            "count by (__name__) (rate(http_requests_total[5m]))",
+            "count by (__name__) (1 * rate(http_requests_total[5m]))",
+        ),
+        (
+            "max by (instance) (process_resident_memory_bytes)",
+            "max by (instance) (1 * process_resident_memory_bytes)",
+        ),
+        (
+            "avg(delta(process_resident_memory_bytes[5m]))",
+            "avg(1 * delta(process_resident_memory_bytes[5m]))",
+        ),
+        (
+            "quantile by (job) (0.5, max_over_time(process_resident_memory_bytes[10m]))",
+            "quantile by (job) (0.5, 1 * max_over_time(process_resident_memory_bytes[10m]))",
+        ),
+    ],
+)
+def test_aggregations_read_only_the_labels_they_keep(
+    query: str, whole: str, store: TelemetryStore
+) -> None:
+    """An aggregation over a selector, or a range function of one naming its metric, reads
+    only the labels it groups by: the answer is the one read with every label (through `1 *`,
+    which the aggregation does not look through)."""
+    start, end = at(START_MS), at(END_MS)
+    for step in (timedelta(minutes=5), timedelta(seconds=60), timedelta(seconds=45)):
+        expected = range_query(store, whole, start, end, step)
+        assert expected.series, whole
+        assert_same(query, expected, range_query(store, query, start, end, step))
 
 
 def test_the_data_has_the_cases_rollups_could_get_wrong() -> None:

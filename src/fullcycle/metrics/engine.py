@@ -26,6 +26,7 @@ import numpy as np
 import promql_parser as parser
 
 from fullcycle.metrics import aggregation, binary, window_summaries
+from fullcycle.metrics.heap import keep_freed_memory
 from fullcycle.metrics.histograms import histogram_quantile
 from fullcycle.metrics.range_functions import (
     RANGE_FUNCTIONS,
@@ -62,6 +63,9 @@ __all__ = [
 ]
 
 LOOKBACK_MS = 5 * 60 * 1000
+# The aggregations whose series have only the grouping labels (`topk`/`bottomk` keep their
+# operand's series as they are).
+_GROUPING_ONLY = ("sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "quantile")
 # The summary functions that use counter corrections (the others need no raw reads for resets).
 COUNTER_FUNCTIONS = ("rate", "increase")
 # The summary functions that use the sums of samples (the counter functions too, for the OTLP
@@ -100,6 +104,7 @@ def instant_query(store: TelemetryStore, expr: str, at: datetime) -> QueryResult
     """The value of `expr` at `at`: a vector, a scalar, a string, or (for a bare range
     selector such as `x[5m]`) the matrix of its samples."""
     node = _parse(expr)
+    keep_freed_memory()
     at_ms = _milliseconds(at)
     evaluator = _Evaluator(store, np.array([at_ms], dtype=np.int64), 0)
     if isinstance(node, parser.MatrixSelector):
@@ -141,6 +146,7 @@ def range_query(
             " try decreasing the query resolution (?step=XX)"
         )
     node = _parse(expr)
+    keep_freed_memory()
     times = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
     value = _Evaluator(store, times, step_ms, rollups).evaluate(node)
     if isinstance(value, String):
@@ -281,8 +287,9 @@ class _Evaluator:
             [StepSeries(without_name(s.labels), -s.values, s.present) for s in value], "-"
         )
 
-    def _vector(self, node: Any) -> Value:
-        """An instant-vector selector: per step, the latest sample within the lookback."""
+    def _vector(self, node: Any, kept: list[str] | None = None) -> Value:
+        """An instant-vector selector: per step, the latest sample within the lookback (the
+        series with only the `kept` labels, when given)."""
         offset_ms = _duration_ms(node.offset)
         times = self.times - offset_ms
         found = sample_queries.last_sample_per_step(
@@ -293,6 +300,7 @@ class _Evaluator:
             len(times),
             LOOKBACK_MS,
             rollups=self.rollups,
+            kept=kept,
         )
         vector = []
         for samples in found:
@@ -341,10 +349,11 @@ class _Evaluator:
 
     def _aggregate(self, node: Any) -> Value:
         operator = str(node.op)
-        vector = self._as_vector(self.evaluate(node.expr), f"{operator}()")
         modifier = node.modifier
         without = modifier is not None and modifier.type == parser.AggModifierType.Without
         names = list(modifier.labels) if modifier is not None else []
+        kept = None if without or operator not in _GROUPING_ONLY else names
+        vector = self._as_vector(self._operand(node.expr, kept), f"{operator}()")
         parameter = None
         if node.param is not None:
             value = self.evaluate(node.param)
@@ -352,6 +361,22 @@ class _Evaluator:
                 raise PromQLError(f"{operator}(): the parameter must be a number")
             parameter = value.values
         return aggregation.aggregate(operator, vector, names, without, parameter)
+
+    def _operand(self, node: Any, kept: list[str] | None) -> Value:
+        """An aggregation's operand. When the aggregation keeps only the `kept` labels, a
+        selector, or a range function of one that names its metric, is read with only those
+        labels of each series (the look-up of whole label maps costs more than the rest of a
+        small panel)."""
+        if kept is not None and isinstance(node, parser.VectorSelector):
+            return self._vector(node, kept)
+        if (
+            kept is not None
+            and isinstance(node, parser.Call)
+            and node.func.name in SUMMARY_FUNCTIONS
+            and _names_one_metric(node.args[0])
+        ):
+            return self._summary_function(node.func.name, node.args[0], kept)
+        return self.evaluate(node)
 
     def _binary(self, node: Any) -> Value:
         operator = str(node.op)
@@ -428,9 +453,11 @@ class _Evaluator:
                 vector.append(StepSeries(without_name(samples.labels), values, present))
         return merge_same_labels(vector, f"{name}()")
 
-    def _summary_function(self, name: str, argument: Any) -> Vector:
+    def _summary_function(self, name: str, argument: Any, kept: list[str] | None = None) -> Vector:
         """A function the store's per-bucket summaries suffice for. Buckets divide both the
-        step and the range, so every window is made of whole buckets."""
+        step and the range, so every window is made of whole buckets. With `kept`, the series
+        have only those labels: the caller's selector names one metric, so no two series have
+        the same labels once the name is dropped, and none are joined."""
         if not isinstance(argument, parser.MatrixSelector):
             raise PromQLError("subqueries are not supported; pass a range selector such as x[5m]")
         selector = argument.vector_selector
@@ -451,6 +478,7 @@ class _Evaluator:
                 rollups=self.rollups,
                 extremes=name in ("min_over_time", "max_over_time"),
                 sums=sums,
+                kept=kept,
             )
 
         found = read(sums=name in SUM_FUNCTIONS)
@@ -466,7 +494,7 @@ class _Evaluator:
                 vector.append(
                     StepSeries(labels if keep_name else without_name(labels), values, present)
                 )
-        return merge_same_labels(vector, f"{name}()")
+        return vector if kept is not None else merge_same_labels(vector, f"{name}()")
 
     def _absent(self, name: str, arguments: list[Any]) -> Vector:
         """1 with the selector's equality labels at the steps where nothing matches."""
@@ -508,6 +536,14 @@ class _Evaluator:
         parser.BinaryExpr: _binary,
         parser.Call: _call,
     }
+
+
+def _names_one_metric(argument: Any) -> bool:
+    """Whether `argument` is a range selector with an equality matcher on the metric name."""
+    if not isinstance(argument, parser.MatrixSelector):
+        return False
+    matchers = _matchers(argument.vector_selector)
+    return any(m.name == METRIC_NAME and m.operator == "=" for m in matchers)
 
 
 def _absent_labels(selector: Any) -> dict[str, str]:

@@ -174,18 +174,34 @@ def _labels_with_name(metric: str, labels: dict[str, str]) -> dict[str, str]:
 
 
 def _series_of(
-    store: TelemetryStore, matchers: Sequence[LabelMatcher]
+    store: TelemetryStore, matchers: Sequence[LabelMatcher], kept: Sequence[str] | None = None
 ) -> dict[int, tuple[dict[str, str], str]]:
-    """Labels (with `__name__`) and type of the matching series, by fingerprint."""
+    """Labels (with `__name__`) and type of the matching series, by fingerprint; with `kept`,
+    only those labels (a series' label map is the larger part of the look-up)."""
     conditions = _Conditions()
     _add_matchers(conditions, matchers)
+    names = [name for name in kept or () if name != METRIC_NAME]
+    labels = (
+        ", any(labels)"
+        if kept is None
+        else "".join(f", any(labels[{conditions.bind(name, 'String')}])" for name in names)
+    )
     sql = f"""
-        SELECT fingerprint, metric, any(labels), any(type) FROM {DATABASE}.series
+        SELECT fingerprint, metric, any(type){labels} FROM {DATABASE}.series
         WHERE {conditions.sql()} GROUP BY fingerprint, metric
     """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
+    rows = store.query(sql, conditions.parameters)
+    if kept is None:
+        return {
+            int(fingerprint): (_labels_with_name(metric, labels), str(kind))
+            for fingerprint, metric, kind, labels in rows
+        }
     return {
-        int(fingerprint): (_labels_with_name(metric, labels), str(kind))
-        for fingerprint, metric, labels, kind in store.query(sql, conditions.parameters)
+        int(fingerprint): (
+            _labels_with_name(metric, {n: v for n, v in zip(names, values, strict=True) if v}),
+            str(kind),
+        )
+        for fingerprint, metric, kind, *values in rows
     }
 
 
@@ -195,10 +211,10 @@ _LOOKUPS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="series-labels")
 
 
 def _series_alongside(
-    store: TelemetryStore, matchers: Sequence[LabelMatcher]
+    store: TelemetryStore, matchers: Sequence[LabelMatcher], kept: Sequence[str] | None = None
 ) -> Future[dict[int, tuple[dict[str, str], str]]]:
     """`_series_of`, started in another thread."""
-    return _LOOKUPS.submit(_series_of, store, matchers)
+    return _LOOKUPS.submit(_series_of, store, matchers, kept)
 
 
 Columns = dict[str, np.ndarray]
@@ -270,6 +286,7 @@ def last_sample_per_step(
     steps: int,
     lookback_ms: int,
     rollups: bool = True,
+    kept: Sequence[str] | None = None,
 ) -> list[SeriesSamples]:
     """Per series, the latest sample at or before each evaluation time that is within
     `lookback_ms` of it; a series' `timestamps_ms`/`values` hold one entry per step that has
@@ -277,14 +294,15 @@ def last_sample_per_step(
 
     With a rollup whose buckets tile the steps, a step's latest sample is the latest of its
     buckets' within the lookback (a bucket may reach back before it; the caller's lookback
-    test drops such a sample as it would have been missing)."""
+    test drops such a sample as it would have been missing). `kept`: only these labels of
+    the series (and `__name__`), for a caller that uses no other."""
     rollup = (
         strided_rollup_for(step_ms, first_step_ms, lookback_ms)
         or rollup_for(step_ms, first_step_ms)
         if rollups
         else None
     )
-    labels_of = _series_alongside(store, matchers)
+    labels_of = _series_alongside(store, matchers, kept)
     if rollup is None:
         rows = _latest_sample_rows(store, matchers, first_step_ms, step_ms, steps, lookback_ms)
     else:
@@ -519,6 +537,7 @@ def window_buckets(
     rollups: bool = True,
     extremes: bool = True,
     sums: bool = True,
+    kept: Sequence[str] | None = None,
 ) -> SeriesBuckets:
     """Samples of the windows `[end - range_ms, end]` for end = first_end_ms + k * step_ms,
     summed up per bucket of `bucket_ms` (which divides both range and step, so windows are
@@ -529,10 +548,10 @@ def window_buckets(
     more than its last sample; only that one counts, as the left edge). `corrections=False`
     leaves counter corrections at 0, and `extremes=False` minima and maxima, for functions
     that do not use them, and `sums=False` the sums (what is not needed is not read from a
-    rollup)."""
+    rollup); `kept` gives the series only these labels (and `__name__`)."""
     origin_ms = first_end_ms - range_ms - bucket_ms
     rollup = _rollup_of_windows(first_end_ms, step_ms, range_ms, bucket_ms) if rollups else None
-    labels_of = _series_alongside(store, matchers)
+    labels_of = _series_alongside(store, matchers, kept)
     if rollup is None:
         rows = _as_columns(
             _raw_bucket_rows(store, matchers, first_end_ms, step_ms, steps, range_ms, bucket_ms),
@@ -663,15 +682,17 @@ def _rollup_bucket_rows(
             "rises": "finalizeAggregation(rises) AS rises",
         }
         sql = f"""
-            SELECT fingerprint, {moment} AS bucket_end_ms,
+            SELECT fingerprint, bucket_end,
                    first_sample.ms AS first_ms, first_sample.value AS first_value,
                    last_sample.ms AS last_ms, last_sample.value AS last_value, n
                    {_optional_columns(optional, skipped)}
             FROM {DATABASE}.{rollup.table}
             WHERE {conditions.sql()}
         """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
-        rows = _completed(_columns(store, sql, conditions.parameters), skipped)
-        rows = _merged_repeats(rows, bucket_ms)
+        rows = _columns(store, sql, conditions.parameters)
+        # In seconds as stored (4 bytes a row), to milliseconds here: cheaper than in chDB.
+        rows["bucket_end"] = rows["bucket_end"].astype(np.int64) * 1000
+        rows = _merged_repeats(_completed(rows, skipped), bucket_ms)
     else:
         origin = conditions.bind(first_end_ms - range_ms - bucket_ms, "Int64")
         size = conditions.bind(bucket_ms, "Int64")
@@ -763,7 +784,8 @@ def _bucket_rows(rows: Columns, corrections: bool) -> Columns:
 
 def _series_index(fingerprints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct fingerprints, sorted, and each row's index into them. Rows come from the
-    store in runs of one series (its buckets in a part), so only the runs' heads are sorted."""
+    store in runs of one series (its buckets of an hour, or of a day, in a part), so only the
+    runs' heads are sorted."""
     if not len(fingerprints):
         return fingerprints, np.zeros(0, dtype=np.int64)
     heads = np.flatnonzero(np.concatenate(([True], fingerprints[1:] != fingerprints[:-1])))

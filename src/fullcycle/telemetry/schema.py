@@ -12,13 +12,16 @@ from fullcycle.telemetry.connection import DATABASE
 from fullcycle.telemetry.rollups import (
     LOG_ROLLUPS,
     ROLLUPS,
+    SAMPLE_ROLLUPS,
     backfill,
     drop_sql,
     existing_tables,
     outdated,
+    resort,
     rollup_table_sql,
     rollup_ttl_sql,
     rollup_view_sql,
+    sorted_otherwise,
     truncate_sql,
 )
 from fullcycle.telemetry.tables import SAMPLES, TABLES, Column, Table
@@ -228,10 +231,12 @@ def ensure_rollups(client: Client, retention: Retention, cluster: str | None) ->
     then the view is made: this runs before the store takes writes, so no row is missed or
     counted twice, and a start interrupted while filling fills it afresh next time. A rollup
     fed from a refilled one is refilled after it; a samples rollup made by an earlier version
-    with other columns is dropped first, and so made and filled afresh."""
+    with other columns is dropped first, and so made and filled afresh; one sorted by an
+    earlier version's key (not on a cluster) is sorted by this version's, its rows copied."""
     existing = existing_tables(client)
     refilled: set[str] = set()
     for rollup in ROLLUPS:
+        hours = retention.hours(rollup.retention)
         if rollup not in LOG_ROLLUPS and outdated(client, rollup, cluster):
             log.warning(
                 "%s was made by an earlier version: making it again from the stored samples "
@@ -241,7 +246,12 @@ def ensure_rollups(client: Client, retention: Retention, cluster: str | None) ->
             for statement in drop_sql(rollup, cluster):
                 client.command(statement)
             existing.discard(rollup.view)
-        hours = retention.hours(rollup.retention)
+        elif rollup in SAMPLE_ROLLUPS and cluster is None and sorted_otherwise(client, rollup):
+            log.warning(
+                "%s is sorted as an earlier version sorted it: sorting it anew", rollup.table
+            )
+            resort(client, rollup, hours)
+            log.info("sorted %s by %s", rollup.table, rollup.order_by)
         for statement in rollup_table_sql(rollup, hours, cluster):
             client.command(statement)
         client.command(
