@@ -1,6 +1,7 @@
-"""`fullcycle up` killed with SIGKILL while several clients stream telemetry into it: after a
-restart on the same data dir, without any repair, every record the server acknowledged is in the
-store exactly once.
+"""`fullcycle up` killed with SIGKILL while several clients stream telemetry into it (NDJSON,
+OTLP JSON, and OTLP protobuf, which the server logs as received): after a restart on the same
+data dir, without any repair, every record the server acknowledged is in the store exactly
+once.
 
 The clients never retry: a request that got no answer may or may not be stored (at most once),
 but an acknowledged one (2xx) must be there, once.
@@ -21,6 +22,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from fullcycle.telemetry.store import StoreOptions, TelemetryStore
 from tests.conftest import ADMIN_TOKEN, free_port
@@ -127,9 +132,38 @@ def otlp_request(ids: list[str]) -> tuple[str, dict[str, str], bytes]:
     return "/v1/logs", {"content-type": "application/json"}, body
 
 
+def otlp_protobuf_request(ids: list[str]) -> tuple[str, dict[str, str], bytes]:
+    """Protobuf OTLP, which the server keeps in its log as received (no decoding first)."""
+    records = [
+        LogRecord(
+            time_unix_nano=time.time_ns(),
+            body=AnyValue(string_value=f"record {rid}"),
+            attributes=[KeyValue(key="rid", value=AnyValue(string_value=rid))],
+        )
+        for rid in ids
+    ]
+    service = KeyValue(key="service.name", value=AnyValue(string_value="crash-test"))
+    request = ExportLogsServiceRequest(
+        resource_logs=[
+            ResourceLogs(
+                resource=Resource(attributes=[service]),
+                scope_logs=[ScopeLogs(log_records=records)],
+            )
+        ]
+    )
+    return "/v1/logs", {"content-type": "application/x-protobuf"}, request.SerializeToString()
+
+
+REQUEST_BUILDERS = {
+    "ndjson": ndjson_request,
+    "otlp": otlp_request,
+    "protobuf": otlp_protobuf_request,
+}
+
+
 def stream(server: Server, client: str, ledger: Ledger, stop: threading.Event) -> None:
     """Send batches with unique record ids until told to stop or the server is gone."""
-    build = otlp_request if client.startswith("otlp") else ndjson_request
+    build = REQUEST_BUILDERS[client.rstrip("0123456789")]
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     with httpx.Client(base_url=server.url, headers=headers, timeout=10) as http:
         sequence = 0
@@ -203,7 +237,7 @@ def test_kill_9_while_clients_stream_loses_and_duplicates_nothing_acknowledged(
     ledger.sent.add("warm-up-0")
     ledger.acknowledged.add("warm-up-0")
     stop = threading.Event()
-    clients = [f"ndjson{n}" for n in range(4)] + [f"otlp{n}" for n in range(2)]
+    clients = [f"{kind}{n}" for kind in REQUEST_BUILDERS for n in range(2)]
     threads = [
         threading.Thread(target=stream, args=(server, client, ledger, stop), daemon=True)
         for client in clients
@@ -228,6 +262,8 @@ def test_kill_9_while_clients_stream_loses_and_duplicates_nothing_acknowledged(
     assert_processes_end(workers, within_seconds=10)
     assert not ledger.refused, ledger.refused[:3]
     assert ledger.acknowledged_requests >= 10, "the clients should have streamed for a while"
+    for kind in REQUEST_BUILDERS:
+        assert any(rid.startswith(kind) for rid in ledger.acknowledged), f"no {kind} acknowledged"
     assert len(ledger.sent) > len(ledger.acknowledged), "the kill should hit requests in flight"
 
     restarted = Server(data_dir)
