@@ -16,6 +16,7 @@ before the body is read, so a client that gives up meanwhile has sent nothing th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,12 +28,14 @@ class BacklogGate:
 
     `backlog_bytes` says how far the store is behind the log; `hurry` asks the flusher to
     insert now rather than at its next interval. The flusher calls `backlog_shrank` each time
-    it has moved its checkpoint.
+    it has moved its checkpoint. Over `hard_limit_bytes` nothing is held: the request is
+    refused (503) at once, as without backpressure.
     """
 
     backlog_bytes: Callable[[], int]
     hurry: Callable[[], None]
     soft_limit_bytes: int
+    hard_limit_bytes: int
     max_wait_seconds: float
     _waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = field(
         default_factory=list
@@ -41,7 +44,8 @@ class BacklogGate:
     _open: bool = False
 
     def _behind(self) -> bool:
-        return not self._open and self.backlog_bytes() > self.soft_limit_bytes
+        backlog = self.backlog_bytes()
+        return not self._open and self.soft_limit_bytes < backlog <= self.hard_limit_bytes
 
     async def wait_for_room(self) -> None:
         """Return at once while the store keeps up; else when it has caught up to the soft
@@ -51,16 +55,16 @@ class BacklogGate:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait_seconds
         while self._behind() and (remaining := deadline - loop.time()) > 0:
-            future: asyncio.Future[None] = loop.create_future()
+            waiter = (loop, loop.create_future())
             with self._lock:
-                self._waiters.append((loop, future))
-            if not self._behind():  # the flusher moved on while this registered
-                return
-            self.hurry()
-            try:
-                await asyncio.wait_for(future, remaining)
-            except TimeoutError:
-                return
+                self._waiters.append(waiter)
+            if self._behind():  # else the flusher moved on while this registered
+                self.hurry()
+                with contextlib.suppress(TimeoutError):  # held long enough: go on
+                    await asyncio.wait_for(waiter[1], remaining)
+            with self._lock:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
 
     def backlog_shrank(self) -> None:
         """Let the held requests go once the backlog is under the soft limit (called from the

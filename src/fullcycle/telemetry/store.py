@@ -97,6 +97,7 @@ class TelemetryStore:
             lambda: self.backlog_bytes,
             lambda: self.flusher.wake(),
             soft_limit_bytes=self.options.soft_backlog_bytes,
+            hard_limit_bytes=self.options.max_backlog_bytes,
             max_wait_seconds=self.options.max_hold_seconds,
         )
         self.flusher = Flusher(
