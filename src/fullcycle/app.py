@@ -60,6 +60,7 @@ def store_options(settings: Settings) -> StoreOptions:
         retention=settings.retention,
         durable=settings.wal_fsync,
         max_backlog_bytes=settings.ingest_max_backlog_bytes,
+        soft_backlog_bytes=settings.ingest_soft_backlog_bytes,
         flush_interval_seconds=settings.flush_interval_seconds,
     )
 

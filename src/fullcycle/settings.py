@@ -59,6 +59,7 @@ class Settings:
     wal_fsync: bool = True
     otlp_port: int | None = None
     ingest_max_backlog_bytes: int = 2 * 1024 * 1024 * 1024
+    ingest_soft_backlog_bytes: int = 128 * 1024 * 1024
     ingest_rate_limit: int = 0
     flush_interval_seconds: float = 0.5
     ingest_workers: int = field(default_factory=default_ingest_workers)
@@ -104,6 +105,9 @@ class Settings:
             otlp_port=int(otlp) if otlp else None,
             ingest_max_backlog_bytes=int(
                 _env("FULLCYCLE_INGEST_MAX_BACKLOG_BYTES") or 2 * 1024 * 1024 * 1024
+            ),
+            ingest_soft_backlog_bytes=int(
+                _env("FULLCYCLE_INGEST_SOFT_BACKLOG_BYTES") or 128 * 1024 * 1024
             ),
             ingest_rate_limit=int(_env("FULLCYCLE_INGEST_RATE_LIMIT") or 0),
             flush_interval_seconds=float(_env("FULLCYCLE_FLUSH_INTERVAL_SECONDS") or 0.5),

@@ -1,8 +1,9 @@
 """The path every ingest request takes, whatever its protocol.
 
-read the body → in a worker process: decompress, decode, map services to catalog names and
-encode the write-ahead-log record (decode_pool.py) → register new services in the catalog →
-append to the telemetry store (durable) → answer. Each protocol's route supplies only its
+wait while the store is behind the log (backpressure.py) → read the body → in a worker
+process: decompress, decode, map services to catalog names and encode the write-ahead-log
+record (decode_pool.py) → register new services in the catalog → append to the telemetry store
+(durable) → answer. Each protocol's route supplies only its
 decoder and its response. Errors become 4xx answers through the handlers in `errors`.
 """
 
@@ -47,7 +48,10 @@ class Ingest:
 
         `compressed_by_protocol`: the format carries its own compression (remote_write and Loki
         protobuf are always snappy), so Content-Encoding is not applied here.
+        While the store is behind the log, the request waits before its body is read
+        (`TelemetryStore.wait_for_room`).
         """
+        await self.store.wait_for_room()
         data = await request.body()
         encoding = None if compressed_by_protocol else request.headers.get("content-encoding", "")
         body = Body(data, encoding, self.max_decompressed_bytes)

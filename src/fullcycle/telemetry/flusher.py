@@ -106,6 +106,9 @@ class FlushPolicy:
 
 
 class Flusher:
+    """Inserts the log into the store in the background; calls `advanced` each time the
+    checkpoint has moved on (the backlog shrank: backpressure.py lets held requests go)."""
+
     def __init__(
         self,
         directory: Path,
@@ -114,6 +117,7 @@ class Flusher:
         backlog_bytes: Callable[[], int],
         policy: FlushPolicy,
         cluster: str | None = None,
+        advanced: Callable[[], None] = lambda: None,
     ) -> None:
         self.directory = directory
         self.clickhouse = clickhouse
@@ -121,6 +125,7 @@ class Flusher:
         self.durable_position = durable_position
         self.backlog_bytes = backlog_bytes
         self.policy = policy
+        self.advanced = advanced
         self.checkpoint = read_checkpoint(directory)
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -298,6 +303,7 @@ class Flusher:
         self.checkpoint = Checkpoint(position)
         write_checkpoint(self.directory, self.checkpoint)
         remove_segments_before(self.directory, position.segment)
+        self.advanced()
 
     def _range_text(self) -> str:
         return f"{self.checkpoint.flushed}-{self.checkpoint.pending_end}"

@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from starlette.concurrency import run_in_threadpool
 
+from fullcycle.telemetry.backpressure import BacklogGate
 from fullcycle.telemetry.batches import Batch
 from fullcycle.telemetry.connection import DATABASE, ClickHouse
 from fullcycle.telemetry.flusher import Flusher, FlushPolicy
@@ -51,6 +52,8 @@ class StoreOptions:
     flush_batch_bytes: int = 64 * 1024 * 1024
     max_queued_bytes: int = 256 * 1024 * 1024
     max_backlog_bytes: int = 2 * 1024 * 1024 * 1024
+    soft_backlog_bytes: int = 128 * 1024 * 1024
+    max_hold_seconds: float = 5.0
 
     @property
     def longest_flush_wait_seconds(self) -> float:
@@ -90,6 +93,13 @@ class TelemetryStore:
             durable=self.options.durable,
             max_queued_bytes=self.options.max_queued_bytes,
         )
+        self._gate = BacklogGate(
+            lambda: self.backlog_bytes,
+            lambda: self.flusher.wake(),
+            soft_limit_bytes=self.options.soft_backlog_bytes,
+            hard_limit_bytes=self.options.max_backlog_bytes,
+            max_wait_seconds=self.options.max_hold_seconds,
+        )
         self.flusher = Flusher(
             self._wal_dir,
             self.clickhouse,
@@ -102,6 +112,7 @@ class TelemetryStore:
                 max_batch_bytes=self.options.flush_batch_bytes,
             ),
             self.options.cluster,
+            self._gate.backlog_shrank,
         )
         ensure_schema(self.clickhouse.client(), self.options.retention, self.options.cluster)
         self.flusher.recover()
@@ -112,6 +123,7 @@ class TelemetryStore:
 
     def close(self) -> None:
         """Stop taking writes, store everything acknowledged, release the engine."""
+        self._gate.open()
         self._writer.stop()
         self.flusher.stop()
         self.clickhouse.close()
@@ -140,6 +152,12 @@ class TelemetryStore:
         worker process)."""
         self.check_capacity()
         return await self._writer.submit(payload)
+
+    async def wait_for_room(self) -> None:
+        """Wait, without using CPU, while more than `soft_backlog_bytes` of acknowledged data
+        waits for the store (at most `max_hold_seconds`): the CPU goes to the store's inserts
+        and the clients slow down to its pace (backpressure.py)."""
+        await self._gate.wait_for_room()
 
     def ping(self) -> None:
         """Raises if the ClickHouse engine does not answer."""
