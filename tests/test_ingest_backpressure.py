@@ -9,18 +9,14 @@ The flusher's own interval is 30 s here: only the held requests make it insert s
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from fullcycle.settings import Settings
 from tests.conftest import ADMIN_TOKEN, LiveServer, free_port
+from tests.otlp_requests import protobuf_logs
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -48,31 +44,17 @@ def server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
     live.stop()
 
 
-def _text(value: str) -> AnyValue:
-    return AnyValue(string_value=value)
-
-
 def otlp_logs(client: int, request: int) -> bytes:
     """A protobuf OTLP logs request of RECORDS_PER_REQUEST records, each with a unique `rid`."""
-    now = time.time_ns()
     records = [
-        LogRecord(
-            time_unix_nano=now,
-            severity_number=9,
-            severity_text="INFO",
-            body=_text(
-                f"GET /api/orders/{client}-{request}-{n} answered 200 in 12 ms for user "
-                f"{n % 37} from the checkout page after the basket was updated twice " + "x" * 120
-            ),
-            attributes=[KeyValue(key="rid", value=_text(f"{client}-{request}-{n}"))],
+        (
+            f"GET /api/orders/{client}-{request}-{n} answered 200 in 12 ms for user "
+            f"{n % 37} from the checkout page after the basket was updated twice " + "x" * 120,
+            {"rid": f"{client}-{request}-{n}"},
         )
         for n in range(RECORDS_PER_REQUEST)
     ]
-    resource = Resource(attributes=[KeyValue(key="service.name", value=_text("backpressure"))])
-    message = ExportLogsServiceRequest(
-        resource_logs=[ResourceLogs(resource=resource, scope_logs=[ScopeLogs(log_records=records)])]
-    )
-    return message.SerializeToString()
+    return protobuf_logs("backpressure", records)
 
 
 def stored_now(server: LiveServer) -> int:

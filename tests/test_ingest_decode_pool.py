@@ -10,12 +10,9 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from tests.conftest import ADMIN_TOKEN
+from tests.otlp_requests import protobuf_logs
 from tests.test_ingest_server_crash import Server, child_processes, stored_counts
 
 WORKERS = 2
@@ -56,22 +53,6 @@ def test_the_workers_start_with_the_server_and_serve_the_first_request(tmp_path:
         server.terminate()
 
 
-def _protobuf_logs(ids: list[str]) -> bytes:
-    records = [
-        LogRecord(
-            time_unix_nano=time.time_ns(),
-            body=AnyValue(string_value=f"record {rid}"),
-            attributes=[KeyValue(key="rid", value=AnyValue(string_value=rid))],
-        )
-        for rid in ids
-    ]
-    service = KeyValue(key="service.name", value=AnyValue(string_value="crash-test"))
-    resource_logs = ResourceLogs(
-        resource=Resource(attributes=[service]), scope_logs=[ScopeLogs(log_records=records)]
-    )
-    return ExportLogsServiceRequest(resource_logs=[resource_logs]).SerializeToString()
-
-
 def test_protobuf_otlp_logs_are_accepted_without_the_workers(tmp_path: Path) -> None:
     """A protobuf OTLP logs request is only checked before the answer, in the server process:
     it is accepted and stored even while the decoding workers are gone (where a request that
@@ -87,7 +68,9 @@ def test_protobuf_otlp_logs_are_accepted_without_the_workers(tmp_path: Path) -> 
         time.sleep(1.0)  # the pool notices its workers are gone
         response = httpx.post(
             f"{server.url}/v1/logs",
-            content=_protobuf_logs(["a", "b"]),
+            content=protobuf_logs(
+                "crash-test", [("record a", {"rid": "a"}), ("record b", {"rid": "b"})]
+            ),
             headers={
                 "Authorization": f"Bearer {ADMIN_TOKEN}",
                 "Content-Type": "application/x-protobuf",

@@ -22,13 +22,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from fullcycle.telemetry.store import StoreOptions, TelemetryStore
 from tests.conftest import ADMIN_TOKEN, free_port
+from tests.otlp_requests import protobuf_logs
 
 START_TIMEOUT = 60.0
 RECORDS_PER_REQUEST = 40
@@ -134,24 +131,8 @@ def otlp_request(ids: list[str]) -> tuple[str, dict[str, str], bytes]:
 
 def otlp_protobuf_request(ids: list[str]) -> tuple[str, dict[str, str], bytes]:
     """Protobuf OTLP, which the server keeps in its log as received (no decoding first)."""
-    records = [
-        LogRecord(
-            time_unix_nano=time.time_ns(),
-            body=AnyValue(string_value=f"record {rid}"),
-            attributes=[KeyValue(key="rid", value=AnyValue(string_value=rid))],
-        )
-        for rid in ids
-    ]
-    service = KeyValue(key="service.name", value=AnyValue(string_value="crash-test"))
-    request = ExportLogsServiceRequest(
-        resource_logs=[
-            ResourceLogs(
-                resource=Resource(attributes=[service]),
-                scope_logs=[ScopeLogs(log_records=records)],
-            )
-        ]
-    )
-    return "/v1/logs", {"content-type": "application/x-protobuf"}, request.SerializeToString()
+    body = protobuf_logs("crash-test", [(f"record {rid}", {"rid": rid}) for rid in ids])
+    return "/v1/logs", {"content-type": "application/x-protobuf"}, body
 
 
 REQUEST_BUILDERS = {
