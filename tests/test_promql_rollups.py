@@ -439,6 +439,51 @@ def test_aggregations_read_only_the_labels_they_keep(
         assert_same(query, expected, range_query(store, query, start, end, step))
 
 
+@pytest.mark.parametrize(
+    ("query", "apart"),
+    [
+        (  # an error ratio: the left selector adds a matcher to the right one's
+            'sum(rate(http_requests_total{instance=~"a|late"}[5m]))'
+            " / sum(rate(http_requests_total[5m]))",
+            'sum(1 * rate(http_requests_total{instance=~"a|late"}[5m]))'
+            " / sum(rate(http_requests_total[5m]))",
+        ),
+        (  # the wider selector on the left, windows of several buckets, grouped
+            "sum by (job) (increase(http_requests_total[10m]))"
+            ' - sum by (job) (increase(http_requests_total{instance!="stopped"}[10m]))',
+            "sum by (job) (increase(http_requests_total[10m]))"
+            ' - sum by (job) (1 * increase(http_requests_total{instance!="stopped"}[10m]))',
+        ),
+        (  # different groupings, matched one side to many
+            'sum by (instance) (rate(http_requests_total{instance=~"a|b|stopped"}[5m]))'
+            " / ignoring (instance) group_left sum(rate(http_requests_total[5m]))",
+            'sum by (instance) (1 * rate(http_requests_total{instance=~"a|b|stopped"}[5m]))'
+            " / ignoring (instance) group_left sum(rate(http_requests_total[5m]))",
+        ),
+        (  # the same selector on both sides
+            "max(max_over_time(process_resident_memory_bytes[5m]))"
+            " - min(max_over_time(process_resident_memory_bytes[5m]))",
+            "max(1 * max_over_time(process_resident_memory_bytes[5m]))"
+            " - min(max_over_time(process_resident_memory_bytes[5m]))",
+        ),
+    ],
+)
+def test_two_operands_over_one_metric_read_once_answer_as_apart(
+    query: str, apart: str, store: TelemetryStore
+) -> None:
+    """Two aggregations of the same range function of one metric, one selector adding
+    matchers to the other's, are read once (the narrower one's series taken from the wider
+    one's rows): the answer is the one of reading each operand apart (`1 *` keeps an operand
+    from being read together)."""
+    start, end = at(START_MS), at(END_MS)
+    for step in (timedelta(minutes=5), timedelta(seconds=60), timedelta(seconds=45)):
+        for rollups in (True, False):
+            expected = range_query(store, apart, start, end, step, rollups=rollups)
+            assert expected.series, apart
+            answer = range_query(store, query, start, end, step, rollups=rollups)
+            assert_same(query, expected, answer)
+
+
 def test_the_data_has_the_cases_rollups_could_get_wrong() -> None:
     data = _dataset()
     counter = data[("http_requests_total", (("instance", "a"), ("job", "shop")))]

@@ -380,7 +380,7 @@ class _Evaluator:
 
     def _binary(self, node: Any) -> Value:
         operator = str(node.op)
-        left, right = self._both(node.lhs, node.rhs)
+        left, right = self._read_once(node.lhs, node.rhs) or self._both(node.lhs, node.rhs)
         modifier = node.modifier
         return_bool = bool(modifier is not None and modifier.return_bool)
         if isinstance(left, String) or isinstance(right, String):
@@ -458,22 +458,37 @@ class _Evaluator:
         step and the range, so every window is made of whole buckets. With `kept`, the series
         have only those labels: the caller's selector names one metric, so no two series have
         the same labels once the name is dropped, and none are joined."""
+        windows = self._windows_of(argument)
+        found = self._summary_buckets(name, _matchers(argument.vector_selector), windows, kept)
+        return self._summary_vector(name, found, windows, kept)
+
+    def _windows_of(self, argument: Any) -> tuple[np.ndarray, int, int]:
+        """A range selector's window ends, range and bucket (which divides range and step)."""
         if not isinstance(argument, parser.MatrixSelector):
             raise PromQLError("subqueries are not supported; pass a range selector such as x[5m]")
-        selector = argument.vector_selector
-        ends = self.times - _duration_ms(selector.offset)
+        ends = self.times - _duration_ms(argument.vector_selector.offset)
         range_ms = _duration_ms(argument.range)
         bucket_ms = math.gcd(self.step_ms, range_ms) if self.step_ms else range_ms
+        return ends, range_ms, max(bucket_ms, 1)
+
+    def _summary_buckets(
+        self,
+        name: str,
+        matchers: list[LabelMatcher],
+        windows: tuple[np.ndarray, int, int],
+        kept: list[str] | None,
+    ) -> sample_queries.SeriesBuckets:
+        ends, range_ms, bucket_ms = windows
 
         def read(sums: bool) -> sample_queries.SeriesBuckets:
             return sample_queries.window_buckets(
                 self.store,
-                _matchers(selector),
+                matchers,
                 int(ends[0]),
                 max(self.step_ms, 1),
                 len(ends),
                 range_ms,
-                max(bucket_ms, 1),
+                bucket_ms,
                 corrections=name in COUNTER_FUNCTIONS,
                 rollups=self.rollups,
                 extremes=name in ("min_over_time", "max_over_time"),
@@ -484,8 +499,18 @@ class _Evaluator:
         found = read(sums=name in SUM_FUNCTIONS)
         if name in COUNTER_FUNCTIONS and not set(found.types).isdisjoint(DELTA_TYPES):
             found = read(sums=True)  # delta counters among the series: read again with sums
+        return found
+
+    def _summary_vector(
+        self,
+        name: str,
+        found: sample_queries.SeriesBuckets,
+        windows: tuple[np.ndarray, int, int],
+        kept: list[str] | None,
+    ) -> Vector:
+        ends, range_ms, bucket_ms = windows
         results = window_summaries.evaluate(
-            SUMMARY_FUNCTIONS[name], found, ends, range_ms, max(bucket_ms, 1)
+            SUMMARY_FUNCTIONS[name], found, ends, range_ms, bucket_ms
         )
         vector = []
         for labels, (values, present) in zip(found.labels, results, strict=True):
@@ -495,6 +520,45 @@ class _Evaluator:
                     StepSeries(labels if keep_name else without_name(labels), values, present)
                 )
         return vector if kept is not None else merge_same_labels(vector, f"{name}()")
+
+    def _read_once(self, left: Any, right: Any) -> tuple[Value, Value] | None:
+        """Both operands from one read, when they aggregate the same range function of the
+        same metric and one's selector only adds matchers to the other's (an error ratio:
+        `sum(rate(x{code=~"5.."}[5m])) / sum(rate(x[5m]))`): the wider selector's buckets are
+        read once, and the narrower one's series are those of them that its matchers select
+        in the `series` table (looked up beside the read). None when they do not."""
+        left_operand, right_operand = _grouped_summary(left), _grouped_summary(right)
+        if left_operand is None or right_operand is None:
+            return None
+        (left_call, left_names), (right_call, right_names) = left_operand, right_operand
+        name = left_call.func.name
+        argument = left_call.args[0]
+        if right_call.func.name != name or not _same_window(argument, right_call.args[0]):
+            return None
+        left_matchers = _matchers(argument.vector_selector)
+        right_matchers = _matchers(right_call.args[0].vector_selector)
+        if set(right_matchers) <= set(left_matchers):
+            wide, narrow, narrow_is_left = right_matchers, left_matchers, True
+        elif set(left_matchers) <= set(right_matchers):
+            wide, narrow, narrow_is_left = left_matchers, right_matchers, False
+        else:
+            return None
+        kept = sorted({*left_names, *right_names})
+        windows = self._windows_of(argument)
+        narrow_series = sample_queries.matching_fingerprints(self.store, narrow)
+        found = self._summary_buckets(name, wide, windows, kept)
+        subset = found.of_series(narrow_series.result())
+        wide_value = self._aggregated(left if not narrow_is_left else right, found, windows)
+        narrow_value = self._aggregated(left if narrow_is_left else right, subset, windows)
+        return (narrow_value, wide_value) if narrow_is_left else (wide_value, narrow_value)
+
+    def _aggregated(
+        self, node: Any, found: sample_queries.SeriesBuckets, windows: tuple[np.ndarray, int, int]
+    ) -> Value:
+        """An aggregation of a range function (`_grouped_summary`) over buckets read for it."""
+        names = list(node.modifier.labels) if node.modifier is not None else []
+        vector = self._summary_vector(node.expr.func.name, found, windows, names)
+        return aggregation.aggregate(str(node.op), vector, names, False, None)
 
     def _absent(self, name: str, arguments: list[Any]) -> Vector:
         """1 with the selector's equality labels at the steps where nothing matches."""
@@ -544,6 +608,34 @@ def _names_one_metric(argument: Any) -> bool:
         return False
     matchers = _matchers(argument.vector_selector)
     return any(m.name == METRIC_NAME and m.operator == "=" for m in matchers)
+
+
+def _grouped_summary(node: Any) -> tuple[Any, list[str]] | None:
+    """For `sum by (...) (rate(x[5m]))` and the like (an aggregation that keeps only its
+    grouping labels, of a function of bucket summaries over a selector that names its metric):
+    the call and the grouping labels; None for anything else."""
+    if not isinstance(node, parser.AggregateExpr) or str(node.op) not in _GROUPING_ONLY:
+        return None
+    modifier = node.modifier
+    if node.param is not None or (
+        modifier is not None and modifier.type == parser.AggModifierType.Without
+    ):
+        return None
+    call = node.expr
+    if not (
+        isinstance(call, parser.Call)
+        and call.func.name in SUMMARY_FUNCTIONS
+        and _names_one_metric(call.args[0])
+    ):
+        return None
+    return call, list(modifier.labels) if modifier is not None else []
+
+
+def _same_window(left: Any, right: Any) -> bool:
+    """Whether two range selectors have the same range and offset."""
+    return _duration_ms(left.range) == _duration_ms(right.range) and _duration_ms(
+        left.vector_selector.offset
+    ) == _duration_ms(right.vector_selector.offset)
 
 
 def _absent_labels(selector: Any) -> dict[str, str]:

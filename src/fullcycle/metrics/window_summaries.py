@@ -258,6 +258,7 @@ def _laid_end_to_end(
     laid = SeriesBuckets(
         labels=buckets.labels,
         types=buckets.types,
+        fingerprints=buckets.fingerprints,
         series=buckets.series,
         ends_ms=buckets.ends_ms + moved,
         first_ms=buckets.first_ms + moved,

@@ -210,6 +210,16 @@ def _series_of(
 _LOOKUPS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="series-labels")
 
 
+def matching_fingerprints(
+    store: TelemetryStore, matchers: Sequence[LabelMatcher]
+) -> Future[np.ndarray]:
+    """The fingerprints of the series `matchers` select (sorted), looked up in another
+    thread."""
+    return _LOOKUPS.submit(
+        lambda: np.array(sorted(_series_of(store, matchers, kept=())), dtype=np.uint64)
+    )
+
+
 def _series_alongside(
     store: TelemetryStore, matchers: Sequence[LabelMatcher], kept: Sequence[str] | None = None
 ) -> Future[dict[int, tuple[dict[str, str], str]]]:
@@ -482,10 +492,12 @@ class SeriesBuckets:
     that has samples (each bucket holds the samples in (end - size, end]), every column an
     array over the rows. `series` is each row's index into `labels` and `types` (the series in
     fingerprint order); no two rows share a series and bucket, and the rows are in no
-    particular order (`ordered` sorts them by series and time)."""
+    particular order (`ordered` sorts them by series and time). `fingerprints` are the
+    series' fingerprints, in the same order as `labels`."""
 
     labels: list[dict[str, str]]
     types: list[str]
+    fingerprints: np.ndarray
     series: np.ndarray
     ends_ms: np.ndarray
     first_ms: np.ndarray
@@ -506,7 +518,24 @@ class SeriesBuckets:
         return SeriesBuckets(
             labels=self.labels,
             types=self.types,
+            fingerprints=self.fingerprints,
             **{name: getattr(self, name)[order] for name in _BUCKET_ARRAYS},
+        )
+
+    def of_series(self, fingerprints: np.ndarray) -> SeriesBuckets:
+        """The rows of the series among `fingerprints` only (the series renumbered)."""
+        chosen = np.isin(self.fingerprints, fingerprints)
+        if chosen.all():
+            return self
+        renumbered = np.cumsum(chosen) - 1
+        rows = chosen[self.series]
+        arrays = {name: getattr(self, name)[rows] for name in _BUCKET_ARRAYS}
+        arrays["series"] = renumbered[arrays["series"]]
+        return SeriesBuckets(
+            labels=[labels for labels, kept in zip(self.labels, chosen, strict=True) if kept],
+            types=[kind for kind, kept in zip(self.types, chosen, strict=True) if kept],
+            fingerprints=self.fingerprints[chosen],
+            **arrays,
         )
 
 
@@ -579,6 +608,7 @@ def _series_buckets(rows: Columns, series: dict[int, tuple[dict[str, str], str]]
     return SeriesBuckets(
         labels=[labels for labels, _ in known],
         types=[kind for _, kind in known],
+        fingerprints=fingerprints,
         series=index.astype(np.int64),
         ends_ms=rows["bucket_end"],
         first_ms=rows["first_ms"],
