@@ -250,6 +250,14 @@ def _earlier_rollup_sql(seconds: int) -> list[str]:
     ]
 
 
+def _reopen(data_dir: Path, caplog: pytest.LogCaptureFixture) -> tuple[TelemetryStore, list[str]]:
+    """The store opened again on `data_dir`, and what its opening logged."""
+    reopened = TelemetryStore(StoreOptions(data_dir=data_dir))
+    with caplog.at_level(logging.INFO, logger="fullcycle.telemetry"):
+        reopened.open()
+    return reopened, [record.getMessage() for record in caplog.records]
+
+
 def test_rollups_made_by_an_earlier_version_are_made_again_on_start(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -270,10 +278,7 @@ def test_rollups_made_by_an_earlier_version_are_made_again_on_start(
     assert store.query("SELECT count() FROM fullcycle.samples_5m")[0][0] > 0
     store.close()
 
-    reopened = TelemetryStore(StoreOptions(data_dir=tmp_path))
-    with caplog.at_level(logging.INFO, logger="fullcycle.telemetry"):
-        reopened.open()
-    said = [record.getMessage() for record in caplog.records]
+    reopened, said = _reopen(tmp_path, caplog)
     assert any("samples_5m was made by an earlier version" in line for line in said)
     assert any(line.startswith("filled samples_5m from the stored data of") for line in said)
     assert any(line.startswith("filled samples_5m_half_hours from the") for line in said)
@@ -336,10 +341,7 @@ def test_samples_5m_sorted_by_series_first_is_sorted_by_hour_on_start(
     assert store.query("SELECT uniqExact(toDate(bucket_end)) FROM fullcycle.samples_5m")[0][0] > 1
     store.close()
 
-    reopened = TelemetryStore(StoreOptions(data_dir=tmp_path))
-    with caplog.at_level(logging.INFO, logger="fullcycle.telemetry"):
-        reopened.open()
-    said = [record.getMessage() for record in caplog.records]
+    reopened, said = _reopen(tmp_path, caplog)
     assert any(line.startswith("sorted samples_5m by (metric, toStartOfHour") for line in said)
     assert not any(line.startswith("filled samples_5m") for line in said)  # copied, not filled
     try:
