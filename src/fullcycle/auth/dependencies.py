@@ -112,4 +112,3 @@ def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, Principal]]:
 RequireRead = Depends(require(Scope.READ))
 RequireDeploy = Depends(require(Scope.DEPLOY))
 RequireAdmin = Depends(require(Scope.ADMIN))
-RequireIngest = Depends(require(Scope.INGEST))
