@@ -1,10 +1,11 @@
 """The path every ingest request takes, whatever its protocol.
 
 wait while the store is behind the log (backpressure.py) → read the body → in a worker
-process: decompress, decode, map services to catalog names and encode the write-ahead-log
-record (decode_pool.py) → register new services in the catalog → append to the telemetry store
-(durable) → answer. Each protocol's route supplies only its
-decoder and its response. Errors become 4xx answers through the handlers in `errors`.
+process (a small protobuf OTLP logs request, only checked, in the server): decompress, decode,
+map services to catalog names and encode the write-ahead-log record (decode_pool.py) → register
+new services in the catalog → append to the telemetry store (durable) → answer. Each
+protocol's route supplies only its decoder and its response. Errors become 4xx answers through
+the handlers in `errors`.
 """
 
 from __future__ import annotations
