@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from fullcycle.auth.credentials import same_secret
@@ -80,22 +81,44 @@ async def _check_csrf(request: Request, principal: Principal) -> None:
         raise Forbidden("CSRF token missing or wrong: reload the page and submit the form again")
 
 
-async def current_principal(request: Request, db: Session = Depends(get_db)) -> Principal:
+def resolved_principal(request: Request, db: Session = Depends(get_db)) -> Principal:
+    """The caller, from the request's API token or session cookie. A plain function on purpose:
+    FastAPI runs it in a worker thread, so its database reads never hold up the event loop."""
     now = utcnow()
     token = bearer_token(request)
     if token is not None:
         principal = principal_from_token(db, token, now)
         if principal is None:
             raise NotAuthenticated("invalid, expired or revoked API token")
-    else:
-        secret = request.cookies.get(SESSION_COOKIE)
-        principal = principal_from_session(db, secret, now) if secret else None
-        if principal is None:
-            raise NotAuthenticated("authentication required: send 'Authorization: Bearer <token>'")
+        return principal
+    secret = request.cookies.get(SESSION_COOKIE)
+    principal = principal_from_session(db, secret, now) if secret else None
+    if principal is None:
+        raise NotAuthenticated("authentication required: send 'Authorization: Bearer <token>'")
+    return principal
+
+
+async def current_principal(
+    request: Request, principal: Principal = Depends(resolved_principal)
+) -> Principal:
+    """The resolved caller, once a cookie-authenticated write has passed the CSRF check (which
+    may read the request's form, so it awaits)."""
     await _check_csrf(request, principal)
     request.state.principal = principal
     request.state.actor = principal.actor
     return principal
+
+
+async def caller_in_own_session(request: Request) -> Principal:
+    """`current_principal` for code that decides before FastAPI's dependencies run (the metrics
+    scrape's own token, the ingest token cache): the reads in a worker thread and a session of
+    their own."""
+    return await current_principal(request, await run_in_threadpool(_resolved_apart, request))
+
+
+def _resolved_apart(request: Request) -> Principal:
+    with request.app.state.database.session() as db:
+        return resolved_principal(request, db)
 
 
 def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, Principal]]:

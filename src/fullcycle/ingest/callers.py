@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from fastapi import Depends, Request
 
 from fullcycle.auth.credentials import hash_token
-from fullcycle.auth.dependencies import bearer_token, current_principal, require
+from fullcycle.auth.dependencies import bearer_token, caller_in_own_session, require
 from fullcycle.auth.principal import Principal
 from fullcycle.auth.scopes import Scope
 from fullcycle.store.database import utcnow
@@ -59,8 +59,7 @@ async def ingest_caller(request: Request) -> Principal:
     token = bearer_token(request)
     principal = recent.get(token) if token is not None else None
     if principal is None:
-        with request.app.state.database.session() as db:
-            principal = await current_principal(request, db)
+        principal = await caller_in_own_session(request)
         if token is not None:
             recent.remember(token, principal)
     request.state.principal = principal

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from fullcycle.auth.credentials import same_secret
-from fullcycle.auth.dependencies import bearer_token, current_principal, get_db, require
+from fullcycle.auth.dependencies import bearer_token, caller_in_own_session, get_db, require
 from fullcycle.auth.scopes import Scope
 
 router = APIRouter(tags=["health"])
@@ -51,8 +51,7 @@ async def _metrics_auth(request: Request) -> None:
     token = bearer_token(request)
     if metrics_token and token and same_secret(token, metrics_token):
         return
-    with request.app.state.database.session() as db:
-        await require(Scope.READ)(await current_principal(request, db))
+    await require(Scope.READ)(await caller_in_own_session(request))
 
 
 @router.get("/metrics", dependencies=[Depends(_metrics_auth)], include_in_schema=False)
