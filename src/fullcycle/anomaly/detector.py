@@ -504,6 +504,7 @@ class Detector:
                 expected,
                 seasonal and sparse,
                 expected_seasonal - self._offset if sparse else -math.inf,
+                -self._offset if seasonal and self._offset < 0.0 else 0.0,
                 variance,
                 hour,
                 daily_slot,
@@ -725,6 +726,7 @@ class Detector:
         expected: float,
         lagged: bool,
         rhythm: float,
+        lift: float,
         variance: float,
         hour: int,
         daily_slot: int,
@@ -869,7 +871,7 @@ class Detector:
                         sign = -1
                 half_below, half_above = True, False
             else:
-                residual = total_capped - totals_capped[past] - expected_sum
+                residual = total_capped - totals_capped[past] - expected_sum - lift * window
                 if half_above and residual > 0.0 and residual * residual > limit_squared * wide:
                     unit = wide / expected_sum
                     observed = (expected_sum + residual) / unit
