@@ -471,6 +471,13 @@ class Detector:
             expected, error, reference = expected_seasonal, self._error_seasonal, expected_seasonal
         else:
             expected, error, reference = self._plain, self._error_plain, self._slow
+        forecast = expected
+        if 4.0 * self._silence_surprise > self._band_sigmas * self._band_sigmas:
+            # a sparse count's silence being judged: what was expected is what it is judged
+            # against, not a forecast that followed it down
+            expected = expected_seasonal - self._offset + self._silence_offset
+            if expected < 0.0:
+                expected = 0.0
         if self._business_kind and elapsed > DAY:
             error = math.sqrt(self._error_hourly[hour]) / MEAN_ABSOLUTE_TO_SIGMA
         elif seasonal and elapsed > DAY:
@@ -501,7 +508,7 @@ class Detector:
             sparse = self._count_kind and elapsed > DAY and max(self._mean_hourly) < SPARSE_EVENTS
             alert = self._evidence_alert(
                 value,
-                expected,
+                forecast,
                 seasonal and sparse,
                 expected_seasonal - self._offset if sparse else -math.inf,
                 -self._offset if seasonal and self._offset < 0.0 else 0.0,
