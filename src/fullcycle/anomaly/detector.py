@@ -108,8 +108,9 @@ EVIDENCE_FLOOR = 0.1  # an expected sum is at least this many (effective) events
 SPARSE_EVENTS = 2.0  # a count whose busiest hour averages fewer events a point is sparse: its
 # windows are judged against the offset as it was when each began (see `_evidence_alert`)
 # A sparse count's silence (a run of zeros, see `_silence`) is judged against the share of its
-SILENCE_PRIOR_EVENTS = 1.5  # forecast the hour before came to, counting 1.5 more expected
-SILENCE_DECAY = 0.5  # its evidence fades over ~2 hours (a night's rhythm is not known so well)
+# forecast the hour before it came to, that hour counting this many more events expected...
+SILENCE_PRIOR_EVENTS = 1.5
+SILENCE_DECAY = 0.5  # ...and its evidence fades over ~2 hours (a night's rhythm is less known)
 
 ABSENT_FILL_LIMIT = 2_000  # at most this many absent points are filled in for one gap
 INTERVAL_SAMPLES = 15  # the sampling interval is the median of the first 15 steps
@@ -743,7 +744,7 @@ class Detector:
         """Money and counts: fire while the recent points are too unlikely under the
         expected rate (or the series is stuck), for ALERT_MIN_SECONDS (at least a point).
 
-        Two kinds of evidence, each against the band's sigmas as a normal z:
+        Kinds of evidence, each against the band's sigmas as a normal z:
         - The sum over the last ~1, 4, 16 and 64 minutes, judged as an overdispersed Poisson
           count: a series whose variance is `dispersion` times its mean counts
           `value / dispersion` effective events (orders of EUR 60 on average make a minute of
@@ -758,9 +759,14 @@ class Detector:
           hour) each window's expected sum takes the seasonal forecast's offset as it was
           when the window began (at most the offset's bound here): its offset follows
           an outage of ~0.4 sign-ups a minute down over the hour it needs to be evidence.
+          Above, each window's expected sum takes a negative offset (`lift`, per point) as
+          zero: evidence above must be above the rhythm, and an afternoon back at it after
+          a quiet morning (a holiday) is not.
         - A run of exact zeros where zeros are rare at this time of day on a day as busy
           as usual: -ln P of the run, from the share of zeros learnt per hour of the day.
           Three empty minutes at 08:00 of a shop selling 5 orders a minute page.
+        - A sparse count's silence (`_silence`, `rhythm` is its seasonal forecast without
+          the offset; -inf for any other series).
         """
         typical = self._mean_hourly[hour]
         mean = expected if expected > 0.0 else 0.0
@@ -829,13 +835,12 @@ class Detector:
                 sign = -1
         else:
             self._zeros_surprise = 0.0
-        if (
-            rhythm > -math.inf
-            and self._silence(value, rhythm, self._offset if self._offset < 0.0 else 0.0)
-            > limit_squared
-            and not sign
-        ):
-            sign = -1
+        if rhythm > -math.inf:  # a sparse count
+            offset = self._offset if self._offset < 0.0 else 0.0
+            if self._silence(value, rhythm, offset) > limit_squared and not sign:
+                sign = -1
+        elif self._silence_surprise:  # (no longer sparse: no silence is being judged)
+            self._silence_surprise = 0.0
         if self._count_kind and self._same_run:  # -ln P of a count repeating this often
             events = mean if mean > EVIDENCE_FLOOR else EVIDENCE_FLOOR
             self._repeat_surprise += (
