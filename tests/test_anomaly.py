@@ -268,6 +268,32 @@ def test_an_afternoon_back_at_the_usual_rhythm_after_a_quiet_morning_does_not_pa
     assert not any(point.alert for point in points[12 * 60 + 30 : 18 * 60])
 
 
+@pytest.mark.parametrize("seed", [1, 6])
+def test_a_busier_afternoon_does_not_page_and_a_surge_still_does(seed: int) -> None:
+    """Five hours with 60 % more orders than usual is a good day, not an incident: above the
+    rhythm only the windows of up to 16 minutes are evidence (before, the 64-minute sum
+    paged for 14-16 minutes of it). Three times the orders for half an hour still pages
+    within 12 minutes."""
+    series = orders_per_step(23, 1, seed=seed)
+    day = 22 * 1440
+    today = series[day : day + 1440]
+    extra = orders_per_step(1, 1, seed=seed + 50, scale=0.6)
+    busier = [
+        count + extra[minute] if 13 * 60 <= minute < 18 * 60 else count
+        for minute, count in enumerate(today)
+    ]
+    detector = Detector(MetricKind.COUNT)
+    feed(detector, series[:day], 1)
+    surge_detector = Detector.from_state(detector.state())
+    assert not any(point.alert for point in feed(detector, busier, 1, first=day))
+    surge = [
+        count * 3 if 16 * 60 <= minute < 16 * 60 + 30 else count
+        for minute, count in enumerate(today)
+    ]
+    points = feed(surge_detector, surge, 1, first=day)
+    assert any(point.alert for point in points[16 * 60 : 16 * 60 + 12])
+
+
 def test_at_five_minute_steps_an_outage_at_eight_pages_within_ten_minutes() -> None:
     """What an anomaly alert rule evaluated every 5 minutes sees: ~25 orders per step at
     08:00, then none. The evidence of one or two empty steps pages; no fixed minimum duration
