@@ -204,6 +204,96 @@ def test_a_state_saved_before_the_offsets_were_kept_still_pages_on_a_sign_up_out
     assert any(point.alert for point in outage)
 
 
+@pytest.mark.parametrize("seed", [1, 4, 8])
+def test_an_hour_without_sign_ups_pages_within_45_minutes_whatever_forecast_was_picked(
+    seed: int,
+) -> None:
+    """~0.4 sign-ups a minute expected at 08:00, none come: e^-10 unlikely after ~25
+    minutes. The silence is judged against the rhythm as it was before it began, so the
+    forecast following the empty minutes down (the plain one within 5 minutes, on seeds 4
+    and 8 where it was picked; the offset by half over the hour) does not hide it. Before,
+    none of these three paged within the hour."""
+    series = orders_per_step(23, 1, seed=seed, scale=0.08)
+    detector = Detector(MetricKind.COUNT)
+    eight = 22 * 1440 + 8 * 60
+    normal = feed(detector, series[:eight], 1)
+    assert not any(point.alert for point in normal[7 * 1440 :])
+    outage = feed(detector, [0.0] * 60, 1, first=eight)
+    first = next((minute for minute, point in enumerate(outage) if point.alert), None)
+    assert first is not None and first < 45, f"first alert after {first} minutes"
+    assert all(point.direction == "below" for point in outage if point.alert)
+
+
+def test_a_night_without_sign_ups_does_not_page() -> None:
+    """A few sign-ups an hour at night: six hours without one are unlikely under a rhythm
+    learnt from a few events per slot, not evidence of an outage (the silence's evidence
+    fades over about two hours)."""
+    series = orders_per_step(23, 1, seed=1, scale=0.08)
+    detector = Detector(MetricKind.COUNT)
+    midnight = 22 * 1440
+    normal = feed(detector, series[:midnight], 1)
+    night = feed(detector, [0.0] * 6 * 60, 1, first=midnight)
+    assert not any(point.alert for point in normal[7 * 1440 :] + night)
+
+
+def test_a_state_saved_before_the_silence_was_judged_pages_on_a_sign_up_outage() -> None:
+    series = orders_per_step(23, 1, seed=1, scale=0.08)
+    detector = Detector(MetricKind.COUNT)
+    eight = 22 * 1440 + 8 * 60
+    feed(detector, series[:eight], 1)
+    fields = json.loads(detector.state())
+    for name in [name for name in fields if name.startswith("silence_")]:
+        del fields[name]
+    restored = Detector.from_state(json.dumps(fields).encode())
+    outage = feed(restored, [0.0] * 60, 1, first=eight)
+    assert any(point.alert for point in outage[:45])
+
+
+def test_an_afternoon_back_at_the_usual_rhythm_after_a_quiet_morning_does_not_page() -> None:
+    """A morning at a quarter of the usual orders (it pages: below), then the usual rhythm
+    from 12:00. The offset learnt the quiet morning, so the forecast is still low; evidence
+    above must be above the rhythm, not above that lowered forecast (before, 115 minutes of
+    the afternoon paged)."""
+    series = orders_per_step(23, 1, seed=1)
+    detector = Detector(MetricKind.COUNT)
+    day = 22 * 1440
+    feed(detector, series[:day], 1)
+    rng = np.random.default_rng(1)
+    today = [
+        float(rng.binomial(int(count), 0.25)) if 6 * 60 <= minute < 12 * 60 else count
+        for minute, count in enumerate(series[day : day + 1440])
+    ]
+    points = feed(detector, today, 1, first=day)
+    assert any(point.alert for point in points[6 * 60 : 12 * 60])
+    assert not any(point.alert for point in points[12 * 60 + 30 : 18 * 60])
+
+
+@pytest.mark.parametrize("seed", [1, 6])
+def test_a_busier_afternoon_does_not_page_and_a_surge_still_does(seed: int) -> None:
+    """Five hours with 60 % more orders than usual is a good day, not an incident: above the
+    rhythm only the windows of up to 16 minutes are evidence (before, the 64-minute sum
+    paged for 14-16 minutes of it). Three times the orders for half an hour still pages
+    within 12 minutes."""
+    series = orders_per_step(23, 1, seed=seed)
+    day = 22 * 1440
+    today = series[day : day + 1440]
+    extra = orders_per_step(1, 1, seed=seed + 50, scale=0.6)
+    busier = [
+        count + extra[minute] if 13 * 60 <= minute < 18 * 60 else count
+        for minute, count in enumerate(today)
+    ]
+    detector = Detector(MetricKind.COUNT)
+    feed(detector, series[:day], 1)
+    surge_detector = Detector.from_state(detector.state())
+    assert not any(point.alert for point in feed(detector, busier, 1, first=day))
+    surge = [
+        count * 3 if 16 * 60 <= minute < 16 * 60 + 30 else count
+        for minute, count in enumerate(today)
+    ]
+    points = feed(surge_detector, surge, 1, first=day)
+    assert any(point.alert for point in points[16 * 60 : 16 * 60 + 12])
+
+
 def test_at_five_minute_steps_an_outage_at_eight_pages_within_ten_minutes() -> None:
     """What an anomaly alert rule evaluated every 5 minutes sees: ~25 orders per step at
     08:00, then none. The evidence of one or two empty steps pages; no fixed minimum duration

@@ -107,6 +107,10 @@ ZERO_SHARE_RARE = 0.05  # ...and a run of zeros is evidence where zeros are rare
 EVIDENCE_FLOOR = 0.1  # an expected sum is at least this many (effective) events
 SPARSE_EVENTS = 2.0  # a count whose busiest hour averages fewer events a point is sparse: its
 # windows are judged against the offset as it was when each began (see `_evidence_alert`)
+# A sparse count's silence (a run of zeros, see `_silence`) is judged against the share of its
+# forecast the hour before it came to, that hour counting this many more events expected...
+SILENCE_PRIOR_EVENTS = 1.5
+SILENCE_DECAY = 0.5  # ...and its evidence fades over ~2 hours (a night's rhythm is less known)
 
 ABSENT_FILL_LIMIT = 2_000  # at most this many absent points are filled in for one gap
 INTERVAL_SAMPLES = 15  # the sampling interval is the median of the first 15 steps
@@ -220,6 +224,11 @@ class Detector:
         "_same_run",
         "_seasonal_chosen",
         "_seen",
+        "_silence_expected",
+        "_silence_observed",
+        "_silence_offset",
+        "_silence_share",
+        "_silence_surprise",
         "_slow",
         "_stuck_min_points",
         "_surprise_counts",
@@ -332,6 +341,12 @@ class Detector:
         self._zero_hourly = [1.0] * HOURLY_SLOTS  # the share of points that are exactly zero
         self._zeros_surprise = 0.0  # -ln P of the current run of zeros
         self._repeat_surprise = 0.0  # -ln P of the current repeats of a count
+        # a sparse count's silence: its values and rhythm over about the last hour, the share
+        # of the rhythm they came to when the silence began, and -ln P of the silence so far
+        self._silence_observed = self._silence_expected = 0.0
+        self._silence_share = 1.0
+        self._silence_offset = 0.0
+        self._silence_surprise = 0.0
         self._total_value = self._total_capped = self._total_expected = 0.0
         self._totals_value = [0.0] * EVIDENCE_SPAN
         self._totals_capped = [0.0] * EVIDENCE_SPAN
@@ -457,6 +472,13 @@ class Detector:
             expected, error, reference = expected_seasonal, self._error_seasonal, expected_seasonal
         else:
             expected, error, reference = self._plain, self._error_plain, self._slow
+        forecast = expected
+        if 4.0 * self._silence_surprise > self._band_sigmas * self._band_sigmas:
+            # a sparse count's silence being judged: what was expected is what it is judged
+            # against, not a forecast that followed it down
+            expected = expected_seasonal - self._offset + self._silence_offset
+            if expected < 0.0:
+                expected = 0.0
         if self._business_kind and elapsed > DAY:
             error = math.sqrt(self._error_hourly[hour]) / MEAN_ABSOLUTE_TO_SIGMA
         elif seasonal and elapsed > DAY:
@@ -482,17 +504,15 @@ class Detector:
             variance = MEAN_ABSOLUTE_TO_SIGMA * MEAN_ABSOLUTE_TO_SIGMA * error * error
             if self._error_daily[daily_slot] > variance:  # a slot the forecast often misses
                 variance = self._error_daily[daily_slot]
-            # a sparse count's windows are judged against the offset as it was when each began
-            lagged = (
-                seasonal
-                and self._count_kind
-                and elapsed > DAY
-                and max(self._mean_hourly) < SPARSE_EVENTS
-            )
+            # a sparse count's windows are judged against the offset as it was when each
+            # began, and its silences against its rhythm (`_silence`)
+            sparse = self._count_kind and elapsed > DAY and max(self._mean_hourly) < SPARSE_EVENTS
             alert = self._evidence_alert(
                 value,
-                expected,
-                lagged,
+                forecast,
+                seasonal and sparse,
+                expected_seasonal - self._offset if sparse else -math.inf,
+                -self._offset if seasonal and self._offset < 0.0 else 0.0,
                 variance,
                 hour,
                 daily_slot,
@@ -713,6 +733,8 @@ class Detector:
         value: float,
         expected: float,
         lagged: bool,
+        rhythm: float,
+        lift: float,
         variance: float,
         hour: int,
         daily_slot: int,
@@ -722,7 +744,7 @@ class Detector:
         """Money and counts: fire while the recent points are too unlikely under the
         expected rate (or the series is stuck), for ALERT_MIN_SECONDS (at least a point).
 
-        Two kinds of evidence, each against the band's sigmas as a normal z:
+        Kinds of evidence, each against the band's sigmas as a normal z:
         - The sum over the last ~1, 4, 16 and 64 minutes, judged as an overdispersed Poisson
           count: a series whose variance is `dispersion` times its mean counts
           `value / dispersion` effective events (orders of EUR 60 on average make a minute of
@@ -737,9 +759,16 @@ class Detector:
           hour) each window's expected sum takes the seasonal forecast's offset as it was
           when the window began (at most the offset's bound here): its offset follows
           an outage of ~0.4 sign-ups a minute down over the hour it needs to be evidence.
+          Above, each window's expected sum takes a negative offset (`lift`, per point) as
+          zero: evidence above must be above the rhythm, and an afternoon back at it after
+          a quiet morning (a holiday) is not. And above, the 64-minute window is no
+          evidence: a surge shows in 16 minutes, an hour a third busier than usual (a
+          holiday's weekend curve in the afternoon, a good day) is not an incident.
         - A run of exact zeros where zeros are rare at this time of day on a day as busy
           as usual: -ln P of the run, from the share of zeros learnt per hour of the day.
           Three empty minutes at 08:00 of a shop selling 5 orders a minute page.
+        - A sparse count's silence (`_silence`, `rhythm` is its seasonal forecast without
+          the offset; -inf for any other series).
         """
         typical = self._mean_hourly[hour]
         mean = expected if expected > 0.0 else 0.0
@@ -808,6 +837,12 @@ class Detector:
                 sign = -1
         else:
             self._zeros_surprise = 0.0
+        if rhythm > -math.inf:  # a sparse count
+            offset = self._offset if self._offset < 0.0 else 0.0
+            if self._silence(value, rhythm, offset) > limit_squared and not sign:
+                sign = -1
+        elif self._silence_surprise:  # (no longer sparse: no silence is being judged)
+            self._silence_surprise = 0.0
         if self._count_kind and self._same_run:  # -ln P of a count repeating this often
             events = mean if mean > EVIDENCE_FLOOR else EVIDENCE_FLOOR
             self._repeat_surprise += (
@@ -818,6 +853,7 @@ class Detector:
         else:
             self._repeat_surprise = 0.0
         half_below = half_above = True
+        longest = hour * EVIDENCE_COUNT + EVIDENCE_COUNT - 1  # (below only: see the docstring)
         for index in range(hour * EVIDENCE_COUNT, hour * EVIDENCE_COUNT + EVIDENCE_COUNT):
             window = windows[index % EVIDENCE_COUNT]
             past = slot - window  # negative: from the end
@@ -850,14 +886,53 @@ class Detector:
                         sign = -1
                 half_below, half_above = True, False
             else:
-                residual = total_capped - totals_capped[past] - expected_sum
-                if half_above and residual > 0.0 and residual * residual > limit_squared * wide:
+                residual = total_capped - totals_capped[past] - expected_sum - lift * window
+                if (
+                    half_above
+                    and index != longest
+                    and residual > 0.0
+                    and residual * residual > limit_squared * wide
+                ):
                     unit = wide / expected_sum
                     observed = (expected_sum + residual) / unit
                     if _deviance(observed, expected_sum / unit) > limit_squared:
                         sign = 1
                 half_below, half_above = False, residual > 0.0
         return self._held(sign)
+
+    def _silence(self, value: float, rhythm: float, offset: float) -> float:
+        """A sparse count: twice -ln P of the current run of zeros (comparable with a squared
+        z), each zero as unlikely as a Poisson count at the seasonal forecast with the offset
+        as it was when the run began (`rhythm` is the forecast without it, `offset` it now,
+        at most 0), times the share of its forecast the last hour came to then (at most 1; a
+        quiet hour tells little, so it counts SILENCE_PRIOR_EVENTS more events expected). The
+        evidence fades over about two hours: a night's rhythm of a few sign-ups an hour is not
+        known well enough to add up a whole night of it.
+
+        Neither the forecast nor its offset as they are now enter: both follow an hour
+        without sign-ups down while it is being judged. A run that began on a morning that
+        was already quiet (a holiday) is judged against that morning, an outage after a
+        normal morning against the rhythm."""
+        rate = self._offset_rate
+        observed = self._silence_observed = self._silence_observed + rate * (
+            value - self._silence_observed
+        )
+        forecast = rhythm + offset
+        expected = self._silence_expected = self._silence_expected + rate * (
+            (forecast if forecast > 0.0 else 0.0) - self._silence_expected
+        )
+        if value:
+            self._silence_surprise = 0.0
+            self._silence_offset = offset
+            expected += SILENCE_PRIOR_EVENTS * rate
+            self._silence_share = observed / expected if expected > observed else 1.0
+            return 0.0
+        forecast = rhythm + self._silence_offset
+        surprise = self._silence_surprise * (1.0 - SILENCE_DECAY * rate)
+        if forecast > 0.0:
+            surprise += self._silence_share * forecast
+        self._silence_surprise = surprise
+        return 2.0 * self._silence_surprise
 
     def _held(self, sign: int) -> int:
         """1 once `sign` (the side the point is outside on, 0 inside) has held for the alert's
