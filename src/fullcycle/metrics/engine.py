@@ -362,19 +362,10 @@ class _Evaluator:
         without = modifier is not None and modifier.type == parser.AggModifierType.Without
         names = list(modifier.labels) if modifier is not None else []
         kept = None if without or operator not in _GROUPING_ONLY else names
-        if (
-            operator in aggregation.REDUCERS
-            and kept is not None
-            and isinstance(node.expr, parser.VectorSelector)
-        ):
-            labels, values, present = self._vector_rows(node.expr, kept)
-            return aggregation.aggregate_rows(operator, labels, values, present, names)
-        if operator in aggregation.REDUCERS and _grouped_summary(node) is not None:
-            call = node.expr
-            windows = self._windows_of(call.args[0])
-            matchers = _matchers(call.args[0].vector_selector)
-            found = self._summary_buckets(call.func.name, matchers, windows, kept)
-            return self._aggregated(node, found, windows)
+        if kept is not None and operator in aggregation.REDUCERS:
+            at_once = self._aggregated_at_once(node, kept)
+            if at_once is not None:
+                return at_once
         vector = self._as_vector(self._operand(node.expr, kept), f"{operator}()")
         parameter = None
         if node.param is not None:
@@ -383,6 +374,21 @@ class _Evaluator:
                 raise PromQLError(f"{operator}(): the parameter must be a number")
             parameter = value.values
         return aggregation.aggregate(operator, vector, names, without, parameter)
+
+    def _aggregated_at_once(self, node: Any, kept: list[str]) -> Value | None:
+        """An aggregation keeping only its `kept` grouping labels, of a selector or of a
+        summary function of one that names its metric, computed over the arrays of all its
+        series at once; None for any other operand."""
+        operand = node.expr
+        if isinstance(operand, parser.VectorSelector):
+            labels, values, present = self._vector_rows(operand, kept)
+            return aggregation.aggregate_rows(str(node.op), labels, values, present, kept)
+        if _grouped_summary(node) is None:
+            return None
+        windows = self._windows_of(operand.args[0])
+        matchers = _matchers(operand.args[0].vector_selector)
+        found = self._summary_buckets(operand.func.name, matchers, windows, kept)
+        return self._aggregated(node, found, windows)
 
     def _operand(self, node: Any, kept: list[str] | None) -> Value:
         """An aggregation's operand. When the aggregation keeps only the `kept` labels, a

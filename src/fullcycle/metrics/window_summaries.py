@@ -10,9 +10,10 @@ as Prometheus does (`extrapolatedRate` in promql/functions.go).
 
 Every series' windows are computed at once, as one array of windows (series by series, each
 series' steps in order). When a window is a single bucket (the range is the bucket, as in a
-dashboard's `rate(x[5m])` with a step of 5 minutes or a multiple of it), each bucket row goes
-straight to the window it ends and to the one whose left edge it ends at; otherwise the series'
-buckets are laid end to end and each window's run of buckets is found by a binary search.
+dashboard's `rate(x[5m])` with a step of 5 minutes or a multiple of it), the rows' columns are
+laid out as grids of series by steps, a row in the cell of the window it ends and of the one
+whose left edge it ends at; otherwise the series' buckets are laid end to end and each window's
+run of buckets is found by a binary search.
 """
 
 from __future__ import annotations
@@ -88,7 +89,12 @@ class _Grid:
     long)."""
 
     def __init__(
-        self, series: np.ndarray, moments: np.ndarray, first_ms: int, step_ms: int, shape: tuple
+        self,
+        series: np.ndarray,
+        moments: np.ndarray,
+        first_ms: int,
+        step_ms: int,
+        shape: tuple[int, int],
     ) -> None:
         offset = moments - first_ms
         column = offset // step_ms
