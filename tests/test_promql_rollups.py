@@ -486,6 +486,43 @@ def test_two_operands_over_one_metric_read_once_answer_as_apart(
             assert_same(query, expected, answer)
 
 
+AGGREGATED_OPERANDS = [
+    "rate(http_requests_total[5m])",
+    "increase(http_requests_total[10m])",
+    "last_over_time(http_requests_total[5m])",
+    "present_over_time(process_resident_memory_bytes[5m])",
+    "max_over_time(process_resident_memory_bytes[15m])",
+    "process_resident_memory_bytes",
+    "http_requests_total offset 7m",
+]
+
+
+@pytest.mark.parametrize("grouping", ["", " by (instance)", " by (job)", " by (__name__, job)"])
+@pytest.mark.parametrize(
+    "operator", ["sum", "avg", "min", "max", "count", "group", "stddev", "stdvar"]
+)
+def test_aggregations_of_all_series_at_once_equal_series_one_by_one(
+    operator: str, grouping: str, store: TelemetryStore
+) -> None:
+    """An aggregation of a selector, or of a range function of one, is computed over the
+    arrays of all its series at once (without making a series of each, and with no label
+    look-up at all when it keeps none): the answer is the one of the same aggregation of the
+    series one by one (through `1 *`, which the aggregation does not look through; `sort`
+    where the metric name is grouped by, which `1 *` would drop), at steps of one and several
+    rollup buckets, and with a step that no rollup tiles."""
+    start, end = at(START_MS), at(END_MS)
+    for operand, seconds, rollups in itertools.product(
+        AGGREGATED_OPERANDS, (300, 900, 45), (True, False)
+    ):
+        step = timedelta(seconds=seconds)
+        query = f"{operator}{grouping} ({operand})"
+        through = f"sort({operand})" if "__name__" in grouping else f"1 * {operand}"
+        apart = f"{operator}{grouping} ({through})"
+        expected = range_query(store, apart, start, end, step, rollups=rollups)
+        assert expected.series, apart
+        assert_same(query, expected, range_query(store, query, start, end, step, rollups=rollups))
+
+
 def test_the_data_has_the_cases_rollups_could_get_wrong() -> None:
     data = _dataset()
     counter = data[("http_requests_total", (("instance", "a"), ("job", "shop")))]

@@ -104,6 +104,32 @@ def aggregate(
     return result
 
 
+def aggregate_rows(
+    operator: str,
+    labels: Sequence[dict[str, str]],
+    values: np.ndarray,
+    present: np.ndarray,
+    names: Sequence[str],
+    keep_name: bool = True,
+) -> Vector:
+    """`aggregate` by the `names` labels, for one of the `REDUCERS`, of series given as rows of
+    (series, step) arrays with their labels (less the metric name unless `keep_name`): the
+    same groups, members and sums as `aggregate` of those series as a vector (a series present
+    at no step is in none), without making a series of each row."""
+    named = sorted({*names} - (set() if keep_name else {METRIC_NAME}))
+    groups: dict[tuple, list[int]] = {}
+    for row in np.flatnonzero(present.any(axis=1)).tolist():
+        one = labels[row]
+        key = tuple((name, value) for name in named if (value := one.get(name, "")) != "")
+        groups.setdefault(key, []).append(row)
+    result: Vector = []
+    for key, rows in groups.items():
+        member_values, member_present = values[rows], present[rows]
+        aggregated = REDUCERS[operator](member_values, member_present)
+        result.append(StepSeries(dict(key), aggregated, np.asarray(member_present.any(axis=0))))
+    return result
+
+
 def _quantile(values: np.ndarray, present: np.ndarray, q: np.ndarray) -> np.ndarray:
     result = np.full(values.shape[1], np.nan)
     for step in np.flatnonzero(present.any(axis=0)):

@@ -290,8 +290,18 @@ class _Evaluator:
     def _vector(self, node: Any, kept: list[str] | None = None) -> Value:
         """An instant-vector selector: per step, the latest sample within the lookback (the
         series with only the `kept` labels, when given)."""
-        offset_ms = _duration_ms(node.offset)
-        times = self.times - offset_ms
+        labels, values, present = self._vector_rows(node, kept)
+        shown = present.any(axis=1)
+        return [StepSeries(labels[row], values[row], present[row]) for row in np.flatnonzero(shown)]
+
+    def _vector_rows(
+        self, node: Any, kept: list[str] | None
+    ) -> tuple[list[dict[str, str]], np.ndarray, np.ndarray]:
+        """`_vector`'s series as their labels and arrays of values and presence by series and
+        step: a step's value is the latest sample at or before it (the store gives the latest
+        of each step that has one, carried forward here), present when it lies within the
+        lookback and is no staleness marker."""
+        times = self.times - _duration_ms(node.offset)
         found = sample_queries.last_sample_per_step(
             self.store,
             _matchers(node),
@@ -302,18 +312,17 @@ class _Evaluator:
             rollups=self.rollups,
             kept=kept,
         )
-        vector = []
-        for samples in found:
-            index = np.searchsorted(samples.timestamps_ms, times, side="right") - 1
-            safe = np.maximum(index, 0)
-            present = (
-                (index >= 0)
-                & (samples.timestamps_ms[safe] >= times - LOOKBACK_MS)
-                & ~samples.stale[safe]
-            )
-            if present.any():
-                vector.append(StepSeries(samples.labels, samples.values[safe], present))
-        return vector
+        shape = (len(found.labels), len(times))
+        rows = np.full(shape, -1, dtype=np.int64)
+        rows[found.series, found.steps] = np.arange(len(found.series))
+        latest_step = np.where(rows >= 0, np.arange(len(times)), -1)
+        np.maximum.accumulate(latest_step, axis=1, out=latest_step)
+        latest = np.take_along_axis(rows, np.maximum(latest_step, 0), axis=1)
+        safe = np.maximum(latest, 0)
+        present = (
+            (latest >= 0) & (found.timestamps_ms[safe] >= times - LOOKBACK_MS) & ~found.stale[safe]
+        )
+        return found.labels, found.values[safe], present
 
     def _matrix(self, node: Any) -> Value:
         raise PromQLError(
@@ -353,6 +362,10 @@ class _Evaluator:
         without = modifier is not None and modifier.type == parser.AggModifierType.Without
         names = list(modifier.labels) if modifier is not None else []
         kept = None if without or operator not in _GROUPING_ONLY else names
+        if kept is not None and operator in aggregation.REDUCERS:
+            at_once = self._aggregated_at_once(node, kept)
+            if at_once is not None:
+                return at_once
         vector = self._as_vector(self._operand(node.expr, kept), f"{operator}()")
         parameter = None
         if node.param is not None:
@@ -361,6 +374,21 @@ class _Evaluator:
                 raise PromQLError(f"{operator}(): the parameter must be a number")
             parameter = value.values
         return aggregation.aggregate(operator, vector, names, without, parameter)
+
+    def _aggregated_at_once(self, node: Any, kept: list[str]) -> Value | None:
+        """An aggregation keeping only its `kept` grouping labels, of a selector or of a
+        summary function of one that names its metric, computed over the arrays of all its
+        series at once; None for any other operand."""
+        operand = node.expr
+        if isinstance(operand, parser.VectorSelector):
+            labels, values, present = self._vector_rows(operand, kept)
+            return aggregation.aggregate_rows(str(node.op), labels, values, present, kept)
+        if _grouped_summary(node) is None:
+            return None
+        windows = self._windows_of(operand.args[0])
+        matchers = _matchers(operand.args[0].vector_selector)
+        found = self._summary_buckets(operand.func.name, matchers, windows, kept)
+        return self._aggregated(node, found, windows)
 
     def _operand(self, node: Any, kept: list[str] | None) -> Value:
         """An aggregation's operand. When the aggregation keeps only the `kept` labels, a
@@ -555,10 +583,19 @@ class _Evaluator:
     def _aggregated(
         self, node: Any, found: sample_queries.SeriesBuckets, windows: tuple[np.ndarray, int, int]
     ) -> Value:
-        """An aggregation of a range function (`_grouped_summary`) over buckets read for it."""
+        """An aggregation of a range function (`_grouped_summary`) over buckets read for it:
+        computed over the arrays of all series' windows at once, never made into a series
+        each (the series have only the grouping labels, so none are joined)."""
         names = list(node.modifier.labels) if node.modifier is not None else []
-        vector = self._summary_vector(node.expr.func.name, found, windows, names)
-        return aggregation.aggregate(str(node.op), vector, names, False, None)
+        name = node.expr.func.name
+        ends, range_ms, bucket_ms = windows
+        values, present = window_summaries.evaluate_rows(
+            SUMMARY_FUNCTIONS[name], found, ends, range_ms, bucket_ms
+        )
+        keep_name = name == "last_over_time"
+        return aggregation.aggregate_rows(
+            str(node.op), found.labels, values, present, names, keep_name
+        )
 
     def _absent(self, name: str, arguments: list[Any]) -> Vector:
         """1 with the selector's equality labels at the steps where nothing matches."""

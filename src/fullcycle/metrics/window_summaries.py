@@ -10,9 +10,10 @@ as Prometheus does (`extrapolatedRate` in promql/functions.go).
 
 Every series' windows are computed at once, as one array of windows (series by series, each
 series' steps in order). When a window is a single bucket (the range is the bucket, as in a
-dashboard's `rate(x[5m])` with a step of 5 minutes or a multiple of it), each bucket row goes
-straight to the window it ends and to the one whose left edge it ends at; otherwise the series'
-buckets are laid end to end and each window's run of buckets is found by a binary search.
+dashboard's `rate(x[5m])` with a step of 5 minutes or a multiple of it), the rows' columns are
+laid out as grids of series by steps, a row in the cell of the window it ends and of the one
+whose left edge it ends at; otherwise the series' buckets are laid end to end and each window's
+run of buckets is found by a binary search.
 """
 
 from __future__ import annotations
@@ -66,98 +67,141 @@ class WindowSummary(ABC):
         (maxima) and the edge sample; NaN only when every value is NaN, as in Prometheus."""
 
 
+# What a grid cell holds where no bucket ends: no samples, no sum or corrections, NaN values
+# (so comparisons with them are false) and a last sample at no time a window starts at.
+_EMPTY_CELL: dict[str, float | int] = {
+    "counts": 0,
+    "first_ms": 0,
+    "first_values": np.nan,
+    "last_ms": np.iinfo(np.int64).min,
+    "last_values": np.nan,
+    "corrections": 0.0,
+    "sums": 0.0,
+    "minima": np.nan,
+    "maxima": np.nan,
+}
+
+
+class _Grid:
+    """Where bucket rows go in a grid of series by evaluation times: the cell of the time a
+    row's moment falls on (rows whose moment falls on none go nowhere). Evaluation times are
+    evenly spaced, so a moment's column is arithmetic (a binary search per row took twice as
+    long)."""
+
+    def __init__(
+        self,
+        series: np.ndarray,
+        moments: np.ndarray,
+        first_ms: int,
+        step_ms: int,
+        shape: tuple[int, int],
+    ) -> None:
+        offset = moments - first_ms
+        column = offset // step_ms
+        hit = (offset == column * step_ms) & (column >= 0) & (column < shape[1])
+        cells = series * shape[1] + column
+        self.shape = shape
+        self.rows: np.ndarray | slice = slice(None) if hit.all() else hit
+        self.cells = cells[self.rows]
+
+    def scatter(self, name: str, values: np.ndarray) -> np.ndarray:
+        """The column `name` of the rows as the grid (empty cells as `_EMPTY_CELL` says)."""
+        grid = np.full(self.shape, _EMPTY_CELL[name], dtype=values.dtype)
+        grid.reshape(-1)[self.cells] = values[self.rows]
+        return grid
+
+
+class _BucketGrids:
+    """The bucket rows' columns as grids of series by steps: `main` the bucket ending at each
+    window's end, `edge` the one ending at its start. Each column is laid out once, when first
+    asked for. When the range is the step (a dashboard's `rate(x[5m])` at 5-minute steps), a
+    bucket ends one window and starts the next: one grid of the steps and the one before
+    serves both, each a view of it."""
+
+    def __init__(self, buckets: SeriesBuckets, ends_ms: np.ndarray, range_ms: int) -> None:
+        self.buckets = buckets
+        steps, series = len(ends_ms), len(buckets.labels)
+        self.shared = steps > 1 and range_ms == ends_ms[1] - ends_ms[0]
+        step_ms = int(ends_ms[1] - ends_ms[0]) if steps > 1 else 1
+        if self.shared:
+            shape = (series, steps + 1)
+            first = int(ends_ms[0]) - range_ms
+            self._main = self._edge = _Grid(buckets.series, buckets.ends_ms, first, step_ms, shape)
+        else:
+            shape, first = (series, steps), int(ends_ms[0])
+            self._main = _Grid(buckets.series, buckets.ends_ms, first, step_ms, shape)
+            self._edge = _Grid(buckets.series, buckets.ends_ms + range_ms, first, step_ms, shape)
+        self._laid: dict[tuple[str, bool], np.ndarray] = {}
+
+    def main(self, name: str) -> np.ndarray:
+        grid = self._laid_out(name, edge=False)
+        return grid[:, 1:] if self.shared else grid
+
+    def edge(self, name: str) -> np.ndarray:
+        grid = self._laid_out(name, edge=True)
+        return grid[:, :-1] if self.shared else grid
+
+    def _laid_out(self, name: str, edge: bool) -> np.ndarray:
+        key = (name, edge and not self.shared)
+        if key not in self._laid:
+            grid = self._edge if edge else self._main
+            self._laid[key] = grid.scatter(name, getattr(self.buckets, name))
+        return self._laid[key]
+
+
 @dataclass(frozen=True)
 class _OneBucketWindows(WindowSummary):
-    """Windows of one bucket each, laid out as a grid of series by steps: the bucket ending
-    at the window's end (`inside`) and the bucket ending at its start (`edge`: its last
-    sample lies exactly there)."""
+    """Windows of one bucket each, as arrays of series by steps: the bucket ending at the
+    window's end (`inside`) and the bucket ending at its start (`edge`: its last sample lies
+    exactly there)."""
 
-    buckets: SeriesBuckets
+    grids: _BucketGrids
     inside: np.ndarray
-    main: np.ndarray  # per window, the row of the bucket ending at its end (valid if inside)
     edge: np.ndarray
 
     @classmethod
     def of(cls, buckets: SeriesBuckets, ends_ms: np.ndarray, range_ms: int) -> _OneBucketWindows:
-        steps = len(ends_ms)
-        main, before = _main_and_edge_rows(buckets, ends_ms, range_ms)
-        inside = main >= 0
-        end_ms = np.tile(ends_ms, len(buckets.labels))
+        grids = _BucketGrids(buckets, ends_ms, range_ms)
+        end_ms = ends_ms[None, :]
         start_ms = end_ms - range_ms
-        main_row, before_row = np.maximum(main, 0), np.maximum(before, 0)
-        edge_ms = buckets.last_ms[before_row]
-        edge = (before >= 0) & (edge_ms == start_ms)
-        count = np.where(inside, buckets.counts[main_row], 0) + edge
-        first_ms = np.where(edge, edge_ms, buckets.first_ms[main_row])
-        first_values = np.where(
-            edge, buckets.last_values[before_row], buckets.first_values[main_row]
-        )
+        counts = grids.main("counts")
+        inside = counts > 0
+        edge_ms = grids.edge("last_ms")
+        edge = edge_ms == start_ms
+        first_ms = np.where(edge, edge_ms, grids.main("first_ms"))
+        first_values = np.where(edge, grids.edge("last_values"), grids.main("first_values"))
         kinds = np.isin(np.asarray(buckets.types, dtype=object), DELTA_TYPES)
         return cls(
             start_ms=start_ms,
             end_ms=end_ms,
             range_seconds=range_ms / 1000,
-            delta=np.repeat(kinds, steps),
-            count=count,
+            delta=kinds[:, None],
+            count=counts + edge,
             first_ms=first_ms,
             first_values=first_values,
-            last_ms=np.where(inside, buckets.last_ms[main_row], first_ms),
-            last_values=np.where(inside, buckets.last_values[main_row], first_values),
-            buckets=buckets,
+            last_ms=np.where(inside, grids.main("last_ms"), first_ms),
+            last_values=np.where(inside, grids.main("last_values"), first_values),
+            grids=grids,
             inside=inside,
-            main=main_row,
             edge=edge,
         )
 
     @cached_property
     def corrections(self) -> np.ndarray:
-        """Resets inside the bucket, and a drop from the edge sample to the bucket's first."""
-        inner = self.buckets.corrections[self.main]
+        """Resets inside the bucket, and a drop from the edge sample to the bucket's first
+        (none where no bucket ends at the window's end: its cell has no corrections and a NaN
+        first value)."""
         edge_value = self.first_values
-        dropped = self.edge & (self.buckets.first_values[self.main] < edge_value)
-        return np.where(self.inside, inner + np.where(dropped, edge_value, 0.0), 0.0)
+        dropped = self.edge & (self.grids.main("first_values") < edge_value)
+        return self.grids.main("corrections") + np.where(dropped, edge_value, 0.0)
 
     @cached_property
     def sums(self) -> np.ndarray:
-        inner = np.where(self.inside, self.buckets.sums[self.main], 0.0)
-        return inner + np.where(self.edge, self.first_values, 0.0)
+        return self.grids.main("sums") + np.where(self.edge, self.first_values, 0.0)
 
     def extremes(self, column: str) -> np.ndarray:
         pick = np.fmin if column == "minima" else np.fmax
-        inner = np.where(self.inside, getattr(self.buckets, column)[self.main], np.nan)
-        return pick(inner, np.where(self.edge, self.first_values, np.nan))
-
-
-def _main_and_edge_rows(
-    buckets: SeriesBuckets, ends_ms: np.ndarray, range_ms: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per window (series by series, steps in order), the row of the bucket ending at its end
-    and the row of the one ending at its start, or -1. When the range is the step (a
-    dashboard's `rate(x[5m])` at 5-minute steps) a bucket is the one at the end of one window
-    and at the start of the next: the rows are found once, for the steps and the one before."""
-    steps, series = len(ends_ms), len(buckets.labels)
-    if steps > 1 and range_ms == ends_ms[1] - ends_ms[0]:
-        ends = np.concatenate(([ends_ms[0] - range_ms], ends_ms))
-        grid = _rows_ending_at(buckets, ends, buckets.ends_ms, series * (steps + 1))
-        grid = grid.reshape(series, steps + 1)
-        return grid[:, 1:].ravel(), grid[:, :-1].ravel()
-    main = _rows_ending_at(buckets, ends_ms, buckets.ends_ms, series * steps)
-    return main, _rows_ending_at(buckets, ends_ms, buckets.ends_ms + range_ms, series * steps)
-
-
-def _rows_ending_at(
-    buckets: SeriesBuckets, ends_ms: np.ndarray, moments: np.ndarray, windows: int
-) -> np.ndarray:
-    """Per window (series by series, steps in order), the row whose moment is the window's
-    end, or -1. Evaluation times are evenly spaced, so a moment's step is arithmetic (a
-    binary search per row took twice as long)."""
-    step_ms = int(ends_ms[1] - ends_ms[0]) if len(ends_ms) > 1 else 1
-    offset = moments - ends_ms[0]
-    step = offset // step_ms
-    hit = (offset - step * step_ms == 0) & (step >= 0) & (step < len(ends_ms))
-    rows = np.full(windows, -1, dtype=np.int64)
-    rows[buckets.series[hit] * len(ends_ms) + step[hit]] = np.flatnonzero(hit)
-    return rows
+        return pick(self.grids.main(column), np.where(self.edge, self.first_values, np.nan))
 
 
 @dataclass(frozen=True)
@@ -332,7 +376,7 @@ def last_over_time(window: WindowSummary) -> Result:
 
 
 def present_over_time(window: WindowSummary) -> Result:
-    return np.ones(len(window.count)), window.count >= 1
+    return np.ones(window.count.shape), window.count >= 1
 
 
 def min_over_time(window: WindowSummary) -> Result:
@@ -352,16 +396,30 @@ def evaluate(
 ) -> list[Result]:
     """`function` over the windows ending at `ends_ms` of every series in `buckets` (in the
     order of `buckets.labels`), computed for all series at once."""
-    series = len(buckets.labels)
-    if not series:
+    if not buckets.labels:
         return []
+    values, present = evaluate_rows(function, buckets, ends_ms, range_ms, bucket_ms)
+    return list(zip(values, present, strict=True))
+
+
+def evaluate_rows(
+    function: Callable[[WindowSummary], Result],
+    buckets: SeriesBuckets,
+    ends_ms: np.ndarray,
+    range_ms: int,
+    bucket_ms: int,
+) -> Result:
+    """`evaluate`'s values and presence as arrays of series (rows, in the order of
+    `buckets.labels`) by steps."""
+    shape = (len(buckets.labels), len(ends_ms))
+    if not buckets.labels:
+        return np.zeros(shape), np.zeros(shape, dtype=bool)
     if range_ms == bucket_ms:
         windows: WindowSummary = _OneBucketWindows.of(buckets, ends_ms, range_ms)
     else:
         windows = _StackedWindows.of(buckets, ends_ms, range_ms)
     values, present = function(windows)
-    shape = (series, len(ends_ms))
-    return list(zip(values.reshape(shape), present.reshape(shape), strict=True))
+    return values.reshape(shape), present.reshape(shape)
 
 
 SUMMARY_FUNCTIONS: dict[str, Callable[[WindowSummary], Result]] = {

@@ -288,6 +288,22 @@ def _per_series(rows: Columns) -> list[tuple[int, slice]]:
     ]
 
 
+@dataclass(frozen=True)
+class StepSamples:
+    """The matching series' latest sample of each step that has samples of its own: one row
+    per series and such step, in no particular order, every column an array over the rows.
+    `series` is each row's index into `labels` (the series in fingerprint order), `steps` its
+    step's index; a row's sample lies after the step before's evaluation time and at or
+    before its own step's."""
+
+    labels: list[dict[str, str]]
+    series: np.ndarray
+    steps: np.ndarray
+    timestamps_ms: np.ndarray
+    values: np.ndarray
+    stale: np.ndarray
+
+
 def last_sample_per_step(
     store: TelemetryStore,
     matchers: Sequence[LabelMatcher],
@@ -297,29 +313,57 @@ def last_sample_per_step(
     lookback_ms: int,
     rollups: bool = True,
     kept: Sequence[str] | None = None,
-) -> list[SeriesSamples]:
-    """Per series, the latest sample at or before each evaluation time that is within
-    `lookback_ms` of it; a series' `timestamps_ms`/`values` hold one entry per step that has
-    a sample of its own (the caller carries them forward over the lookback).
+) -> StepSamples:
+    """Per series, the latest sample of each step that has one (the caller carries them
+    forward over the lookback and drops those older than it).
 
     With a rollup whose buckets tile the steps, a step's latest sample is the latest of its
     buckets' within the lookback (a bucket may reach back before it; the caller's lookback
     test drops such a sample as it would have been missing). `kept`: only these labels of
-    the series (and `__name__`), for a caller that uses no other."""
+    the series (and `__name__`), for a caller that uses no other; with none kept (`sum(x)`)
+    the labels are not looked up at all (every series' labels are empty)."""
     rollup = (
         strided_rollup_for(step_ms, first_step_ms, lookback_ms)
         or rollup_for(step_ms, first_step_ms)
         if rollups
         else None
     )
-    labels_of = _series_alongside(store, matchers, kept)
+    labels_of = None if kept is not None and not kept else _series_alongside(store, matchers, kept)
     if rollup is None:
         rows = _latest_sample_rows(store, matchers, first_step_ms, step_ms, steps, lookback_ms)
     else:
         rows = _latest_bucket_rows(
             store, rollup, matchers, first_step_ms, step_ms, steps, lookback_ms
         )
-    return _series_samples(rows, labels_of.result(), "last_ms", "last_value", "is_stale")
+    fingerprints, series = _series_index(rows["fingerprint"])
+    known = labels_of.result() if labels_of is not None else {}
+    if rollup is not None:
+        rows, series = _latest_of_each_step(rows, series, steps)
+    return StepSamples(
+        labels=[known.get(fingerprint, ({}, ""))[0] for fingerprint in fingerprints.tolist()],
+        series=series.astype(np.int64),
+        steps=rows["step_index"].astype(np.int64),
+        timestamps_ms=rows["last_ms"].astype(np.int64),
+        values=np.ascontiguousarray(rows["last_value"], dtype=np.float64),
+        stale=rows["is_stale"].astype(bool),
+    )
+
+
+def _latest_of_each_step(
+    rows: Columns, series: np.ndarray, steps: int
+) -> tuple[Columns, np.ndarray]:
+    """The rows (and their series) with only the latest of those of one series and step
+    (several buckets in a step, or a bucket in several parts not yet merged). Only when some
+    step has several rows are they sorted (by series, step and time)."""
+    cells = series.astype(np.int64) * steps + rows["step_index"]
+    if np.bincount(cells).max(initial=0) <= 1:
+        return rows, series
+    order = np.lexsort((rows["last_ms"], cells))
+    cells = cells[order]
+    latest = np.ones(len(cells), dtype=bool)  # the last row of each series and step
+    latest[:-1] = cells[1:] != cells[:-1]
+    chosen = order[latest]
+    return {name: values[chosen] for name, values in rows.items()}, series[chosen]
 
 
 def _latest_sample_rows(
@@ -364,7 +408,7 @@ def _latest_bucket_rows(
     lookback_ms: int,
 ) -> Columns:
     """`_latest_sample_rows` from a rollup's latest samples per bucket: only the buckets that
-    reach into a step's lookback are read, as they are stored, and numpy keeps the latest
+    reach into a step's lookback are read, as they are stored, and the caller keeps the latest
     per series and step (no GROUP BY or ORDER BY in chDB, which cost more than the read)."""
     last_step_ms = first_step_ms + step_ms * (steps - 1)
     conditions = _rollup_conditions(matchers, first_step_ms - lookback_ms, last_step_ms)
@@ -380,12 +424,7 @@ def _latest_bucket_rows(
         WHERE {conditions.sql()}
     """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
     rows = _columns(store, sql, conditions.parameters)
-    order = np.lexsort((rows["last_ms"], rows["step_index"], rows["fingerprint"]))
-    rows = {name: values[order] for name, values in rows.items()}
-    series, index = rows["fingerprint"], rows["step_index"]
-    latest = np.ones(len(series), dtype=bool)  # the last row of each series and step
-    latest[:-1] = (series[1:] != series[:-1]) | (index[1:] != index[:-1])
-    rows = {name: values[latest] for name, values in rows.items()}
+    rows["step_index"] = rows["step_index"].astype(np.int64)
     values = np.ascontiguousarray(rows["last_value"], dtype=np.float64)
     rows["is_stale"] = values.view(np.uint64) == STALE_NAN_BITS
     return rows
@@ -602,8 +641,14 @@ def window_buckets(
 
 
 def _series_buckets(rows: Columns, series: dict[int, tuple[dict[str, str], str]]) -> SeriesBuckets:
-    """Bucket rows (in `_BUCKET_FIELDS` order, with corrections) with their series."""
-    fingerprints, index = _series_index(rows["fingerprint"])
+    """Bucket rows (in `_BUCKET_FIELDS` order, with corrections) with their series (each row's
+    index into them given as `series`, or found here)."""
+    if "series" in rows:
+        index = rows["series"]
+        fingerprints = np.zeros(int(index.max(initial=-1)) + 1, dtype=np.uint64)
+        fingerprints[index] = rows["fingerprint"]
+    else:
+        fingerprints, index = _series_index(rows["fingerprint"])
     known = [series.get(fingerprint, ({}, "")) for fingerprint in fingerprints.tolist()]
     return SeriesBuckets(
         labels=[labels for labels, _ in known],
@@ -722,7 +767,7 @@ def _rollup_bucket_rows(
         rows = _columns(store, sql, conditions.parameters)
         # In seconds as stored (4 bytes a row), to milliseconds here: cheaper than in chDB.
         rows["bucket_end"] = rows["bucket_end"].astype(np.int64) * 1000
-        rows = _merged_repeats(_completed(rows, skipped), bucket_ms)
+        rows, series = _merged_repeats(_completed(rows, skipped), bucket_ms)
     else:
         origin = conditions.bind(first_end_ms - range_ms - bucket_ms, "Int64")
         size = conditions.bind(bucket_ms, "Int64")
@@ -747,8 +792,8 @@ def _rollup_bucket_rows(
             GROUP BY fingerprint, bucket_end_ms
             ORDER BY fingerprint, bucket_end_ms
         """  # noqa: S608 - values are bound parameters; only fixed SQL is formatted in
-        rows = _completed(_columns(store, sql, conditions.parameters), skipped)
-    return _bucket_rows(rows, corrections)
+        rows, series = _completed(_columns(store, sql, conditions.parameters), skipped), None
+    return _with_series(_bucket_rows(rows, corrections), series)
 
 
 def _optional_columns(columns: dict[str, str], skipped: tuple[str, ...]) -> str:
@@ -824,22 +869,32 @@ def _series_index(fingerprints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return distinct, np.repeat(np.searchsorted(distinct, fingerprints[heads]), lengths)
 
 
-def _merged_repeats(rows: Columns, size_ms: int) -> Columns:
+def _merged_repeats(rows: Columns, size_ms: int) -> tuple[Columns, np.ndarray | None]:
     """The rows with those of a series and bucket that are in several parts (inserts that
-    ClickHouse has not merged yet) merged into one; only those are sorted and merged."""
+    ClickHouse has not merged yet) merged into one; only those are sorted and merged. And,
+    when none were, each row's index into the sorted distinct fingerprints (found here
+    anyway; None when rows were merged)."""
     fingerprints, ends = rows["fingerprint"], rows["bucket_end"]
-    if len(fingerprints) < 2:
-        return rows
     _, series = _series_index(fingerprints)
+    if len(fingerprints) < 2:
+        return rows, series
     position = (ends - ends.min()) // size_ms
     cells = series.astype(np.int64) * (int(position.max()) + 1) + position
     repeated = np.bincount(cells)[cells] > 1
     if not repeated.any():
-        return rows
+        return rows, series
     merged = _merge_parts(_by_series_and_time({name: rows[name][repeated] for name in rows}))
     return {
         name: np.concatenate((values[~repeated], merged[name])) for name, values in rows.items()
-    }
+    }, None
+
+
+def _with_series(columns: Columns, series: np.ndarray | None) -> Columns:
+    """Bucket rows with each row's series index (`series`, found by `_merged_repeats`) when it
+    is still theirs: no row was dropped since."""
+    if series is not None and len(series) == len(columns["fingerprint"]):
+        columns["series"] = series.astype(np.int64)
+    return columns
 
 
 def _by_series_and_time(rows: Columns) -> Columns:
