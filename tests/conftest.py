@@ -10,7 +10,9 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -207,18 +209,30 @@ class LiveServer:
         return list(store.query(sql, parameters))
 
 
+@contextmanager
+def running_live_server(tmp_path: Path, database_url: str, **settings: Any) -> Iterator[LiveServer]:
+    """A started LiveServer on a free port with the tests' admin token and data in
+    `tmp_path / "live"` (`settings`: any other `Settings` fields), stopped afterwards."""
+    server = LiveServer(
+        Settings(
+            data_dir=tmp_path / "live",
+            database_url=database_url,
+            admin_token=ADMIN_TOKEN,
+            port=free_port(),
+            **settings,
+        )
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def live_server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
-    settings = Settings(
-        data_dir=tmp_path / "live",
-        database_url=database_url,
-        admin_token=ADMIN_TOKEN,
-        port=free_port(),
-    )
-    server = LiveServer(settings)
-    server.start()
-    yield server
-    server.stop()
+    with running_live_server(tmp_path, database_url) as server:
+        yield server
 
 
 @pytest.fixture

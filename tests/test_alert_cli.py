@@ -14,8 +14,7 @@ from typer.testing import CliRunner, Result
 from fullcycle.alerting.evaluator import RuleEvaluator
 from fullcycle.cli.main import app
 from fullcycle.deploy.metric_queries import EngineQueries
-from fullcycle.settings import Settings
-from tests.conftest import ADMIN_TOKEN, LiveServer, free_port
+from tests.conftest import LiveServer, running_live_server
 from tests.test_alert_evaluation import METRIC_RULES, T0, Clock, post_samples, queue_depths
 from tests.test_alert_rules import RULES
 
@@ -28,17 +27,8 @@ pytestmark = [
 @pytest.fixture
 def live_server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
     """A real server without background work: the test evaluates at its own clock's time."""
-    settings = Settings(
-        data_dir=tmp_path / "live",
-        database_url=database_url,
-        admin_token=ADMIN_TOKEN,
-        port=free_port(),
-        background_work=False,
-    )
-    server = LiveServer(settings)
-    server.start()
-    yield server
-    server.stop()
+    with running_live_server(tmp_path, database_url, background_work=False) as server:
+        yield server
 
 
 def fullcycle(*args: str) -> Result:

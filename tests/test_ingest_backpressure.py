@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fullcycle.settings import Settings
-from tests.conftest import ADMIN_TOKEN, LiveServer, free_port
+from tests.conftest import LiveServer, running_live_server
 from tests.otlp_requests import protobuf_logs
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -30,18 +29,13 @@ PROTOBUF = {"content-type": "application/x-protobuf"}
 @pytest.fixture
 def server(tmp_path: Path, database_url: str) -> Iterator[LiveServer]:
     """A real server with a small soft limit whose flusher would wait 30 s between inserts."""
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        admin_token=ADMIN_TOKEN,
-        port=free_port(),
+    with running_live_server(
+        tmp_path,
+        database_url,
         ingest_soft_backlog_bytes=SOFT_BACKLOG_BYTES,
         flush_interval_seconds=30,
-    )
-    live = LiveServer(settings)
-    live.start()
-    yield live
-    live.stop()
+    ) as live:
+        yield live
 
 
 def otlp_logs(client: int, request: int) -> bytes:
