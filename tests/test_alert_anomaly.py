@@ -196,6 +196,38 @@ def test_an_anomaly_rule_learns_once_keeps_its_state_across_a_restart_and_pages_
     assert fired_at - active_at == timedelta(minutes=5)  # `for: 5m` on top of the detector
 
 
+def test_a_series_younger_than_the_history_is_learnt_from_its_first_value(
+    quiet_settings: Settings,
+) -> None:
+    """A shop that opened nine days ago: a rule learning 14 days and one learning 10 days
+    learn the same, from its opening (the days before it are not days without sales)."""
+    rules = RULES + RULES.split("    rules:\n")[1].replace(
+        "RevenueBelowExpected", "RevenueBelowExpected10d"
+    ).replace("history: 14d", "history: 10d")
+    clock = Clock()
+    clock.now = NORMAL_DAY + timedelta(minutes=1)
+    with open_app(quiet_settings) as client:
+        add_service(client)
+        batch = revenue_counter(NORMAL_DAY - timedelta(days=9), NORMAL_DAY, OUTAGE)
+        response = client.post(
+            BATCHES_PATH,
+            content=encode_batches([batch]),
+            headers={"Content-Type": BATCHES_CONTENT_TYPE},
+        )
+        assert response.status_code == 200, response.text
+        client.app.state.telemetry.flush()  # type: ignore[attr-defined]
+        applied = client.put("/api/v1/rules", json={"source": rules, "name": "shop.yaml"})
+        assert applied.status_code == 200, applied.text
+        alerting, _queries = alerting_of(client, clock, "young")
+
+        alerting.tick()
+
+        fourteen_days, ten_days = sorted(detector_rows(client), key=lambda row: row.rule_id)
+    assert fourteen_days.rule_id != ten_days.rule_id
+    assert fourteen_days.last_timestamp == ten_days.last_timestamp == NORMAL_DAY.timestamp()
+    assert fourteen_days.state == ten_days.state
+
+
 def test_rules_check_names_the_line_and_field_of_a_bad_anomaly_rule(tmp_path: Path) -> None:
     file = tmp_path / "business.rules.yaml"
     file.write_text(

@@ -85,6 +85,31 @@ def test_impact_is_the_missing_revenue_in_its_unit(shop: TestClient) -> None:
     assert "below expected between 08:" in series["summary"]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_shop_younger_than_the_history_is_learnt_from_its_first_sale(admin: TestClient) -> None:
+    """A shop that opened nine days before the outage: the five days of the default 14-day
+    history before it are not days without sales, so its band is the one learnt from the
+    opening on."""
+    opened = OUTAGE_DAY - timedelta(days=9)
+    batch = revenue_counter(opened, OUTAGE_DAY + timedelta(hours=12), OUTAGE)
+    response = admin.post(
+        BATCHES_PATH,
+        content=encode_batches([batch]),
+        headers={**AUTH, "Content-Type": BATCHES_CONTENT_TYPE},
+    )
+    assert response.status_code == 200, response.text
+    admin.app.state.telemetry.flush()  # type: ignore[attr-defined]
+
+    default = admin.get("/api/v1/anomaly/band", params=window(6, 11)).json()
+    from_opening = admin.get("/api/v1/anomaly/band", params={**window(6, 11), "history": "10d"})
+
+    assert from_opening.status_code == 200, from_opening.text
+    assert default["series"] == from_opening.json()["series"]
+    [series] = default["series"]
+    alerting = [clock(point) for point in series["points"] if point["alert"]]
+    assert alerting and "08:00" <= alerting[0] <= "08:10", alerting
+
+
 def test_bad_band_requests_are_400_naming_the_parameter(admin: TestClient) -> None:
     cases = {
         "kind": ({"query": "up", "kind": "euros"}, "kind: 'euros' is not one of"),

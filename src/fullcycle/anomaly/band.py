@@ -3,8 +3,9 @@
 The query is evaluated with the PromQL engine on a grid of `step` from `history` before the
 window up to its end; a detector per resulting series learns from the history and scores every
 point of the window, exactly as it would have done live (each point depends only on the ones
-before it). Steps where a series has no value are absent points: zero for money and counts,
-unknown for ratios and ops metrics (MetricKind).
+before it). A series' detector starts at its first step with a value: the steps before it are
+before the series existed, not sales of zero. After that, steps where a series has no value are
+absent points: zero for money and counts, unknown for ratios and ops metrics (MetricKind).
 
 For the impact to be a sum that means something, the query should give an amount per step, e.g.
 `sum(increase(shop_revenue_eur_total[5m]))` with a 5-minute step.
@@ -12,6 +13,7 @@ For the impact to be a sum that means something, the query should give an amount
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -79,7 +81,8 @@ def band(store: TelemetryStore, request: BandRequest) -> list[SeriesBand]:
     bands = []
     for key, by_time in sorted(values.items()):
         detector = Detector(request.kind, request.sensitivity)
-        points = [detector.update(moment / 1000, by_time.get(moment)) for moment in grid]
+        existing = grid[bisect_left(grid, min(by_time, default=grid[-1])) :]
+        points = [detector.update(moment / 1000, by_time.get(moment)) for moment in existing]
         bands.append(SeriesBand(dict(key), [p for p in points if p.timestamp >= window_start]))
     return bands
 

@@ -4,9 +4,10 @@ Every series the query returns gets its own `Detector`. Its state is kept in the
 (`AnomalyDetectorState`) with the time of the last point it was fed, so that each evaluation
 reads only the steps after it (one range query at the rule's `step`) and a restart continues
 where the detectors stopped instead of learning again. A series seen for the first time learns
-once from `history` before it. Steps are aligned to multiples of `step` (unix time), and a step
-is read only once it is SETTLE_SECONDS old, so that samples still on their way are not missed
-and taught as a drop for good.
+once from `history` before it, from its first step with a value there (the steps before are
+before the series existed, not zeros of a count). Steps are aligned to multiples of `step`
+(unix time), and a step is read only once it is SETTLE_SECONDS old, so that samples still on
+their way are not missed and taught as a drop for good.
 """
 
 from __future__ import annotations
@@ -107,8 +108,12 @@ class Watch:
                     labels, Detector(self.rule.kind, self.rule.sensitivity)
                 )
             for watched in self.series.values():
-                first = int(watched.last_timestamp) + step if watched.last_timestamp else earliest
-                self._feed(watched, values.of(watched.labels), max(first, earliest), end)
+                series_values = values.of(watched.labels)
+                if watched.last_timestamp:
+                    first = int(watched.last_timestamp) + step
+                else:
+                    first = min(series_values, default=earliest)
+                self._feed(watched, series_values, max(first, earliest), end)
 
     def alerting(self) -> list[WatchedSeries]:
         """The series whose detector alerts now, in the rule's direction."""
