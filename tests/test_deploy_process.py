@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ADMIN_TOKEN, LiveServer, free_port
 from tests.deploy_helpers import add_service, apply_pipeline, start, wait_for
@@ -172,7 +173,7 @@ def test_the_deployed_shop_sends_traces_metrics_and_logs_to_fullcycle(
         "logs": "SELECT count() FROM fullcycle.logs WHERE service = 'shop' "
         "AND body LIKE 'purchase of % shirt for %'",
         "samples": "SELECT max(value) FROM fullcycle.samples WHERE service = 'shop' "
-        "AND metric = 'shop_purchases_total'",
+        "AND metric = 'shop_orders_total'",
     }
     deadline = time.monotonic() + 30
     while True:
@@ -181,3 +182,17 @@ def test_the_deployed_shop_sends_traces_metrics_and_logs_to_fullcycle(
             break
         assert time.monotonic() < deadline, found
         time.sleep(0.5)
+
+    # what it pushes must not share a name with what it serves for scraping: a dashboard's sum
+    # over a name would count each purchase twice
+    scraped = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    served_names = {
+        sample.name
+        for family in text_string_to_metric_families(scraped)
+        for sample in family.samples
+    }
+    pushed = live_server.stored(
+        "SELECT DISTINCT metric FROM fullcycle.samples WHERE service = 'shop'"
+    )
+    assert "shop_purchases_total" in served_names
+    assert not {name for (name,) in pushed} & served_names, pushed

@@ -19,6 +19,7 @@ import numpy
 
 from fullcycle.demo.api import DemoApi
 from fullcycle.demo.rhythm import (
+    BROWSE_SHARE,
     PRICES,
     PRODUCT_WEIGHTS,
     QUANTITY_WEIGHTS,
@@ -35,8 +36,9 @@ LOG_LINES_PER_REQUEST = 10_000
 PRODUCT_SHARES = [PRODUCT_WEIGHTS[product] for product in PRICES]
 QUANTITIES = numpy.array(list(QUANTITY_WEIGHTS))
 QUANTITY_SHARES = list(QUANTITY_WEIGHTS.values())
-BROWSES_PER_CHECKOUT = 2
-"""GET /products requests per checkout, for the requests panel."""
+BROWSES_PER_CHECKOUT = BROWSE_SHARE / (1 - BROWSE_SHARE)
+"""GET /products requests per checkout, for the requests panel: as many as the live customers
+make."""
 
 
 @dataclass

@@ -17,6 +17,8 @@ PRICES = {"mug": 12.5, "shirt": 25.0, "sticker": 2.0, "hoodie": 49.0}
 """As in examples/shop/shop.py."""
 PRODUCT_WEIGHTS = {"mug": 0.35, "shirt": 0.25, "sticker": 0.3, "hoodie": 0.1}
 QUANTITY_WEIGHTS = {1: 0.7, 2: 0.2, 3: 0.1}
+BROWSE_SHARE = 0.3
+"""Of the requests, this share is a look at the product list rather than a checkout."""
 NIGHT_RATE = 5.0
 """Checkouts per second at the quietest hour: enough that half a minute of revenue varies by
 about a tenth (at 2 a second it varied by a fifth, and on a busy machine the detector's band

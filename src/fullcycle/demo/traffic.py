@@ -15,7 +15,7 @@ from collections import Counter
 
 import httpx
 
-from fullcycle.demo.rhythm import checkouts_per_second, random_purchase
+from fullcycle.demo.rhythm import BROWSE_SHARE, checkouts_per_second, random_purchase
 
 REQUEST_TIMEOUT_SECONDS = 5.0
 CUSTOMERS = 8
@@ -24,8 +24,6 @@ adds 0.2 s) delays one customer, not the whole rhythm."""
 MAX_LAG_SECONDS = 1.0
 """A customer held up by slow answers skips the visits it missed rather than catching up in a
 burst (which would draw a spike after every slow release)."""
-BROWSE_SHARE = 0.3
-"""Of the requests, this share is a look at the product list rather than a checkout."""
 
 
 class Traffic:
