@@ -275,3 +275,48 @@ def test_a_panel_with_a_band_draws_the_expected_range(
     [panel] = data["panels"]
     assert drawn["data"][-3] == panel["band"]["expected"]
     assert drawn["data"][-1] == panel["band"]["upper"]
+
+
+ERROR_RATIO = 'sum(rate(http_requests_total{code="500"}[1m])) / sum(rate(http_requests_total[1m]))'
+THRESHOLD_DASHBOARD = f"""
+name: errors
+title: Errors
+rows:
+  - panels:
+      - title: Error ratio against its threshold
+        unit: percent
+        thresholds: [{{value: 0.5, color: red}}]
+        queries:
+          - expr: '{ERROR_RATIO}'
+      - title: Error ratio
+        unit: percent
+        queries:
+          - expr: '{ERROR_RATIO}'
+"""
+
+
+def test_the_y_axis_reaches_a_threshold_far_above_the_values(
+    checkout: LiveServer, browser: Browser
+) -> None:
+    """The ratio is about 9 %; with a 50 % threshold the axis reaches 50 % so that the line is
+    seen, without one it fits the values."""
+    with httpx.Client(base_url=checkout.url, headers=AUTH, timeout=60) as client:
+        response = client.put("/api/v1/dashboards/errors", json={"yaml": THRESHOLD_DASHBOARD})
+        assert response.status_code in (200, 201), response.text
+    create_admin_user(checkout, "alice")
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    _log_in(page, checkout, "/dashboards/errors")
+    expect(page.get_by_test_id("dashboard")).to_have_attribute("data-loaded", re.compile(r"\d+"))
+
+    scales = page.evaluate(
+        """() => Object.fromEntries(Object.entries(window.fullcycleCharts).map(
+        ([title, c]) => [title, [c.plot.scales.y.min, c.plot.scales.y.max,
+                                 Math.max(...c.plot.data[1].filter((v) => v !== null))]]))"""
+    )
+    screenshot(page, "dashboard-threshold")
+
+    low, high, largest = scales["Error ratio against its threshold"]
+    assert 0.08 < largest < 0.1, largest
+    assert low <= 0 and 0.5 <= high < 0.6, (low, high)
+    _, fitted_high, _ = scales["Error ratio"]
+    assert largest <= fitted_high < 0.5, fitted_high

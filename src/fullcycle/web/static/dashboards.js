@@ -215,7 +215,7 @@
       height: 220,
       cursor: { drag: { x: true, y: false } },
       legend: { live: true },
-      scales: { x: { time: true, min: data.start, max: data.end } },
+      scales: { x: { time: true, min: data.start, max: data.end }, y: yScale(panel) },
       series: [
         {},
         ...panel.series.map((series, i) => ({
@@ -299,6 +299,16 @@
     link.href = `/logs?${params}`;
     link.textContent = `Open the logs: ${panel.queries[0]}`;
     chart.append(link);
+  }
+
+  // The y axis reaches from 0 to every threshold, so that a panel far below its threshold still
+  // shows the line (an error ratio of 0 with a 5 % threshold spans 0-5.5 %, not 0-10,000 %).
+  function yScale(panel) {
+    const levels = (panel.thresholds || []).map((threshold) => threshold.value);
+    if (!levels.length) return {};
+    const range = (u, min, max) =>
+      uPlot.rangeNum(Math.min(0, min ?? 0, ...levels), Math.max(max ?? 0, ...levels), 0.1, true);
+    return { range };
   }
 
   function drawThresholds(u, panel) {
