@@ -16,9 +16,10 @@ def euros_per_minute(moment: datetime) -> float:
 
 
 def revenue_counter(
-    start: datetime, end: datetime, outage: tuple[datetime, datetime]
+    start: datetime, end: datetime, outage: tuple[datetime, datetime], instance: str = "shop-1"
 ) -> SampleBatch:
-    """`shop_revenue_eur_total` sampled every minute; flat while the outage lasts."""
+    """`shop_revenue_eur_total` of `instance` sampled every minute; flat while the outage
+    lasts."""
     rng = random.Random(7)
     batch = SampleBatch()
     total = 0.0
@@ -28,7 +29,7 @@ def revenue_counter(
             total += euros_per_minute(moment) * rng.uniform(0.8, 1.2)
         batch.add(
             metric="shop_revenue_eur_total",
-            labels={"job": "shop", "instance": "shop-1"},
+            labels={"job": "shop", "instance": instance},
             timestamp_ms=int(moment.timestamp() * 1000),
             value=total,
             service="shop",

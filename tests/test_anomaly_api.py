@@ -4,10 +4,13 @@ a shop sells with a daily rhythm for a week, then takes nothing from 08:00 to 09
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from fullcycle.anomaly import band
+from fullcycle.telemetry.batches import SampleBatch
 from fullcycle.telemetry.payloads import encode_batches
 from fullcycle.telemetry.remote import BATCHES_CONTENT_TYPE, BATCHES_PATH
 from tests.conftest import ADMIN_TOKEN
@@ -23,7 +26,10 @@ QUERY = "sum(increase(shop_revenue_eur_total[5m]))"
 
 def store_revenue(admin: TestClient, day: datetime, outage: tuple[datetime, datetime]) -> None:
     """The shop's revenue counter from 15 days before `day` until its noon, with `outage`."""
-    batch = revenue_counter(day - timedelta(days=15), day + timedelta(hours=12), outage)
+    store(admin, revenue_counter(day - timedelta(days=15), day + timedelta(hours=12), outage))
+
+
+def store(admin: TestClient, batch: SampleBatch) -> None:
     response = admin.post(
         BATCHES_PATH,
         content=encode_batches([batch]),
@@ -85,20 +91,17 @@ def test_impact_is_the_missing_revenue_in_its_unit(shop: TestClient) -> None:
     assert "below expected between 08:" in series["summary"]
 
 
+OPENED = OUTAGE_DAY - timedelta(days=9)
+"""A shop younger than the band's 14-day history: a band learnt with 10 days of history starts
+at its opening too, so it is the same band learnt afresh."""
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_shop_younger_than_the_history_is_learnt_from_its_first_sale(admin: TestClient) -> None:
     """A shop that opened nine days before the outage: the five days of the default 14-day
     history before it are not days without sales, so its band is the one learnt from the
     opening on."""
-    opened = OUTAGE_DAY - timedelta(days=9)
-    batch = revenue_counter(opened, OUTAGE_DAY + timedelta(hours=12), OUTAGE)
-    response = admin.post(
-        BATCHES_PATH,
-        content=encode_batches([batch]),
-        headers={**AUTH, "Content-Type": BATCHES_CONTENT_TYPE},
-    )
-    assert response.status_code == 200, response.text
-    admin.app.state.telemetry.flush()  # type: ignore[attr-defined]
+    store(admin, revenue_counter(OPENED, OUTAGE_DAY + timedelta(hours=12), OUTAGE))
 
     default = admin.get("/api/v1/anomaly/band", params=window(6, 11)).json()
     from_opening = admin.get("/api/v1/anomaly/band", params={**window(6, 11), "history": "10d"})
@@ -108,6 +111,66 @@ def test_a_shop_younger_than_the_history_is_learnt_from_its_first_sale(admin: Te
     [series] = default["series"]
     alerting = [clock(point) for point in series["points"] if point["alert"]]
     assert alerting and "08:00" <= alerting[0] <= "08:10", alerting
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_refreshed_band_continues_where_the_last_request_stopped(
+    admin: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chart refreshed later reads only the steps since its last request, and its band is
+    the one learnt afresh from the whole history."""
+    store(admin, revenue_counter(OPENED, OUTAGE_DAY + timedelta(hours=12), OUTAGE))
+    reads: list[tuple[datetime, datetime]] = []
+    read = band.range_query
+
+    def recorded(*arguments: Any) -> Any:
+        reads.append((arguments[2], arguments[3]))
+        return read(*arguments)
+
+    monkeypatch.setattr(band, "range_query", recorded)
+    first = admin.get("/api/v1/anomaly/band", params=window(6, 8)).json()
+    assert min(start for start, _ in reads) <= OPENED
+    reads.clear()
+
+    refreshed = admin.get("/api/v1/anomaly/band", params=window(7, 11)).json()
+
+    assert reads and min(start for start, _ in reads) > OUTAGE_DAY + timedelta(hours=8)
+    afresh = admin.get("/api/v1/anomaly/band", params={**window(7, 11), "history": "10d"})
+    assert refreshed["series"] == afresh.json()["series"]
+    [before], [after] = first["series"], refreshed["series"]
+    both = {point["timestamp"] for point in after["points"]}
+    assert [p for p in before["points"] if p["timestamp"] in both] == after["points"][:13]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_band_near_now_scores_its_unsettled_steps_again(admin: TestClient) -> None:
+    """The newest steps may still be missing samples: each request scores them again, so a
+    late sample is seen; and a series new since the last request gets a band of its own."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    no_outage = (now, now)
+    store(admin, revenue_counter(now - timedelta(days=9), now - timedelta(minutes=1), no_outage))
+    params = {
+        "query": "sum by (instance) (increase(shop_revenue_eur_total[5m]))",
+        "from": (now - timedelta(hours=1)).isoformat(),
+        "to": now.isoformat(),
+        "step": "1m",
+        "kind": "money",
+    }
+    first = admin.get("/api/v1/anomaly/band", params=params).json()
+    store(admin, revenue_counter(now - timedelta(days=9), now, no_outage))
+    store(admin, revenue_counter(now - timedelta(days=9), now, no_outage, instance="shop-2"))
+
+    refreshed = admin.get("/api/v1/anomaly/band", params=params).json()
+
+    afresh = admin.get("/api/v1/anomaly/band", params={**params, "history": "10d"}).json()
+    assert refreshed["series"] == afresh["series"]
+    assert [series["labels"]["instance"] for series in refreshed["series"]] == [
+        "shop-1",
+        "shop-2",
+    ]
+    [late] = [p for p in first["series"][0]["points"] if p["timestamp"] == now.timestamp()]
+    [seen] = [p for p in refreshed["series"][0]["points"] if p["timestamp"] == now.timestamp()]
+    assert seen["value"] > late["value"]
 
 
 def test_bad_band_requests_are_400_naming_the_parameter(admin: TestClient) -> None:

@@ -13,10 +13,12 @@ For the impact to be a sum that means something, the query should give an amount
 
 from __future__ import annotations
 
-from bisect import bisect_left
+import time
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from fullcycle.anomaly.band_memory import BandKey, LabelKey, Learnt, memory_of, settled_until_ms
 from fullcycle.anomaly.detector import Detector, MetricKind, Point, Sensitivity
 from fullcycle.metrics.engine import MAX_POINTS_PER_SERIES, range_query
 from fullcycle.telemetry.store import TelemetryStore
@@ -75,16 +77,89 @@ class Impact:
 
 
 def band(store: TelemetryStore, request: BandRequest) -> list[SeriesBand]:
+    """Per series of the query, the detector's points over the window. The detectors continue
+    from the last request of the same band where they can (band_memory), so a refreshed chart
+    feeds only the steps since then; otherwise they learn from the whole history."""
     grid = request.grid_ms()
-    values = _values_by_series(store, request, grid)
-    window_start = _milliseconds(request.start.timestamp()) / 1000
-    bands = []
-    for key, by_time in sorted(values.items()):
-        detector = Detector(request.kind, request.sensitivity)
-        existing = grid[bisect_left(grid, min(by_time, default=grid[-1])) :]
-        points = [detector.update(moment / 1000, by_time.get(moment)) for moment in existing]
-        bands.append(SeriesBand(dict(key), [p for p in points if p.timestamp >= window_start]))
+    window_start_ms = _milliseconds(request.start.timestamp())
+    settled_ms = settled_until_ms(time.time(), _milliseconds(request.step.total_seconds()))
+    memory = memory_of(store)
+    key = _memory_key(request, grid)
+    learnt = memory.take(key)
+    if learnt is None or not learnt.serves(window_start_ms):
+        learnt = Learnt(points_from_ms=window_start_ms)
+    values = _values_by_series(store, request, _unfed(grid, learnt))
+    if learnt.fed_ms is not None and not values.keys() <= learnt.detectors.keys():
+        learnt = Learnt(points_from_ms=window_start_ms)  # a new series: it needs the history
+        values = _values_by_series(store, request, grid)
+    bands = [
+        _series_band(request, learnt, series, values.get(series, {}), grid, settled_ms)
+        for series in sorted(values.keys() | learnt.detectors.keys())
+    ]
+    _settle(learnt, grid, settled_ms, window_start_ms)
+    memory.put(key, learnt)
     return bands
+
+
+def _memory_key(request: BandRequest, grid: list[int]) -> BandKey:
+    step_ms = _milliseconds(request.step.total_seconds())
+    return (
+        request.expr,
+        request.kind.value,
+        request.sensitivity.value,
+        step_ms,
+        _milliseconds(request.history.total_seconds()),
+        grid[0] % step_ms,
+    )
+
+
+def _unfed(grid: list[int], learnt: Learnt) -> list[int]:
+    """The steps of the grid the learnt detectors have not been fed."""
+    if learnt.fed_ms is None:
+        return grid
+    return grid[bisect_right(grid, learnt.fed_ms) :]
+
+
+def _series_band(
+    request: BandRequest,
+    learnt: Learnt,
+    series: LabelKey,
+    by_time: dict[int, float],
+    grid: list[int],
+    settled_ms: int,
+) -> SeriesBand:
+    """Feed the series' detector its settled steps (kept in `learnt`) and score the newer ones
+    with a copy of it. A new detector starts at the series' first step with a value."""
+    detector = learnt.detectors.get(series)
+    if detector is None:
+        detector = Detector(request.kind, request.sensitivity)
+        steps = grid[bisect_left(grid, min(by_time, default=grid[-1] + 1)) :]
+    else:
+        steps = _unfed(grid, learnt)
+    settled = steps[: bisect_right(steps, settled_ms)]
+    kept = learnt.points.setdefault(series, [])
+    kept += [detector.update(moment / 1000, by_time.get(moment)) for moment in settled]
+    if settled:
+        learnt.detectors[series] = detector
+    newer = steps[len(settled) :]
+    if newer:
+        copy = Detector.from_state(detector.state())
+        fresh = [copy.update(moment / 1000, by_time.get(moment)) for moment in newer]
+    else:
+        fresh = []
+    window = (request.start.timestamp(), grid[-1] / 1000)
+    return SeriesBand(
+        dict(series), [p for p in [*kept, *fresh] if window[0] <= p.timestamp <= window[1]]
+    )
+
+
+def _settle(learnt: Learnt, grid: list[int], settled_ms: int, window_start_ms: int) -> None:
+    """Mark the grid's settled steps as fed and keep only the points a later window needs."""
+    fed = grid[: bisect_right(grid, settled_ms)]
+    if fed:
+        learnt.fed_ms = max(fed[-1], learnt.fed_ms or fed[-1])
+    learnt.points = {series: learnt.points[series] for series in learnt.detectors}
+    learnt.keep_from(window_start_ms)
 
 
 def impact(series: SeriesBand) -> Impact:
@@ -100,9 +175,6 @@ def impact(series: SeriesBand) -> Impact:
         alerting_from=min(alerting) if alerting else None,
         alerting_to=max(alerting) if alerting else None,
     )
-
-
-LabelKey = tuple[tuple[str, str], ...]
 
 
 def _values_by_series(
