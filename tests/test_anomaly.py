@@ -363,6 +363,59 @@ def test_a_flat_lined_payment_ratio_pages(
     assert any(point.alert for point in stuck)
 
 
+def test_one_failed_payment_a_minute_for_a_few_minutes_does_not_page(
+    payments: tuple[Detector, list[Point], list[float | None]],
+) -> None:
+    """At 08:40 one payment in six fails six minutes in a row: 6 failures where ~1 is usual
+    happen about once in 1,000 such stretches, a few times a month, so they do not page
+    (the ratio's average deviation over them did)."""
+    detector, _, series = payments
+    detector = Detector.from_state(detector.state())
+    start = 21 * 1440
+    before = feed(detector, series[start : start + 8 * 60 + 40], 1, first=start)
+    assert not any(point.alert for point in before)
+    unlucky = feed(detector, [5 / 6] * 6, 1, first=start + 8 * 60 + 40)
+    after = feed(detector, series[start + 8 * 60 + 46 : start + 9 * 60], 1, first=start + 526)
+    assert not any(point.alert for point in unlucky + after)
+
+
+def test_a_failing_payment_provider_pages_whatever_the_hour(
+    payments: tuple[Detector, list[Point], list[float | None]],
+) -> None:
+    """Half the payments fail from 02:00, when a minute has one payment or none (~20 an
+    hour), and from 19:00, when it has ~14: the night pages within two hours, the evening
+    within 10 minutes."""
+    detector, _, series = payments
+    start = 21 * 1440
+    rng = np.random.default_rng(9)
+    orders = orders_per_step(22, 1, seed=6)
+    for hour, within in ((2, 120), (19, 10)):
+        restored = Detector.from_state(detector.state())
+        feed(restored, series[start : start + hour * 60], 1, first=start)
+        counts = orders[start + hour * 60 : start + hour * 60 + within]
+        failing = [float(rng.binomial(int(n), 0.5)) / n if n else None for n in counts]
+        points = feed(restored, failing, 1, first=start + hour * 60)
+        assert any(point.alert for point in points), f"no alert at {hour}:00"
+
+
+def test_a_payment_ratio_saved_before_its_failures_were_evidence_still_pages(
+    payments: tuple[Detector, list[Point], list[float | None]],
+) -> None:
+    """A ratio's state saved before its hours' mean values were learnt (they were zeros)
+    loads, does not page on a normal morning and pages on a failing provider."""
+    detector, _, series = payments
+    fields = json.loads(detector.state())
+    fields["mean_hourly"] = [0.0] * 24
+    restored = Detector.from_state(json.dumps(fields).encode())
+    start = 21 * 1440
+    normal = feed(restored, series[start : start + 12 * 60], 1, first=start)
+    assert not any(point.alert for point in normal)
+    rng = np.random.default_rng(8)
+    orders = orders_per_step(22, 1, seed=6)[start + 12 * 60 : start + 12 * 60 + 30]
+    failing = [float(rng.binomial(int(n), 0.7)) / n if n else None for n in orders]
+    assert any(point.alert for point in feed(restored, failing, 1, first=start + 12 * 60))
+
+
 def test_state_restored_continues_identically() -> None:
     detector, _, rng = learned_shop(days=8)
     restored = Detector.from_state(detector.state())
