@@ -115,7 +115,7 @@ SILENCE_DECAY = 0.5  # ...and its evidence fades over ~2 hours (a night's rhythm
 # A ratio (payment success) pages below on the evidence of its shortfall from 1, the failed
 # payments (see `_failure_deviance`): the sums over the last
 RATIO_WINDOWS = (1, 4, 8, 16, 64)  # points (minutes with payments), each point counting...
-RATIO_POINT_CAP = 5.0  # ...at most 5 of the hour's sigmas above the hour's mean shortfall
+RATIO_POINT_CAP = 6.0  # ...at most 6 of the hour's sigmas above the hour's mean shortfall
 ABSENT_FILL_LIMIT = 2_000  # at most this many absent points are filled in for one gap
 INTERVAL_SAMPLES = 15  # the sampling interval is the median of the first 15 steps (a
 # ratio's: the shortest, since its absent points are skipped: its longer steps are gaps)
