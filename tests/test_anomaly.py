@@ -401,8 +401,9 @@ def test_a_failing_payment_provider_pages_whatever_the_hour(
 def test_a_payment_ratio_saved_before_its_failures_were_evidence_still_pages(
     payments: tuple[Detector, list[Point], list[float | None]],
 ) -> None:
-    """A ratio's state saved before its hours' mean values were learnt (they were zeros)
-    loads, does not page on a normal morning and pages on a failing provider."""
+    """A ratio's state saved before its failures were evidence (the hourly means, now the
+    forecast's mean error at each hour, were zeros) loads, does not page on a normal
+    morning and pages on a failing provider."""
     detector, _, series = payments
     fields = json.loads(detector.state())
     fields["mean_hourly"] = [0.0] * 24
@@ -414,6 +415,33 @@ def test_a_payment_ratio_saved_before_its_failures_were_evidence_still_pages(
     orders = orders_per_step(22, 1, seed=6)[start + 12 * 60 : start + 12 * 60 + 30]
     failing = [float(rng.binomial(int(n), 0.7)) / n if n else None for n in orders]
     assert any(point.alert for point in feed(restored, failing, 1, first=start + 12 * 60))
+
+
+def test_at_five_minute_steps_a_failing_payment_provider_pages_within_fifteen_minutes() -> None:
+    """An anomaly rule's 5-minute steps hold ~35 payments at noon: a third of them failing
+    is evidence after 3 steps and pages at the fourth (the 3 minutes it must hold)."""
+    rng = np.random.default_rng(0)
+    orders = orders_per_step(29, 5, seed=0)
+    noon = (28 * 1440 + 12 * 60) // 5
+    success = [0.97] * noon + [0.7] * 9
+    ratios = [float(rng.binomial(int(n), p)) / n if n else None for n, p in zip(orders, success)]
+    detector = Detector(MetricKind.RATIO)
+    normal = feed(detector, ratios[:noon], 5)
+    assert not any(point.alert for point in normal[7 * 288 :])
+    failing = feed(detector, ratios[noon:], 5, first=noon)
+    first = next(index for index, point in enumerate(failing) if point.alert)
+    assert first <= 3, f"first alert after {5 * (first + 1)} minutes"
+
+
+def test_a_hit_ratio_with_a_daily_rhythm_does_not_page() -> None:
+    """A ratio that is no success rate (a cache's hits, 50-70 % over the day, noisy): two
+    weeks after the first do not page."""
+    rng = np.random.default_rng(0)
+    minutes = np.arange(21 * 1440)
+    level = 0.6 + 0.1 * np.sin(2 * np.pi * minutes / 1440)
+    hits = np.clip(level + rng.normal(0, 0.03, len(minutes)), 0, 1)
+    points = feed(Detector(MetricKind.RATIO), [float(hit) for hit in hits], 1)
+    assert not any(point.alert for point in points[7 * 1440 :])
 
 
 def test_state_restored_continues_identically() -> None:

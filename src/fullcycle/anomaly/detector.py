@@ -342,8 +342,8 @@ class Detector:
         self._outside_run = 0
         self._outside_sign = 0
         # the evidence of the last points' sums (money, counts, ratios)
-        # (a ratio's starts at 1, no failures: its first days' average is not dragged to 0)
-        self._mean_hourly = [self._upper_bound if self._ratio_kind else 0.0] * HOURLY_SLOTS
+        # each hour's mean value (a ratio's: the seasonal forecast's mean error, its bias)
+        self._mean_hourly = [0.0] * HOURLY_SLOTS
         self._zero_hourly = [1.0] * HOURLY_SLOTS  # the share of points that are exactly zero
         self._zeros_surprise = 0.0  # -ln P of the current run of zeros
         self._repeat_surprise = 0.0  # -ln P of the current repeats of a count
@@ -405,8 +405,6 @@ class Detector:
             detector._seed_evidence()
         if "offsets" not in fields:
             detector._seed_offsets()
-        if detector._ratio_kind and not any(detector._mean_hourly):
-            detector._seed_ratio_means()
         detector._set_interval(detector._interval)  # rates follow the current constants
         return detector
 
@@ -425,14 +423,6 @@ class Detector:
                 spread = self._error_hourly[hour] * min(window, EVIDENCE_SPAN - 1)
                 self._excess_spread[hour * EVIDENCE_COUNT + index] = spread
                 self._excess_scale[hour * EVIDENCE_COUNT + index] = spread
-
-    def _seed_ratio_means(self) -> None:
-        """For a ratio saved before its failures were evidence (its hours' means were not
-        learnt): each hour's mean from the daily profile, as for the evidence of money."""
-        per_hour = DAILY_SLOTS // HOURLY_SLOTS
-        for hour in range(HOURLY_SLOTS):
-            profile = self._daily[hour * per_hour : (hour + 1) * per_hour]
-            self._mean_hourly[hour] = min(1.0, max(0.0, self._base + sum(profile) / per_hour))
 
     def _seed_offsets(self) -> None:
         """For a state saved before the offsets were kept: as if the offset had stayed where
@@ -536,7 +526,7 @@ class Detector:
                 stuck,
             )
         elif self._ratio_kind and elapsed > DAY:
-            failures = self._failure_deviance(value, self._error_hourly[hour], hour)
+            failures = self._failure_deviance(value, expected, self._error_hourly[hour], hour)
             alert = self._alert(z, stuck, failures > self._limit_squared())
         else:
             alert = self._alert(z, stuck)
@@ -993,7 +983,7 @@ class Detector:
             limit *= ALERT_HOLD
         return limit * limit
 
-    def _failure_deviance(self, value: float, variance: float, hour: int) -> float:
+    def _failure_deviance(self, value: float, expected: float, variance: float, hour: int) -> float:
         """A ratio: the evidence (a Poisson deviance, comparable with a squared z) that its
         shortfall from 1, the failed payments, over the last 1, 4, 8, 16 or 64 points is
         more than usual, judged like the evidence of money and counts: the hour's variance
@@ -1009,7 +999,7 @@ class Detector:
         the bench); a provider failing 30 % of 7 payments a minute is ~1 in 300,000 within 4
         minutes. The counts are not seen, so a ratio over 2 payments and one over 2,000 are
         told apart only by that hour's variance."""
-        mean = 1.0 - self._mean_hourly[hour]
+        mean = 1.0 - expected - self._mean_hourly[hour]
         if mean < 1e-9:
             mean = 1e-9
         size = variance / mean
@@ -1086,19 +1076,21 @@ class Detector:
             rate = DAILY_RATE
         chosen = seasonal_error if seasonal else plain_error
         typical_value = (expected_seasonal if seasonal else plain) + chosen
-        if self._ratio_kind and not firing:
-            # a ratio's errors are skewed (mostly a little above, now and then far below: a
-            # failed payment of one at night is 5-6 sigmas), so clipping them would learn a
-            # sigma a third of the real one at night and a mean above the real one; it is
-            # bounded anyway, and only a firing alert's points are clipped
-            chosen = value - (expected_seasonal if seasonal else plain)
-            typical_value = value
+        if self._ratio_kind:  # (its "typical value" is the seasonal forecast's mean error)
+            typical_value = seasonal_error
+            if not firing:
+                # a ratio's errors are skewed (mostly a little above, now and then far below:
+                # a failed payment of one at night is 5-6 sigmas), so clipping them learnt a
+                # sigma a third of the real one at night; it is bounded anyway, and only a
+                # firing alert's points are clipped
+                chosen = value - (expected_seasonal if seasonal else plain)
+                typical_value = value - expected_seasonal
         # business series are lumpy (orders), so their scale is a root mean square; ops
         # series have bursts, so theirs is a mean absolute error
         chosen = chosen * chosen if self._business_kind else abs(chosen)
         hourly = self._error_hourly
         hourly[hour] += rate / self._hour_visit_points * (chosen - hourly[hour])
-        if self._business_kind:  # the hour's mean value, each clipped like the errors
+        if self._business_kind:  # the hour's mean value (error), each clipped like the errors
             typical = self._mean_hourly
             typical[hour] += rate / self._hour_visit_points * (typical_value - typical[hour])
         if self._zero_when_absent:
