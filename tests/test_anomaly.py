@@ -424,7 +424,10 @@ def test_at_five_minute_steps_a_failing_payment_provider_pages_within_fifteen_mi
     orders = orders_per_step(29, 5, seed=0)
     noon = (28 * 1440 + 12 * 60) // 5
     success = [0.97] * noon + [0.7] * 9
-    ratios = [float(rng.binomial(int(n), p)) / n if n else None for n, p in zip(orders, success)]
+    ratios = [
+        float(rng.binomial(int(n), p)) / n if n else None
+        for n, p in zip(orders[: noon + 9], success, strict=True)
+    ]
     detector = Detector(MetricKind.RATIO)
     normal = feed(detector, ratios[:noon], 5)
     assert not any(point.alert for point in normal[7 * 288 :])
