@@ -398,15 +398,19 @@ def test_a_failing_payment_provider_pages_whatever_the_hour(
         assert any(point.alert for point in points), f"no alert at {hour}:00"
 
 
-def test_a_payment_ratio_saved_before_its_failures_were_evidence_still_pages(
-    payments: tuple[Detector, list[Point], list[float | None]],
+@pytest.mark.parametrize("saved", ["before the failures' evidence", "before the evidence alert"])
+def test_a_payment_ratio_saved_by_an_older_version_still_pages(
+    payments: tuple[Detector, list[Point], list[float | None]], saved: str
 ) -> None:
-    """A ratio's state saved before its failures were evidence (the hourly means, now the
-    forecast's mean error at each hour, were zeros) loads, does not page on a normal
-    morning and pages on a failing provider."""
+    """A ratio's state saved before its failures were evidence (its hourly means, now the
+    forecast's mean error at each hour, were zeros), or before the evidence alert (no
+    hourly means at all), loads, does not page on a normal morning and pages on a failing
+    provider."""
     detector, _, series = payments
     fields = json.loads(detector.state())
     fields["mean_hourly"] = [0.0] * 24
+    if saved == "before the evidence alert":
+        del fields["mean_hourly"], fields["excess_spread"], fields["excess_scale"]
     restored = Detector.from_state(json.dumps(fields).encode())
     start = 21 * 1440
     normal = feed(restored, series[start : start + 12 * 60], 1, first=start)

@@ -115,7 +115,7 @@ SILENCE_DECAY = 0.5  # ...and its evidence fades over ~2 hours (a night's rhythm
 # A ratio (payment success) pages below on the evidence of its shortfall from 1, the failed
 # payments (see `_failure_deviance`): the sums over the last
 RATIO_WINDOWS = (1, 4, 8, 16, 64)  # points (minutes with payments), each point counting...
-RATIO_POINT_CAP = 6.0  # ...at most 6 of the hour's sigmas above the hour's mean shortfall
+RATIO_POINT_CAP = 6.0  # ...at most 6 of the hour's sigmas above its expected shortfall
 ABSENT_FILL_LIMIT = 2_000  # at most this many absent points are filled in for one gap
 INTERVAL_SAMPLES = 15  # the sampling interval is the median of the first 15 steps (a
 # ratio's: the shortest, since its absent points are skipped: its longer steps are gaps)
@@ -416,7 +416,8 @@ class Detector:
         windows = [max(1, round(minutes * 60.0 / self._interval)) for minutes in EVIDENCE_MINUTES]
         for hour in range(HOURLY_SLOTS):
             profile = self._daily[hour * per_hour : (hour + 1) * per_hour]
-            self._mean_hourly[hour] = max(0.0, self._base + sum(profile) / per_hour)
+            if not self._ratio_kind:  # (a ratio's is its forecast's mean error: none known)
+                self._mean_hourly[hour] = max(0.0, self._base + sum(profile) / per_hour)
             for slot in range(hour * per_hour, (hour + 1) * per_hour):
                 self._error_daily[slot] = self._error_hourly[hour]
             for index, window in enumerate(windows):  # no excess yet, as if learnt for a while
@@ -986,12 +987,14 @@ class Detector:
     def _failure_deviance(self, value: float, expected: float, variance: float, hour: int) -> float:
         """A ratio: the evidence (a Poisson deviance, comparable with a squared z) that its
         shortfall from 1, the failed payments, over the last 1, 4, 8, 16 or 64 points is
-        more than usual, judged like the evidence of money and counts: the hour's variance
-        over its mean shortfall is the size of one failure (a whole event in a night's
-        minute of one payment, an eighth in a busy minute of 8), each point counts at most
-        RATIO_POINT_CAP of the hour's sigmas above that mean, and a window counts only while
-        the next shorter one (from 4 points) is above its mean too, so an alert ends a few
-        minutes after the failures do.
+        more than expected, judged like the evidence of money and counts. A point's
+        expected shortfall is the forecast's (`expected`), less the forecast's mean error at
+        this hour (it sits near 0.99 at night where 97 % of the payments go through: its
+        learning clips the rare failures); the hour's variance over it is the size of one
+        failure (a whole event in a night's minute of one payment, an eighth in a busy
+        minute of 8). Each point counts at most RATIO_POINT_CAP of the hour's sigmas above
+        it, and a window counts only while the next shorter one (from 4 points) is above
+        its expected sum too, so an alert ends a few minutes after the failures do.
 
         Failures are rare events, far from normal: one failed payment in each of six
         minutes of 6 payments is ~1 in 1,000 as a count (6 where 1.1 are usual), common on
