@@ -14,15 +14,17 @@ detection delay (median, p90, minutes) and false alarms (alert onsets outside in
 week after the first (the detector learns the weekly rhythm in that week and does not page);
 then, per kind of incident over all series, how many were caught and their median and longest
 delay.
-Five seeds; the same seeds every run.
+Five seeds; the same seeds every run. `--false-alarms` also lists every false alarm (series,
+seed, when, how long it fired).
 
-    .venv/bin/python bench/anomaly_business.py [--seeds 5]
+    .venv/bin/python bench/anomaly_business.py [--seeds 5] [--false-alarms]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import datetime
 import os
 import statistics
 import time
@@ -139,7 +141,9 @@ def alerts(kind: str, values: np.ndarray) -> tuple[np.ndarray, float]:
     return fired, time.process_time() - started
 
 
-def evaluate(kind: str, seed: int) -> tuple[list[tuple[str, float | None]], int, float]:
+def evaluate(kind: str, seed: int) -> tuple[list[tuple[str, float | None]], list[str], float]:
+    """The incidents with their delays (None: missed), the false alarms described, and the
+    detector's seconds."""
     values, incidents = series(kind, seed)
     fired, seconds = alerts(kind, values)
     caught: list[tuple[str, float | None]] = []
@@ -151,7 +155,13 @@ def evaluate(kind: str, seed: int) -> tuple[list[tuple[str, float | None]], int,
         caught.append((incident.name, float(hits[0]) if len(hits) else None))
     onsets = np.flatnonzero(fired[1:] & ~fired[:-1]) + 1
     onsets = onsets[onsets >= WARMUP_WEEKS * 7 * DAY_MINUTES]
-    false_alarms = int(np.count_nonzero(~expected[onsets]))
+    ends = np.flatnonzero(fired[:-1] & ~fired[1:]) + 1
+    false_alarms = []
+    for onset in onsets[~expected[onsets]].tolist():
+        later = ends[ends > onset]
+        end = int(later[0]) if len(later) else len(fired)
+        when = datetime.datetime.fromtimestamp(START + onset * MINUTE, datetime.UTC)
+        false_alarms.append(f"{when:%a %d %b %H:%M}, {end - onset} min")
     return caught, false_alarms, seconds
 
 
@@ -206,6 +216,7 @@ def speed(kind: MetricKind, rounds: int = 3) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--false-alarms", action="store_true", help="list every false alarm")
     args = parser.parse_args()
     speed(MetricKind.MONEY)
     speed(MetricKind.OPS)
@@ -215,6 +226,7 @@ def main() -> None:
     all_delays: list[float] = []
     by_incident: dict[str, list[float | None]] = {}
     total_caught = total = total_false = 0
+    listed: list[str] = []
     for kind in KINDS:
         delays: list[float] = []
         missed: dict[str, int] = {}
@@ -222,7 +234,8 @@ def main() -> None:
         count = 0
         for seed in range(args.seeds):
             caught, false, _ = evaluate(kind, seed)
-            false_alarms += false
+            false_alarms += len(false)
+            listed += [f"{kind:10} seed {seed}  {alarm}" for alarm in false]
             for name, delay in caught:
                 by_incident.setdefault(name, []).append(delay)
                 count += 1
@@ -243,6 +256,9 @@ def main() -> None:
         f"{'all':10} {total_caught:>3}/{total:<4} {_quantile(all_delays, 0.5):>7} "
         f"{_quantile(all_delays, 0.9):>6} {total_false / (weeks * len(KINDS)):>9.2f}"
     )
+    if args.false_alarms:
+        print("\nfalse alarms (series, seed, onset, minutes firing)")
+        print("\n".join(listed))
     print(f"\n{'incident (all series)':24} {'caught':>8} {'median':>7} {'max':>5}")
     for name, delays in by_incident.items():
         found = [delay for delay in delays if delay is not None]

@@ -363,6 +363,94 @@ def test_a_flat_lined_payment_ratio_pages(
     assert any(point.alert for point in stuck)
 
 
+def test_one_failed_payment_a_minute_for_a_few_minutes_does_not_page(
+    payments: tuple[Detector, list[Point], list[float | None]],
+) -> None:
+    """At 08:40 one payment in six fails six minutes in a row: 6 failures where ~1 is usual
+    happen about once in 1,000 such stretches, a few times a month, so they do not page
+    (the ratio's average deviation over them did)."""
+    detector, _, series = payments
+    detector = Detector.from_state(detector.state())
+    start = 21 * 1440
+    before = feed(detector, series[start : start + 8 * 60 + 40], 1, first=start)
+    assert not any(point.alert for point in before)
+    unlucky = feed(detector, [5 / 6] * 6, 1, first=start + 8 * 60 + 40)
+    after = feed(detector, series[start + 8 * 60 + 46 : start + 9 * 60], 1, first=start + 526)
+    assert not any(point.alert for point in unlucky + after)
+
+
+def test_a_failing_payment_provider_pages_whatever_the_hour(
+    payments: tuple[Detector, list[Point], list[float | None]],
+) -> None:
+    """Half the payments fail from 02:00, when a minute has one payment or none (~20 an
+    hour), and from 19:00, when it has ~14: the night pages within two hours, the evening
+    within 10 minutes."""
+    detector, _, series = payments
+    start = 21 * 1440
+    rng = np.random.default_rng(9)
+    orders = orders_per_step(22, 1, seed=6)
+    for hour, within in ((2, 120), (19, 10)):
+        restored = Detector.from_state(detector.state())
+        feed(restored, series[start : start + hour * 60], 1, first=start)
+        counts = orders[start + hour * 60 : start + hour * 60 + within]
+        failing = [float(rng.binomial(int(n), 0.5)) / n if n else None for n in counts]
+        points = feed(restored, failing, 1, first=start + hour * 60)
+        assert any(point.alert for point in points), f"no alert at {hour}:00"
+
+
+@pytest.mark.parametrize("saved", ["before the failures' evidence", "before the evidence alert"])
+def test_a_payment_ratio_saved_by_an_older_version_still_pages(
+    payments: tuple[Detector, list[Point], list[float | None]], saved: str
+) -> None:
+    """A ratio's state saved before its failures were evidence (its hourly means, now the
+    forecast's mean error at each hour, were zeros), or before the evidence alert (no
+    hourly means at all), loads, does not page on a normal morning and pages on a failing
+    provider."""
+    detector, _, series = payments
+    fields = json.loads(detector.state())
+    fields["mean_hourly"] = [0.0] * 24
+    if saved == "before the evidence alert":
+        del fields["mean_hourly"], fields["excess_spread"], fields["excess_scale"]
+    restored = Detector.from_state(json.dumps(fields).encode())
+    start = 21 * 1440
+    normal = feed(restored, series[start : start + 12 * 60], 1, first=start)
+    assert not any(point.alert for point in normal)
+    rng = np.random.default_rng(8)
+    orders = orders_per_step(22, 1, seed=6)[start + 12 * 60 : start + 12 * 60 + 30]
+    failing = [float(rng.binomial(int(n), 0.7)) / n if n else None for n in orders]
+    assert any(point.alert for point in feed(restored, failing, 1, first=start + 12 * 60))
+
+
+def test_at_five_minute_steps_a_failing_payment_provider_pages_within_fifteen_minutes() -> None:
+    """An anomaly rule's 5-minute steps hold ~35 payments at noon: a third of them failing
+    is evidence after 3 steps and pages at the fourth (the 3 minutes it must hold)."""
+    rng = np.random.default_rng(0)
+    orders = orders_per_step(29, 5, seed=0)
+    noon = (28 * 1440 + 12 * 60) // 5
+    success = [0.97] * noon + [0.7] * 9
+    ratios = [
+        float(rng.binomial(int(n), p)) / n if n else None
+        for n, p in zip(orders[: noon + 9], success, strict=True)
+    ]
+    detector = Detector(MetricKind.RATIO)
+    normal = feed(detector, ratios[:noon], 5)
+    assert not any(point.alert for point in normal[7 * 288 :])
+    failing = feed(detector, ratios[noon:], 5, first=noon)
+    first = next(index for index, point in enumerate(failing) if point.alert)
+    assert first <= 3, f"first alert after {5 * (first + 1)} minutes"
+
+
+def test_a_hit_ratio_with_a_daily_rhythm_does_not_page() -> None:
+    """A ratio that is no success rate (a cache's hits, 50-70 % over the day, noisy): two
+    weeks after the first do not page."""
+    rng = np.random.default_rng(0)
+    minutes = np.arange(21 * 1440)
+    level = 0.6 + 0.1 * np.sin(2 * np.pi * minutes / 1440)
+    hits = np.clip(level + rng.normal(0, 0.03, len(minutes)), 0, 1)
+    points = feed(Detector(MetricKind.RATIO), [float(hit) for hit in hits], 1)
+    assert not any(point.alert for point in points[7 * 1440 :])
+
+
 def test_state_restored_continues_identically() -> None:
     detector, _, rng = learned_shop(days=8)
     restored = Detector.from_state(detector.state())

@@ -112,8 +112,13 @@ SPARSE_EVENTS = 2.0  # a count whose busiest hour averages fewer events a point 
 SILENCE_PRIOR_EVENTS = 1.5
 SILENCE_DECAY = 0.5  # ...and its evidence fades over ~2 hours (a night's rhythm is less known)
 
+# A ratio (payment success) pages below on the evidence of its shortfall from 1, the failed
+# payments (see `_failure_deviance`): the sums over the last
+RATIO_WINDOWS = (1, 4, 8, 16, 64)  # points (minutes with payments), each point counting...
+RATIO_POINT_CAP = 6.0  # ...at most 6 of the hour's sigmas above its expected shortfall
 ABSENT_FILL_LIMIT = 2_000  # at most this many absent points are filled in for one gap
-INTERVAL_SAMPLES = 15  # the sampling interval is the median of the first 15 steps
+INTERVAL_SAMPLES = 15  # the sampling interval is the median of the first 15 steps (a
+# ratio's: the shortest, since its absent points are skipped: its longer steps are gaps)
 
 
 class MetricKind(StrEnum):
@@ -337,6 +342,7 @@ class Detector:
         self._outside_run = 0
         self._outside_sign = 0
         # the evidence of the last points' sums (money, counts, ratios)
+        # each hour's mean value (a ratio's: the seasonal forecast's mean error, its bias)
         self._mean_hourly = [0.0] * HOURLY_SLOTS
         self._zero_hourly = [1.0] * HOURLY_SLOTS  # the share of points that are exactly zero
         self._zeros_surprise = 0.0  # -ln P of the current run of zeros
@@ -410,7 +416,8 @@ class Detector:
         windows = [max(1, round(minutes * 60.0 / self._interval)) for minutes in EVIDENCE_MINUTES]
         for hour in range(HOURLY_SLOTS):
             profile = self._daily[hour * per_hour : (hour + 1) * per_hour]
-            self._mean_hourly[hour] = max(0.0, self._base + sum(profile) / per_hour)
+            if not self._ratio_kind:  # (a ratio's is its forecast's mean error: none known)
+                self._mean_hourly[hour] = max(0.0, self._base + sum(profile) / per_hour)
             for slot in range(hour * per_hour, (hour + 1) * per_hour):
                 self._error_daily[slot] = self._error_hourly[hour]
             for index, window in enumerate(windows):  # no excess yet, as if learnt for a while
@@ -519,13 +526,25 @@ class Detector:
                 elapsed,
                 stuck,
             )
+        elif self._ratio_kind and elapsed > DAY:
+            failures = self._failure_deviance(value, expected, self._error_hourly[hour], hour)
+            alert = self._alert(z, stuck, failures > self._limit_squared())
         else:
             alert = self._alert(z, stuck)
-        unusual = alert == 1 or not lower <= value <= upper
+        firing = alert == 1
+        unusual = firing or not lower <= value <= upper
         if elapsed < self._warmup_seconds:
             alert = 0
         self._learn(
-            timestamp, value, expected_seasonal, seasonal, unusual, daily_slot, weekly_slot, hour
+            timestamp,
+            value,
+            expected_seasonal,
+            seasonal,
+            unusual,
+            firing,
+            daily_slot,
+            weekly_slot,
+            hour,
         )
         direction = "above" if residual > 0 else "below" if residual < 0 else ""
         return Point(timestamp, value, expected, lower, upper, score, alert, direction)
@@ -549,7 +568,8 @@ class Detector:
     def _learn_interval(self, delta: float) -> None:
         if delta > 0 and len(self._deltas) < INTERVAL_SAMPLES:
             self._deltas.append(delta)
-            self._set_interval(sorted(self._deltas)[len(self._deltas) // 2])
+            ordered = sorted(self._deltas)
+            self._set_interval(ordered[0] if self._ratio_kind else ordered[len(ordered) // 2])
 
     def _set_interval(self, interval: float) -> None:
         """The sampling interval, and the rates that depend on it."""
@@ -944,16 +964,78 @@ class Detector:
         self._outside_sign = sign
         return 1 if self._outside_run >= self._alert_points else 0
 
-    def _alert(self, z: float, stuck: bool) -> int:
+    def _alert(self, z: float, stuck: bool, failures: bool | None = None) -> int:
         """Ratios and ops metrics: fire while the recent average deviation is beyond the band
         (or the series is stuck) for OPS_ALERT_MIN_SECONDS: one wild point moves the average
-        by at most 0.7 sigmas, a few minutes far outside the band move it far."""
+        by at most 0.7 sigmas, a few minutes far outside the band move it far. A ratio past
+        its first day is below when `failures` says so instead (`_failure_deviance`)."""
         bounded = ALERT_CLIP if z > ALERT_CLIP else -ALERT_CLIP if z < -ALERT_CLIP else z
         self._alert_mean += ALERT_RATE * (bounded - self._alert_mean)
         deviation = self._alert_mean * ALERT_NORM
         limit = self._band_sigmas
-        sign = 2 if stuck else 1 if deviation > limit else -1 if deviation < -limit else 0
+        below = deviation < -limit if failures is None else failures
+        sign = 2 if stuck else 1 if deviation > limit else -1 if below else 0
         return self._held(sign)
+
+    def _limit_squared(self) -> float:
+        """The square of the band's sigmas, or of 80 % of them while an alert fires."""
+        limit = self._band_sigmas
+        if self._outside_run >= self._alert_points:
+            limit *= ALERT_HOLD
+        return limit * limit
+
+    def _failure_deviance(self, value: float, expected: float, variance: float, hour: int) -> float:
+        """A ratio: the evidence (a Poisson deviance, comparable with a squared z) that its
+        shortfall from 1, the failed payments, over the last 1, 4, 8, 16 or 64 points is
+        more than expected, judged like the evidence of money and counts. A point's
+        expected shortfall is the forecast's (`expected`), less the forecast's mean error at
+        this hour (it sits near 0.99 at night where 97 % of the payments go through: its
+        learning clips the rare failures); the hour's variance over it is the size of one
+        failure (a whole event in a night's minute of one payment, an eighth in a busy
+        minute of 8). Each point counts at most RATIO_POINT_CAP of the hour's sigmas above
+        it, and a window counts only while the next shorter one (from 4 points) is above
+        its expected sum too, so an alert ends a few minutes after the failures do.
+
+        Failures are rare events, far from normal: one failed payment in each of six
+        minutes of 6 payments is ~1 in 1,000 as a count (6 where 1.1 are usual), common on
+        a busy day, yet the ratio's average z over them paged (0.44 times a series-week on
+        the bench); a provider failing 30 % of 7 payments a minute is ~1 in 300,000 within 4
+        minutes. The counts are not seen, so a ratio over 2 payments and one over 2,000 are
+        told apart only by that hour's variance."""
+        mean = 1.0 - expected - self._mean_hourly[hour]
+        if mean < 1e-9:
+            mean = 1e-9
+        size = variance / mean
+        if size < 1e-12:
+            size = 1e-12
+        shortfall = 1.0 - value
+        ceiling = mean + RATIO_POINT_CAP * math.sqrt(variance)
+        slot = self._evidence_slot + 1
+        if slot == EVIDENCE_SPAN:
+            slot = 0
+        self._evidence_slot = slot
+        totals_value, totals_expected = self._totals_value, self._totals_expected
+        total_value = totals_value[slot] = self._total_value = (
+            self._total_value + (shortfall if shortfall < ceiling else ceiling) / size
+        )
+        total_expected = totals_expected[slot] = self._total_expected = (
+            self._total_expected + mean / size
+        )
+        strongest = 0.0
+        for window in RATIO_WINDOWS:
+            past = slot - window
+            observed = total_value - totals_value[past]
+            expected_sum = total_expected - totals_expected[past]
+            if observed <= expected_sum:
+                if window == 1:
+                    continue
+                break
+            if expected_sum < EVIDENCE_FLOOR:
+                expected_sum = EVIDENCE_FLOOR
+            deviance = _deviance(observed, expected_sum)
+            if deviance > strongest:
+                strongest = deviance
+        return strongest
 
     def _learn(
         self,
@@ -962,6 +1044,7 @@ class Detector:
         expected_seasonal: float,
         seasonal: bool,
         unusual: bool,
+        firing: bool,
         daily_slot: int,
         weekly_slot: int,
         hour: int,
@@ -996,14 +1079,24 @@ class Detector:
             rate = DAILY_RATE
         chosen = seasonal_error if seasonal else plain_error
         typical_value = (expected_seasonal if seasonal else plain) + chosen
+        if self._ratio_kind:  # (its "typical value" is the seasonal forecast's mean error)
+            typical_value = seasonal_error
+            if not firing:
+                # a ratio's errors are skewed (mostly a little above, now and then far below:
+                # a failed payment of one at night is 5-6 sigmas), so clipping them learnt a
+                # sigma a third of the real one at night; it is bounded anyway, and only a
+                # firing alert's points are clipped
+                chosen = value - (expected_seasonal if seasonal else plain)
+                typical_value = value - expected_seasonal
         # business series are lumpy (orders), so their scale is a root mean square; ops
         # series have bursts, so theirs is a mean absolute error
         chosen = chosen * chosen if self._business_kind else abs(chosen)
         hourly = self._error_hourly
         hourly[hour] += rate / self._hour_visit_points * (chosen - hourly[hour])
-        if self._zero_when_absent:  # the hour's mean value, each clipped like the errors
+        if self._business_kind:  # the hour's mean value (error), each clipped like the errors
             typical = self._mean_hourly
             typical[hour] += rate / self._hour_visit_points * (typical_value - typical[hour])
+        if self._zero_when_absent:
             here = self._error_daily
             here[daily_slot] += rate / self._daily_visit_points * (chosen - here[daily_slot])
             if 2.0 * (expected_seasonal if seasonal else plain) >= typical[hour]:
