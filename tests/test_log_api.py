@@ -214,6 +214,28 @@ def test_facets_count_values_for_the_current_query(shop_logs: TestClient) -> Non
 
 
 @SQLITE_ONLY
+def test_an_attribute_named_like_a_field_does_not_replace_its_facet(admin: TestClient) -> None:
+    """Loki keeps a stream's labels as attributes, `level` among them; lines from elsewhere
+    have no such attribute. The level facet still counts every line's level."""
+    stream = {"service_name": "shop", "level": "info", "logger": "shop"}
+    start_ns = int(START.timestamp()) * 1_000_000_000
+    values = [[str(start_ns + n), "bought"] for n in range(3)]
+    pushed = {"streams": [{"stream": stream, "values": values}]}
+    response = admin.post("/loki/api/v1/push", json=pushed)
+    assert response.status_code == 204, response.text
+    ingest(admin, {"timestamp": at(1), "service": "shop", "level": "info", "message": "bought"})
+
+    response = admin.get(
+        "/api/v1/logs/facets", params={"q": "service:shop", "from": at(-60), "to": at(60)}
+    )
+
+    facets = {facet["field"]: facet["values"] for facet in response.json()["facets"]}
+    assert facets["level"] == [{"value": "info", "count": 4}]
+    assert facets["logger"] == [{"value": "shop", "count": 3}]
+    assert "service_name" in facets
+
+
+@SQLITE_ONLY
 def test_patterns_group_lines_into_templates_and_mark_new_ones(shop_logs: TestClient) -> None:
     params = {"q": "", "from": at(-60), "to": at(3600)}
     patterns = shop_logs.get("/api/v1/logs/patterns", params=params).json()

@@ -65,6 +65,10 @@ BUILT_IN_COLUMNS = {
 }
 LEVEL_FIELDS = ("level", "severity")
 BODY_FIELDS = ("body", "message", "msg")
+FIELD_NAMES = [*BUILT_IN_COLUMNS, *LEVEL_FIELDS, *BODY_FIELDS]
+"""Names a query's `name:value` means the built-in field by, not an attribute: an attribute of
+such a name (a Loki stream's `level` label) has no facet of its own, which would shadow the
+built-in one and filter something else when clicked."""
 # splitByNonAlpha: every ASCII character that is not a letter or digit separates tokens.
 TOKEN_SEPARATORS = re.compile(BODY_SEPARATOR_CLASS + "+")
 SEPARATOR_CLASS = BODY_SEPARATOR_CLASS
@@ -874,7 +878,7 @@ def facets(
         if value and len(result[name]) < values_per_facet:
             result[name].append((str(value), int(count)))
     result["level"].sort(key=lambda item: LEVEL_ORDER.index(item[0]))
-    parameters |= {"keys": attributes, "top": values_per_facet}
+    parameters |= {"keys": attributes, "top": values_per_facet, "fields": FIELD_NAMES}
     lines, parameters["since"] = _newest_sample(
         store, query, window, attribute_sample, where, parameters, rollups
     )
@@ -883,6 +887,7 @@ def facets(
         f" (SELECT attributes FROM {TABLE} WHERE {where}"
         " AND timestamp >= fromUnixTimestamp64Nano({since:Int64}, 'UTC'))"
         " ARRAY JOIN mapKeys(attributes) AS key, mapValues(attributes) AS value"
+        " WHERE lower(key) NOT IN {fields:Array(String)}"
         " GROUP BY key ORDER BY count() DESC, key LIMIT {keys:UInt32}",
         parameters,
     )
