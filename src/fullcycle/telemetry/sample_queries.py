@@ -173,11 +173,24 @@ def _labels_with_name(metric: str, labels: dict[str, str]) -> dict[str, str]:
     return {METRIC_NAME: metric, **labels}
 
 
+SeriesFound = dict[int, tuple[dict[str, str], str]]
+
+
 def _series_of(
     store: TelemetryStore, matchers: Sequence[LabelMatcher], kept: Sequence[str] | None = None
-) -> dict[int, tuple[dict[str, str], str]]:
+) -> SeriesFound:
     """Labels (with `__name__`) and type of the matching series, by fingerprint; with `kept`,
-    only those labels (a series' label map is the larger part of the look-up)."""
+    only those labels (a series' label map is the larger part of the look-up). Kept by the
+    store's series catalogue while the `series` table holds the same series (shared: not to
+    be changed)."""
+    key = (tuple(matchers), None if kept is None else tuple(kept))
+    return store.series_catalogue.answer(key, lambda: _looked_up(store, matchers, kept))
+
+
+def _looked_up(
+    store: TelemetryStore, matchers: Sequence[LabelMatcher], kept: Sequence[str] | None
+) -> SeriesFound:
+    """`_series_of` from the `series` table."""
     conditions = _Conditions()
     _add_matchers(conditions, matchers)
     names = [name for name in kept or () if name != METRIC_NAME]

@@ -1,0 +1,115 @@
+"""The answers of series look-ups (label matchers -> the matching series' fingerprints, labels
+and types, from the `series` table), kept in the process while the table holds the same series.
+
+A PromQL selector looks up its series before or beside reading their samples, and each look-up
+is a MergeTree read with a fixed cost of a few milliseconds (a 24-hour dashboard panel made one
+or two). VictoriaMetrics keeps the same kind of cache (tag filters -> metric ids), dropped when a
+series is created. Here the store cannot be told of every new series (another server may write
+into a shared ClickHouse; OTLP protobuf batches are turned into rows by ClickHouse itself), so
+every look-up first checks the table, cheaply and exactly:
+
+- the `series` table's active parts are listed (`system.parts`, about a millisecond); a part is
+  never changed, only added (an insert, a merge, a mutation) or removed (merged away, dropped);
+- the fingerprints of parts not seen before are read (only those parts: `_part IN (...)`), and
+  the catalogue counts, per fingerprint, the active parts that hold it;
+- a fingerprint counted for the first time is a new series, one whose count falls to zero is a
+  series gone: either empties every kept answer. Rows of known series (every insert writes one
+  per series it holds, with its `last_seen`) and merges change nothing that a look-up returns.
+
+Label values and the metric are part of a series' fingerprint, so a known fingerprint's labels
+cannot change; its type is whichever row's (`any(type)`), as without the catalogue. On a cluster
+(the `series` table is Distributed over shards' parts) nothing is kept.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
+from fullcycle.telemetry.connection import DATABASE, ClickHouse
+
+Answer = TypeVar("Answer")
+
+# A part listed but merged away before its rows were read is listed again, this many times.
+_ATTEMPTS = 5
+
+
+class SeriesCatalogue:
+    """Look-up answers by their key, valid while the `series` table holds the same series."""
+
+    def __init__(self, clickhouse: ClickHouse, enabled: bool = True) -> None:
+        self.clickhouse = clickhouse
+        self.enabled = enabled
+        self._lock = threading.Lock()
+        self._parts: dict[str, list[int]] = {}  # active part -> its distinct fingerprints
+        self._holders: dict[int, int] = {}  # fingerprint -> active parts holding it
+        self._answers: dict[Hashable, object] = {}
+
+    def answer(self, key: Hashable, look_up: Callable[[], Answer]) -> Answer:
+        """`look_up()`'s answer, kept under `key` until the table's series change."""
+        if not self.enabled:
+            return look_up()
+        with self._lock:
+            self._follow_table()
+            if key not in self._answers:
+                self._answers[key] = look_up()
+            return self._answers[key]  # type: ignore[return-value]
+
+    def _follow_table(self) -> None:
+        """Bring the counts up to the table's active parts; forget every answer when a series
+        came or went."""
+        for _ in range(_ATTEMPTS):
+            active = self._active_parts()
+            added = {name for name in active if name not in self._parts}
+            read = self._fingerprints_of(
+                {name for name in added if active[name]},
+                {name for name in added if not active[name]},
+            )
+            if len(read) < len(added):
+                continue  # a part was merged away after it was listed: list them again
+            changed = False
+            for name, fingerprints in read.items():
+                for fingerprint in fingerprints:
+                    holders = self._holders.get(fingerprint, 0)
+                    changed |= holders == 0
+                    self._holders[fingerprint] = holders + 1
+                self._parts[name] = fingerprints
+            for name in self._parts.keys() - active:
+                for fingerprint in self._parts.pop(name):
+                    holders = self._holders.pop(fingerprint) - 1
+                    changed |= holders == 0
+                    if holders:
+                        self._holders[fingerprint] = holders
+            if changed:
+                self._answers.clear()
+            return
+        self._parts.clear()
+        self._holders.clear()
+        self._answers.clear()
+        raise RuntimeError("the series table's parts changed under every look at them")
+
+    def _active_parts(self) -> dict[str, int]:
+        """The table's active parts and their rows."""
+        rows = self.clickhouse.client().query(
+            "SELECT name, rows FROM system.parts"
+            " WHERE database = {database:String} AND table = 'series' AND active",
+            parameters={"database": DATABASE},
+        )
+        return {str(name): int(count) for name, count in rows.result_rows}
+
+    def _fingerprints_of(self, parts: set[str], empty: set[str]) -> dict[str, list[int]]:
+        """The distinct fingerprints of each of `parts` that is still active (an active part
+        with rows gives some), and of the `empty` parts (none)."""
+        found: dict[str, list[int]] = {name: [] for name in empty}
+        if not parts:
+            return found
+        rows = self.clickhouse.client().query(
+            f"SELECT _part, groupUniqArray(fingerprint) FROM {DATABASE}.series"  # noqa: S608
+            " WHERE _part IN {parts:Array(String)} GROUP BY _part",
+            parameters={"parts": sorted(parts)},
+        )
+        found.update(
+            (str(name), [int(f) for f in fingerprints]) for name, fingerprints in rows.result_rows
+        )
+        return found
