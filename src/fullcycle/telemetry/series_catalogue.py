@@ -23,13 +23,18 @@ cannot change; its type is whichever row's (`any(type)`), as without the catalog
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Hashable
+from pathlib import Path
 from typing import TypeVar
 
 from fullcycle.telemetry.connection import DATABASE, ClickHouse
 
 Answer = TypeVar("Answer")
+# What the embedded engine's files say about the table: its definition file's inode and time,
+# and the names in its data directory (a part is a directory named by its blocks and version).
+FilesSeen = tuple[tuple[int, int], tuple[str, ...]]
 
 # A part listed but merged away before its rows were read is listed again, this many times.
 _ATTEMPTS = 5
@@ -38,10 +43,16 @@ _ATTEMPTS = 5
 class SeriesCatalogue:
     """Look-up answers by their key, valid while the `series` table holds the same series."""
 
-    def __init__(self, clickhouse: ClickHouse, enabled: bool = True) -> None:
+    def __init__(
+        self, clickhouse: ClickHouse, enabled: bool = True, engine_path: Path | None = None
+    ) -> None:
+        """`engine_path`: the embedded engine's directory (None for a ClickHouse server)."""
         self.clickhouse = clickhouse
         self.enabled = enabled
+        self.engine_path = engine_path
         self._lock = threading.Lock()
+        self._files: tuple[Path, Path] | None = None  # the table's definition and data dir
+        self._files_seen: FilesSeen | None = None  # as they were when the parts were counted
         self._parts: dict[str, list[int]] = {}  # active part -> its distinct fingerprints
         self._holders: dict[int, int] = {}  # fingerprint -> active parts holding it
         self._answers: dict[Hashable, object] = {}
@@ -56,9 +67,29 @@ class SeriesCatalogue:
                 self._answers[key] = look_up()
             return self._answers[key]  # type: ignore[return-value]
 
+    def known(self, key: Hashable, look_up: Callable[[], Answer]) -> Answer | None:
+        """`answer` without asking the table whether it changed, when the embedded engine's
+        files show it did not (no part added or removed, the table not made anew since the
+        parts were counted): no other process writes into an embedded store (the store locks
+        its data dir), and a part this process writes is a new directory. None otherwise (a
+        ClickHouse server, or the table changed: the caller looks up with `answer`)."""
+        if not self.enabled or self.engine_path is None:
+            return None
+        with self._lock:
+            if self._files is None or self._files_seen is None:
+                return None
+            if self._files_now(self._files) != self._files_seen:
+                return None
+            if key not in self._answers:
+                self._answers[key] = look_up()
+            return self._answers[key]  # type: ignore[return-value]
+
     def _follow_table(self) -> None:
         """Bring the counts up to the table's active parts; forget every answer when a series
         came or went."""
+        self._files_seen = None
+        files = self._table_files() if self.engine_path is not None else None
+        files_seen = self._files_now(files) if files is not None else None
         for _ in range(_ATTEMPTS):
             active = self._active_parts()
             added = {name for name in active if name not in self._parts}
@@ -83,11 +114,34 @@ class SeriesCatalogue:
                         self._holders[fingerprint] = holders
             if changed:
                 self._answers.clear()
+            self._files, self._files_seen = files, files_seen
             return
         self._parts.clear()
         self._holders.clear()
         self._answers.clear()
         raise RuntimeError("the series table's parts changed under every look at them")
+
+    def _table_files(self) -> tuple[Path, Path] | None:
+        """The embedded table's definition file and data directory."""
+        assert self.engine_path is not None
+        rows = self.clickhouse.client().query(
+            "SELECT metadata_path, data_paths[1] FROM system.tables"
+            " WHERE database = {database:String} AND name = 'series'",
+            parameters={"database": DATABASE},
+        )
+        if not rows.result_rows:
+            return None
+        definition, data = rows.result_rows[0]
+        return self.engine_path / str(definition), Path(str(data))
+
+    @staticmethod
+    def _files_now(files: tuple[Path, Path]) -> FilesSeen | None:
+        definition, data = files
+        try:
+            stat = os.stat(definition)
+            return (stat.st_ino, stat.st_mtime_ns), tuple(sorted(os.listdir(data)))
+        except OSError:
+            return None
 
     def _active_parts(self) -> dict[str, int]:
         """The table's active parts and their rows."""

@@ -71,7 +71,11 @@ class TelemetryStore:
         self.options = options
         self.clickhouse = ClickHouse(options.clickhouse_url, options.data_dir / "telemetry")
         # Series look-ups' answers while the series stay the same (not over a cluster's shards).
-        self.series_catalogue = SeriesCatalogue(self.clickhouse, enabled=options.cluster is None)
+        self.series_catalogue = SeriesCatalogue(
+            self.clickhouse,
+            enabled=options.cluster is None,
+            engine_path=options.data_dir / "telemetry" if self.clickhouse.embedded else None,
+        )
         self._wal_dir = options.data_dir / "wal"
         self._lock_file: IO[bytes] | None = None
 
