@@ -1,6 +1,8 @@
 """The series look-ups that PromQL keeps between queries (`telemetry/series_catalogue.py`) never
 hide a change of the store's series: one the store writes after a query, one written into its
-ClickHouse by another writer, a series deleted from the table, and a type learnt later."""
+ClickHouse by another writer, a series deleted from the table, and a type learnt later. Both
+ways the catalogue tells a change: from the embedded engine's files, and (as with a ClickHouse
+server, which it asks before every look-up) from the table's parts."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pytest
 from fullcycle.metrics.engine import instant_query, range_query
 from fullcycle.telemetry.batches import SampleBatch
 from fullcycle.telemetry.connection import DATABASE
+from fullcycle.telemetry.series_catalogue import SeriesCatalogue
 from fullcycle.telemetry.store import StoreOptions, TelemetryStore
 
 NOW_MS = int(time.time()) // 300 * 300 * 1000
@@ -38,9 +41,11 @@ def _written(store: TelemetryStore, route: str, kind: str = "counter") -> None:
     store.flush()
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[TelemetryStore]:
+@pytest.fixture(params=["engine files", "table parts"])
+def store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[TelemetryStore]:
     opened = TelemetryStore(StoreOptions(data_dir=tmp_path))
+    if request.param == "table parts":  # what a store on a ClickHouse server does
+        opened.series_catalogue = SeriesCatalogue(opened.clickhouse)
     opened.open()
     _written(opened, "/a")
     yield opened
