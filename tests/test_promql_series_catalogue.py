@@ -17,6 +17,7 @@ import pytest
 from fullcycle.metrics.engine import instant_query, range_query
 from fullcycle.telemetry.batches import SampleBatch
 from fullcycle.telemetry.connection import DATABASE
+from fullcycle.telemetry.schema import series_sql
 from fullcycle.telemetry.series_catalogue import SeriesCatalogue
 from fullcycle.telemetry.store import StoreOptions, TelemetryStore
 
@@ -107,3 +108,13 @@ def test_a_delta_counter_written_later_is_summed(store: TelemetryStore) -> None:
     # 20 increments of 6 in (at - 5m, at] and one on the edge at - 5m: 126 in 300 s.
     rates = _routes(store, "sum by (route) (rate(hits[5m]))")
     assert rates["/d"] == pytest.approx(126 / 300)
+
+
+def test_a_series_table_made_anew_is_followed(store: TelemetryStore) -> None:
+    """A table dropped and made again (its old files are removed only later) holds none of
+    the series the old one held."""
+    assert set(_routes(store, "hits")) == {"/a"}
+    client = store.clickhouse.client()
+    client.command(f"DROP TABLE {DATABASE}.series")
+    client.command(series_sql(None)[0])
+    assert _routes(store, "hits") == {}

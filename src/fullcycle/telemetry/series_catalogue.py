@@ -16,6 +16,12 @@ every look-up first checks the table, cheaply and exactly:
   series gone: either empties every kept answer. Rows of known series (every insert writes one
   per series it holds, with its `last_seen`) and merges change nothing that a look-up returns.
 
+An embedded store needs no query to know that nothing changed: no other process can write into
+it (the store locks its data dir), and each part is a directory of the table's data directory.
+While that directory lists the same names and the table's definition file is the same (not made
+anew) as when the parts were last counted, `known` gives the kept answers without asking chDB,
+and a read binds the series' fingerprints instead of selecting them with a `series` subquery.
+
 Label values and the metric are part of a series' fingerprint, so a known fingerprint's labels
 cannot change; its type is whichever row's (`any(type)`), as without the catalogue. On a cluster
 (the `series` table is Distributed over shards' parts) nothing is kept.
@@ -87,8 +93,8 @@ class SeriesCatalogue:
     def _follow_table(self) -> None:
         """Bring the counts up to the table's active parts; forget every answer when a series
         came or went."""
-        self._files_seen = None
         files = self._table_files() if self.engine_path is not None else None
+        self._files_seen = None
         files_seen = self._files_now(files) if files is not None else None
         for _ in range(_ATTEMPTS):
             active = self._active_parts()
@@ -122,8 +128,13 @@ class SeriesCatalogue:
         raise RuntimeError("the series table's parts changed under every look at them")
 
     def _table_files(self) -> tuple[Path, Path] | None:
-        """The embedded table's definition file and data directory."""
+        """The embedded table's definition file and data directory: as found before while the
+        definition file is the same (the table was not made anew), else asked for."""
         assert self.engine_path is not None
+        if self._files is not None and self._files_seen is not None:
+            now = self._files_now(self._files)
+            if now is not None and now[0] == self._files_seen[0]:
+                return self._files
         rows = self.clickhouse.client().query(
             "SELECT metadata_path, data_paths[1] FROM system.tables"
             " WHERE database = {database:String} AND name = 'series'",
