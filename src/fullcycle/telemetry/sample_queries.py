@@ -100,6 +100,19 @@ def _add_matchers(conditions: _Conditions, matchers: Sequence[LabelMatcher]) -> 
             conditions.add(f"{negation}match({subject}, {pattern})")
 
 
+class _NumbersText:
+    """An array of integers bound as a parameter in ClickHouse's text form, made at once: the
+    client formats a list element by element (1.3 ms for a histogram's 456 fingerprints, as
+    much as the `series` subquery the array saves), and a string character by character; any
+    other value it binds as its `str`."""
+
+    def __init__(self, numbers: Sequence[int]) -> None:
+        self.text = f"[{','.join(map(str, numbers))}]"
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def _series_conditions_of(
     matchers: Sequence[LabelMatcher], fingerprints: Sequence[int] | None = None
 ) -> _Conditions:
@@ -111,7 +124,8 @@ def _series_conditions_of(
     conditions = _Conditions()
     _add_matchers(conditions, [m for m in matchers if m.name == METRIC_NAME])
     if fingerprints is not None:
-        conditions.add(f"fingerprint IN {conditions.bind(fingerprints, 'Array(UInt64)')}")
+        listed = conditions.bind(_NumbersText(fingerprints), "Array(UInt64)")
+        conditions.add(f"fingerprint IN {listed}")
         return conditions
     series = _Conditions()
     series.parameters = conditions.parameters
