@@ -260,10 +260,12 @@ def matching_fingerprints(
 ) -> Future[np.ndarray]:
     """The fingerprints of the series `matchers` select (sorted), looked up in another
     thread."""
-    found, _ = _series_for_read(store, matchers, ())
-    if found.done():
-        return _done(np.array(sorted(found.result()), dtype=np.uint64))
-    return _LOOKUPS.submit(lambda: np.array(sorted(found.result()), dtype=np.uint64))
+    known = _known_series(store, matchers, ())
+    if known is not None:
+        return _done(np.array(sorted(known), dtype=np.uint64))
+    return _LOOKUPS.submit(
+        lambda: np.array(sorted(_series_of(store, matchers, kept=())), dtype=np.uint64)
+    )
 
 
 # More fingerprints than this are not bound into a read (the `series` subquery selects them).
@@ -279,16 +281,23 @@ def _series_for_read(
     """The matching series for a read of their rows: `_series_of`, and the fingerprints to
     bind into the read. When the series catalogue knows them without asking the store (an
     embedded store whose series have not changed since), both at once; otherwise they are
-    looked up in another thread while the read selects them with a `series` subquery (None),
-    or, unless `beside`, not at all (no series)."""
-    known = store.series_catalogue.known(
-        _key(matchers, kept), lambda: _looked_up(store, matchers, kept)
-    )
-    if known is not None and len(known) <= _BOUND_SERIES:
-        return _done(known), sorted(known)
+    looked up in another thread while the read selects them with a `series` subquery (None,
+    as for more than `_BOUND_SERIES`), or, unless `beside`, not at all (no series)."""
+    known = _known_series(store, matchers, kept)
+    if known is not None:
+        return _done(known), sorted(known) if len(known) <= _BOUND_SERIES else None
     if not beside:
         return _done({}), None
     return _LOOKUPS.submit(_series_of, store, matchers, kept), None
+
+
+def _known_series(
+    store: TelemetryStore, matchers: Sequence[LabelMatcher], kept: Sequence[str] | None
+) -> SeriesFound | None:
+    """`_series_of` when the series catalogue knows the table unchanged without asking it."""
+    return store.series_catalogue.known(
+        _key(matchers, kept), lambda: _looked_up(store, matchers, kept)
+    )
 
 
 def _done(result: Any) -> Future[Any]:
