@@ -24,7 +24,8 @@ and a read binds the series' fingerprints instead of selecting them with a `seri
 
 Label values and the metric are part of a series' fingerprint, so a known fingerprint's labels
 cannot change; its type is whichever row's (`any(type)`), as without the catalogue. On a cluster
-(the `series` table is Distributed over shards' parts) nothing is kept.
+(the `series` table is Distributed over shards' parts) nothing is kept. The counts take about
+100 bytes per series and 8 per series and part holding it, besides the answers kept.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
+
 from fullcycle.telemetry.connection import DATABASE, ClickHouse
 
 Answer = TypeVar("Answer")
@@ -44,6 +47,8 @@ FilesSeen = tuple[tuple[int, int], tuple[str, ...]]
 
 # A part listed but merged away before its rows were read is listed again, this many times.
 _ATTEMPTS = 5
+# Answers kept at most (one per selector and kept labels; a dashboard has a few dozen).
+_MAX_ANSWERS = 1000
 
 
 class SeriesCatalogue:
@@ -59,7 +64,7 @@ class SeriesCatalogue:
         self._lock = threading.Lock()
         self._files: tuple[Path, Path] | None = None  # the table's definition and data dir
         self._files_seen: FilesSeen | None = None  # as they were when the parts were counted
-        self._parts: dict[str, list[int]] = {}  # active part -> its distinct fingerprints
+        self._parts: dict[str, np.ndarray] = {}  # active part -> its distinct fingerprints
         self._holders: dict[int, int] = {}  # fingerprint -> active parts holding it
         self._answers: dict[Hashable, object] = {}
 
@@ -69,9 +74,7 @@ class SeriesCatalogue:
             return look_up()
         with self._lock:
             self._follow_table()
-            if key not in self._answers:
-                self._answers[key] = look_up()
-            return self._answers[key]  # type: ignore[return-value]
+            return self._kept(key, look_up)
 
     def known(self, key: Hashable, look_up: Callable[[], Answer]) -> Answer | None:
         """`answer` without asking the table whether it changed, when the embedded engine's
@@ -86,9 +89,16 @@ class SeriesCatalogue:
                 return None
             if self._files_now(self._files) != self._files_seen:
                 return None
-            if key not in self._answers:
-                self._answers[key] = look_up()
-            return self._answers[key]  # type: ignore[return-value]
+            return self._kept(key, look_up)
+
+    def _kept(self, key: Hashable, look_up: Callable[[], Answer]) -> Answer:
+        """The answer kept under `key`, looked up now if there is none (the oldest answer
+        makes room beyond `_MAX_ANSWERS`: ad hoc queries must not fill the memory)."""
+        if key not in self._answers:
+            if len(self._answers) >= _MAX_ANSWERS:
+                del self._answers[next(iter(self._answers))]
+            self._answers[key] = look_up()
+        return self._answers[key]  # type: ignore[return-value]
 
     def _follow_table(self) -> None:
         """Bring the counts up to the table's active parts; forget every answer when a series
@@ -105,20 +115,8 @@ class SeriesCatalogue:
             )
             if len(read) < len(added):
                 continue  # a part was merged away after it was listed: list them again
-            changed = False
-            for name, fingerprints in read.items():
-                for fingerprint in fingerprints:
-                    holders = self._holders.get(fingerprint, 0)
-                    changed |= holders == 0
-                    self._holders[fingerprint] = holders + 1
-                self._parts[name] = fingerprints
-            for name in self._parts.keys() - active:
-                for fingerprint in self._parts.pop(name):
-                    holders = self._holders.pop(fingerprint) - 1
-                    changed |= holders == 0
-                    if holders:
-                        self._holders[fingerprint] = holders
-            if changed:
+            # Parts added first: a merged part holds its sources' series before they go.
+            if self._counted(read) | self._uncounted(self._parts.keys() - active):
                 self._answers.clear()
             self._files, self._files_seen = files, files_seen
             return
@@ -126,6 +124,28 @@ class SeriesCatalogue:
         self._holders.clear()
         self._answers.clear()
         raise RuntimeError("the series table's parts changed under every look at them")
+
+    def _counted(self, parts: dict[str, list[int]]) -> bool:
+        """Count the fingerprints of parts newly active; whether a series is new."""
+        new = False
+        for name, fingerprints in parts.items():
+            for fingerprint in fingerprints:
+                holders = self._holders.get(fingerprint, 0)
+                new |= holders == 0
+                self._holders[fingerprint] = holders + 1
+            self._parts[name] = np.array(fingerprints, dtype=np.uint64)
+        return new
+
+    def _uncounted(self, parts: set[str]) -> bool:
+        """Stop counting the fingerprints of parts no longer active; whether a series is gone."""
+        gone = False
+        for name in parts:
+            for fingerprint in self._parts.pop(name).tolist():
+                holders = self._holders.pop(fingerprint) - 1
+                gone |= holders == 0
+                if holders:
+                    self._holders[fingerprint] = holders
+        return gone
 
     def _table_files(self) -> tuple[Path, Path] | None:
         """The embedded table's definition file and data directory: as found before while the
