@@ -24,6 +24,7 @@ from fullcycle.telemetry.flusher import Flusher, FlushPolicy
 from fullcycle.telemetry.group_commit import GroupCommitWriter, Overloaded
 from fullcycle.telemetry.payloads import encode_batches
 from fullcycle.telemetry.schema import Retention, ensure_schema
+from fullcycle.telemetry.series_catalogue import SeriesCatalogue
 from fullcycle.telemetry.tables import TABLES
 from fullcycle.telemetry.wal import Position, SegmentWriter
 
@@ -69,6 +70,12 @@ class TelemetryStore:
     def __init__(self, options: StoreOptions) -> None:
         self.options = options
         self.clickhouse = ClickHouse(options.clickhouse_url, options.data_dir / "telemetry")
+        # Series look-ups' answers while the series stay the same (not over a cluster's shards).
+        self.series_catalogue = SeriesCatalogue(
+            self.clickhouse,
+            enabled=options.cluster is None,
+            engine_path=options.data_dir / "telemetry" if self.clickhouse.embedded else None,
+        )
         self._wal_dir = options.data_dir / "wal"
         self._lock_file: IO[bytes] | None = None
 
