@@ -10,6 +10,7 @@ import math
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
@@ -320,3 +321,52 @@ def test_the_y_axis_reaches_a_threshold_far_above_the_values(
     assert low <= 0 and 0.5 <= high < 0.6, (low, high)
     _, fitted_high, _ = scales["Error ratio"]
     assert largest <= fitted_high < 0.5, fitted_high
+
+
+def test_marker_titles_close_together_do_not_overlap(
+    checkout: LiveServer, browser: Browser
+) -> None:
+    """A faulty deploy, its rollback and a redeploy within two minutes, and one at the window's
+    right edge: the titles drawn are apart from each other, inside the chart, and the list
+    under the dashboard names every marker."""
+    now_ns = time.time_ns()
+    close_together = (
+        (300, "deploy", "checkout 1.5.0-faulty by bob"),
+        (250, "rollback", "checkout 1.4.2 (automatic rollback of deploy 43)"),
+        (200, "deploy", "checkout 1.5.1 by bob"),
+        (5, "deploy", "checkout 1.5.2 by carol"),
+    )
+    markers = MarkerBatch()
+    for seconds_ago, kind, title in close_together:
+        markers.add(
+            timestamp_ns=now_ns - seconds_ago * 1_000_000_000,
+            kind=kind,
+            service="checkout",
+            title=title,
+            reference="/deploys/43",
+            attributes={},
+        )
+    with ThreadPoolExecutor(1) as thread:  # Playwright's event loop runs in this one
+        thread.submit(asyncio.run, checkout.app.state.telemetry.append([markers])).result()
+    checkout.app.state.telemetry.flush()
+    create_admin_user(checkout, "alice")
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    _log_in(page, checkout, "/services/checkout/dashboard?range=1h")
+    expect(page.get_by_test_id("dashboard")).to_have_attribute("data-loaded", re.compile(r"\d+"))
+
+    drawn = page.evaluate(
+        """() => { const u = window.fullcycleCharts['Memory'].plot;
+        return {labels: u.markerLabels, left: u.bbox.left, right: u.bbox.left + u.bbox.width}; }"""
+    )
+    screenshot(page, "dashboard-markers")
+
+    labels = drawn["labels"]
+    assert len(labels) == 3, labels  # a title in each of the three rows; the others are left out
+    for _, _, title in close_together:
+        expect(page.locator("[data-marker-list]")).to_contain_text(title)
+    for label in labels:
+        assert drawn["left"] <= label["x"] and label["x"] + label["width"] <= drawn["right"]
+    for index, one in enumerate(labels):
+        for other in labels[index + 1 :]:
+            apart = one["x"] + one["width"] <= other["x"] or other["x"] + other["width"] <= one["x"]
+            assert apart or one["y"] != other["y"], (one, other)

@@ -19,6 +19,7 @@
   const TIME_KEY = "fullcycle.timeRange";
   const COLORS = ["#3b82f6", "#ef4444", "#10b981", "#f59e0b", "#8b5cf6", "#ec4899", "#14b8a6", "#64748b"];
   const MARKER_COLORS = { deploy: "#2563eb", rollback: "#d97706", incident: "#dc2626" };
+  const MARKER_LABEL_ROWS = 3;
   // The colours of the logs page, so that a level looks the same everywhere.
   const LEVEL_COLORS = {
     trace: "#9aa5b1", debug: "#7b8794", info: "#3f9142", warn: "#d08c00",
@@ -334,19 +335,44 @@
     ctx.setLineDash([4, 4]);
     ctx.lineWidth = 1.5 * devicePixelRatio;
     ctx.font = `${10 * devicePixelRatio}px sans-serif`;
-    for (const marker of markers) {
-      const t = marker.timestamp_ms / 1000;
-      if (t < min || t > max) continue;
-      const x = Math.round(u.valToPos(t, "x", true));
+    const shown = markers.filter((m) => m.timestamp_ms / 1000 >= min && m.timestamp_ms / 1000 <= max);
+    for (const marker of shown) {
+      const x = Math.round(u.valToPos(marker.timestamp_ms / 1000, "x", true));
       ctx.strokeStyle = MARKER_COLORS[marker.kind] || "#64748b";
-      ctx.fillStyle = ctx.strokeStyle;
       ctx.beginPath();
       ctx.moveTo(x, u.bbox.top);
       ctx.lineTo(x, u.bbox.top + u.bbox.height);
       ctx.stroke();
-      ctx.fillText(marker.title, x + 3 * devicePixelRatio, u.bbox.top + 10 * devicePixelRatio);
+    }
+    u.markerLabels = placeMarkerLabels(u, ctx, shown);
+    for (const label of u.markerLabels) {
+      ctx.fillStyle = MARKER_COLORS[label.kind] || "#64748b";
+      ctx.fillText(label.title, label.x, label.y);
     }
     ctx.restore();
+  }
+
+  // Where each marker's title goes: right of its line, or left of it at the plot's right edge,
+  // in the first of MARKER_LABEL_ROWS rows where it overlaps no other title; a title that fits
+  // in no row is left out (its line stays, and the list under the dashboard names it).
+  function placeMarkerLabels(u, ctx, markers) {
+    const gap = 3 * devicePixelRatio;
+    const rows = Array.from({ length: MARKER_LABEL_ROWS }, () => []);
+    const placed = [];
+    for (const marker of markers) {
+      const line = Math.round(u.valToPos(marker.timestamp_ms / 1000, "x", true));
+      const width = ctx.measureText(marker.title).width;
+      const right = u.bbox.left + u.bbox.width;
+      const x = line + gap + width <= right ? line + gap : Math.max(u.bbox.left, line - gap - width);
+      const row = rows.findIndex((taken) =>
+        taken.every(([start, end]) => x + width + gap <= start || x >= end + gap),
+      );
+      if (row < 0) continue;
+      rows[row].push([x, x + width]);
+      const y = u.bbox.top + (10 + 12 * row) * devicePixelRatio;
+      placed.push({ title: marker.title, kind: marker.kind, x, y, width });
+    }
+    return placed;
   }
 
   function showTooltip(u, panel, tooltip) {
