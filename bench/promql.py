@@ -24,6 +24,12 @@ query in flight at the same time, on both sides alike: fullcycle's 8 queries in 
 this process, VictoriaMetrics' as 8 HTTP requests at once over 8 connections; the figure is
 the time until the last answer.
 
+The last row, "service page", is the service's automatic dashboard as its page asks for it:
+one call of `service_dashboard` (the same 8 queries, a panel's queries evaluated together so
+that the latency panel's p50, p95 and p99 read their bucket rates once, plus the look-up of
+which metrics the service has, its log volume and its markers), against VictoriaMetrics
+answering the 8 queries one after another (the "dashboard" row's figure).
+
 After each window's table, a line gives the CPU time fullcycle's process (all its threads,
 Python and chDB) spent per dashboard: on a shared machine it moves less with the other work
 than the wall time does, so it compares two versions run one after the other.
@@ -55,6 +61,7 @@ from benchlib import free_port, machine
 
 from fullcycle.metrics.engine import range_query
 from fullcycle.metrics.panel_data import TimeRange
+from fullcycle.metrics.service_dashboard import service_dashboard
 from fullcycle.telemetry.batches import SampleBatch
 from fullcycle.telemetry.store import StoreOptions, TelemetryStore
 
@@ -299,9 +306,42 @@ def measure_at_once(
     return ours, theirs
 
 
-def report_at_once(ours: list[float], theirs: list[float]) -> None:
+def measure_service_page(
+    store: TelemetryStore, victoria: str, window: TimeRange, repeat: int
+) -> tuple[list[float], list[float]]:
+    """Milliseconds for the service's dashboard as its page gets it, one request
+    (`service_dashboard`: the panels' queries, a panel's queries evaluated together, the
+    series look-up, the log volume and the markers), against VictoriaMetrics answering the 8
+    panel queries one after another, `repeat` times each."""
+    panels = service_dashboard(store, JOB.split('"')[1], window)["panels"]
+    drawn = {panel["title"]: len(panel["series"]) for panel in panels}
+    print(f"the service page's panels (series): {drawn}")
+    params = {
+        "start": window.start.timestamp(),
+        "end": window.end.timestamp(),
+        "step": window.step.total_seconds(),
+    }
+    ours: list[float] = []
+    theirs: list[float] = []
+    with httpx.Client(timeout=120) as http:
+        for _ in range(repeat):
+            ours.append(timed(lambda: service_dashboard(store, JOB.split('"')[1], window)))
+            theirs.append(
+                sum(
+                    timed(
+                        lambda e=expr: http.get(
+                            f"{victoria}/api/v1/query_range", params={**params, "query": e}
+                        ).raise_for_status()
+                    )
+                    for expr in PANELS.values()
+                )
+            )
+    return ours, theirs
+
+
+def report_total(label: str, ours: list[float], theirs: list[float]) -> None:
     print(
-        f"{'at once':<12} {percentile(ours, 50):>11.1f} ms {percentile(ours, 95):>5.1f} ms"
+        f"{label:<12} {percentile(ours, 50):>11.1f} ms {percentile(ours, 95):>5.1f} ms"
         f" {percentile(theirs, 50):>5.1f} ms {percentile(theirs, 95):>5.1f} ms"
         f" {percentile(ours, 50) / percentile(theirs, 50):>9.1f}x"
     )
@@ -377,7 +417,8 @@ def main() -> None:
             )
             if args.at_once:
                 print(f"load average: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
-                report_at_once(*measure_at_once(store, url, window, args.repeat))
+                report_total("at once", *measure_at_once(store, url, window, args.repeat))
+            report_total("service page", *measure_service_page(store, url, window, args.repeat))
     finally:
         store.close()
         victoria.terminate()

@@ -22,11 +22,13 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from fullcycle.metrics.engine import instant_query, range_query
+from fullcycle.metrics.engine import instant_query, range_queries, range_query
+from fullcycle.telemetry import sample_queries
 from fullcycle.telemetry.batches import SampleBatch
 from fullcycle.telemetry.rollups import (
     HALF_HOUR_SAMPLES,
@@ -483,6 +485,52 @@ def test_two_operands_over_one_metric_read_once_answer_as_apart(
             expected = range_query(store, apart, start, end, step, rollups=rollups)
             assert expected.series, apart
             answer = range_query(store, query, start, end, step, rollups=rollups)
+            assert_same(query, expected, answer)
+
+
+SHARED = "sum by (instance) (rate(http_requests_total[5m]))"
+SHARING = [
+    SHARED,
+    f"{SHARED} * 2",
+    f"-{SHARED}",
+    f"{SHARED} / ignoring (instance) group_left sum(rate(http_requests_total[5m]))",
+    f"{SHARED} > 0.4",
+    f"topk(2, {SHARED})",
+    f"sort_desc({SHARED})",
+    f"abs({SHARED})",
+    f"clamp_min({SHARED}, 0.5)",
+    f"avg({SHARED})",
+    f"quantile(0.5, {SHARED})",
+    f"{SHARED} - {SHARED}",
+]
+
+
+def test_queries_evaluated_together_answer_as_apart_and_read_their_shared_part_once(
+    store: TelemetryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dashboard panel's queries are evaluated together: the part they share is read once,
+    and each consumer of it (which must not change it) answers as when evaluated alone."""
+    reads = 0
+    read = sample_queries._columns
+
+    def counted(*arguments: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return read(*arguments)
+
+    monkeypatch.setattr(sample_queries, "_columns", counted)
+    start, end = at(START_MS), at(END_MS)
+    for step in (timedelta(minutes=5), timedelta(seconds=45)):
+        apart = [range_query(store, query, start, end, step) for query in SHARING]
+        reads = 0
+        range_query(store, SHARED, start, end, step)
+        alone = reads
+        reads = 0
+        together = range_queries(store, SHARING[:3], start, end, step)
+        assert reads == alone, "three queries of one part read as much as the part alone"
+        together = range_queries(store, SHARING, start, end, step)
+        for query, expected, answer in zip(SHARING, apart, together, strict=True):
+            assert expected.series, query
             assert_same(query, expected, answer)
 
 

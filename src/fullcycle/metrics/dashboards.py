@@ -82,12 +82,13 @@ def _panels(
                 row=row.title,
                 thresholds=[threshold.model_dump() for threshold in panel.thresholds],
             )
-            if panel.type == "timeseries" and panel.band is not None:
-                chart.band = expected_band(store, exprs[0], panel.band, window)
+            if panel.type == "timeseries":
+                if panel.band is not None:
+                    chart.band = expected_band(store, exprs[0], panel.band, window)
+                queries = [(e, q.legend) for e, q in zip(exprs, panel.queries, strict=True)]
+                chart.series.extend(timeseries(store, queries, window))
             for expr, query in zip(exprs, panel.queries, strict=True):
-                if panel.type == "timeseries":
-                    chart.series.extend(timeseries(store, expr, query.legend, window))
-                elif panel.type in ("stat", "table"):
+                if panel.type in ("stat", "table"):
                     chart.values.extend(latest_values(store, expr, query.legend, window.end))
                 elif panel.type == "kpi":
                     chart.values.extend(week_over_week(store, expr, query.legend, window.end))

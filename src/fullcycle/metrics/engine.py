@@ -134,6 +134,22 @@ def range_query(
 
     Selectors read the store's rollups where the steps and windows allow it (the same answer,
     from fewer rows); `rollups=False` reads only raw samples (for comparing the two)."""
+    return range_queries(store, [expr], start, end, step, rollups=rollups)[0]
+
+
+def range_queries(
+    store: TelemetryStore,
+    exprs: list[str],
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    *,
+    rollups: bool = True,
+) -> list[QueryResult]:
+    """`range_query` of each of `exprs` over the same steps, evaluated together: a part that
+    reads the store and is written the same in several of them (the bucket rates under a
+    latency panel's p50, p95 and p99) is evaluated once. Every expression is parsed before any
+    is evaluated, so a syntax error in one answers none."""
     step_ms = int(step.total_seconds() * 1000)
     start_ms, end_ms = _milliseconds(start), _milliseconds(end)
     if step_ms <= 0:
@@ -145,10 +161,14 @@ def range_query(
             "exceeded maximum resolution of 11,000 points per timeseries;"
             " try decreasing the query resolution (?step=XX)"
         )
-    node = _parse(expr)
+    nodes = [_parse(expr) for expr in exprs]
     keep_freed_memory()
     times = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
-    value = _Evaluator(store, times, step_ms, rollups).evaluate(node)
+    evaluator = _Evaluator(store, times, step_ms, rollups, shared={})
+    return [_matrix_of(evaluator.evaluate(node), times) for node in nodes]
+
+
+def _matrix_of(value: Value, times: np.ndarray) -> QueryResult:
     if isinstance(value, String):
         raise PromQLError("a range query must return an instant vector or a scalar, not a string")
     if isinstance(value, Scalar):
@@ -255,18 +275,32 @@ class _Evaluator:
     """Evaluates one parsed expression at the evaluation times `times` (unix ms)."""
 
     def __init__(
-        self, store: TelemetryStore, times: np.ndarray, step_ms: int, rollups: bool = True
+        self,
+        store: TelemetryStore,
+        times: np.ndarray,
+        step_ms: int,
+        rollups: bool = True,
+        shared: dict[str, Value] | None = None,
     ) -> None:
+        """`shared`: values of the parts that read the store, by their text, for expressions
+        evaluated together (`range_queries`); values are never changed once made, so the same
+        one can be an operand of several."""
         self.store = store
         self.times = times
         self.step_ms = step_ms
         self.rollups = rollups
+        self.shared = shared
 
     def evaluate(self, node: Any) -> Value:
         handler = self._handlers.get(type(node))
         if handler is None:
             raise PromQLError(f"{type(node).__name__} expressions are not supported")
-        return handler(self, node)
+        if self.shared is None or not _reads_store(node):
+            return handler(self, node)
+        text = str(node)
+        if text not in self.shared:
+            self.shared[text] = handler(self, node)
+        return self.shared[text]
 
     def _number(self, node: Any) -> Value:
         return Scalar(np.full(len(self.times), float(node.val)))

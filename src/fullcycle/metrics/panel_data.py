@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fullcycle.metrics.engine import QueryResult, instant_query, range_query
+from fullcycle.metrics.engine import QueryResult, instant_query, range_queries
 from fullcycle.telemetry.store import TelemetryStore
 
 LEGEND_LABEL = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
@@ -88,13 +88,17 @@ def _aligned(result: QueryResult, timestamps: list[float]) -> list[tuple[dict, l
 
 
 def timeseries(
-    store: TelemetryStore, expr: str, legend_template: str, window: TimeRange
+    store: TelemetryStore, queries: list[tuple[str, str]], window: TimeRange
 ) -> list[ChartSeries]:
-    """The series of a range query over the window that have at least one value."""
+    """The series of a panel's range queries, (expression, legend template) pairs, over the
+    window that have at least one value. The queries are evaluated together, so a part they
+    share (a latency panel's bucket rates) is read once."""
     timestamps = window.timestamps
-    result = range_query(store, expr, window.start, window.end, window.step)
+    exprs = [expr for expr, _ in queries]
+    results = range_queries(store, exprs, window.start, window.end, window.step)
     return [
         ChartSeries(legend(legend_template, labels), expr, labels, values)
+        for (expr, legend_template), result in zip(queries, results, strict=True)
         for labels, values in _aligned(result, timestamps)
         if any(value is not None for value in values)
     ]

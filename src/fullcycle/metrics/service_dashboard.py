@@ -157,8 +157,8 @@ def _evaluate_panel(
         if names and not names & present:
             continue
         chart = ChartPanel(panel.title, panel.unit, [query.expr for query in alternative])
-        for query in alternative:
-            chart.series.extend(timeseries(store, query.expr, query.legend, window))
+        queries = [(query.expr, query.legend) for query in alternative]
+        chart.series.extend(timeseries(store, queries, window))
         if chart.series:
             return chart
     return None
