@@ -204,14 +204,19 @@ def open_data(
     return store, victoria, url, end_s
 
 
-def check_answers(store: TelemetryStore, victoria: str, window: TimeRange) -> None:
-    """Each panel's answer next to VictoriaMetrics': the largest relative difference of a
-    value (VictoriaMetrics extrapolates rates differently, so they differ by a few per cent)."""
-    params = {
+def range_parameters(window: TimeRange) -> dict[str, float]:
+    """The window as `/api/v1/query_range` takes it (besides the query)."""
+    return {
         "start": window.start.timestamp(),
         "end": window.end.timestamp(),
         "step": window.step.total_seconds(),
     }
+
+
+def check_answers(store: TelemetryStore, victoria: str, window: TimeRange) -> None:
+    """Each panel's answer next to VictoriaMetrics': the largest relative difference of a
+    value (VictoriaMetrics extrapolates rates differently, so they differ by a few per cent)."""
+    params = range_parameters(window)
     for panel, expr in PANELS.items():
         ours = range_query(store, expr, window.start, window.end, window.step).series
         theirs = httpx.get(
@@ -251,11 +256,7 @@ def measure(
     dashboard's 8 fullcycle queries, which other sessions' load stretches less than the wall
     time."""
     timings: dict[str, tuple[list[float], list[float]]] = {p: ([], []) for p in PANELS}
-    params = {
-        "start": window.start.timestamp(),
-        "end": window.end.timestamp(),
-        "step": window.step.total_seconds(),
-    }
+    params = range_parameters(window)
     with httpx.Client(timeout=120) as http:
         for _ in range(repeat):
             spent = 0.0
@@ -282,11 +283,7 @@ def measure_at_once(
 ) -> tuple[list[float], list[float]]:
     """Milliseconds until every panel is answered with all 8 queries sent at once, fullcycle
     and VictoriaMetrics, `repeat` times each."""
-    params = {
-        "start": window.start.timestamp(),
-        "end": window.end.timestamp(),
-        "step": window.step.total_seconds(),
-    }
+    params = range_parameters(window)
     ours: list[float] = []
     theirs: list[float] = []
     limits = httpx.Limits(max_connections=len(PANELS))
@@ -316,11 +313,7 @@ def measure_service_page(
     panels = service_dashboard(store, JOB.split('"')[1], window)["panels"]
     drawn = {panel["title"]: len(panel["series"]) for panel in panels}
     print(f"the service page's panels (series): {drawn}")
-    params = {
-        "start": window.start.timestamp(),
-        "end": window.end.timestamp(),
-        "step": window.step.total_seconds(),
-    }
+    params = range_parameters(window)
     ours: list[float] = []
     theirs: list[float] = []
     with httpx.Client(timeout=120) as http:

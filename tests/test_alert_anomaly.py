@@ -91,10 +91,13 @@ def open_app(settings: Settings) -> TestClient:
     return client
 
 
-def ingest_shop(client: TestClient) -> None:
-    batch = revenue_counter(
-        NORMAL_DAY - timedelta(days=15), OUTAGE_DAY + timedelta(hours=12), OUTAGE
-    )
+def ingest_shop(
+    client: TestClient,
+    opened: datetime = NORMAL_DAY - timedelta(days=15),
+    until: datetime = OUTAGE_DAY + timedelta(hours=12),
+) -> None:
+    """The shop's revenue counter from its opening `opened` to `until`, with the OUTAGE."""
+    batch = revenue_counter(opened, until, OUTAGE)
     response = client.post(
         BATCHES_PATH,
         content=encode_batches([batch]),
@@ -208,14 +211,7 @@ def test_a_series_younger_than_the_history_is_learnt_from_its_first_value(
     clock.now = NORMAL_DAY + timedelta(minutes=1)
     with open_app(quiet_settings) as client:
         add_service(client)
-        batch = revenue_counter(NORMAL_DAY - timedelta(days=9), NORMAL_DAY, OUTAGE)
-        response = client.post(
-            BATCHES_PATH,
-            content=encode_batches([batch]),
-            headers={"Content-Type": BATCHES_CONTENT_TYPE},
-        )
-        assert response.status_code == 200, response.text
-        client.app.state.telemetry.flush()  # type: ignore[attr-defined]
+        ingest_shop(client, opened=NORMAL_DAY - timedelta(days=9), until=NORMAL_DAY)
         applied = client.put("/api/v1/rules", json={"source": rules, "name": "shop.yaml"})
         assert applied.status_code == 200, applied.text
         alerting, _queries = alerting_of(client, clock, "young")

@@ -331,20 +331,27 @@ def test_three_weeks_of_a_normal_payment_ratio_do_not_page(
     assert not any(point.alert for point in points[7 * 1440 :])
 
 
+def a_provider_failing_at_noon(
+    detector: Detector, series: list[float | None], minutes: int
+) -> list[Point]:
+    """The detector's points for `minutes` from 12:00 of the fourth week's first day, when
+    only 70 % of the payments go through, after a normal morning that must not page."""
+    start = 21 * 1440
+    before = feed(detector, series[start : start + 12 * 60], 1, first=start)
+    assert not any(point.alert for point in before)
+    rng = np.random.default_rng(8)
+    orders = orders_per_step(22, 1, seed=6)[start + 12 * 60 : start + 12 * 60 + minutes]
+    failing = [float(rng.binomial(int(n), 0.7)) / n if n else None for n in orders]
+    return feed(detector, failing, 1, first=start + 12 * 60)
+
+
 def test_a_failing_payment_provider_pages_within_fifteen_minutes(
     payments: tuple[Detector, list[Point], list[float | None]],
 ) -> None:
     """From 12:00 only 70 % of the payments go through: the ratio's level follows the
     series only slowly, the expected value stays where the ratio usually is."""
     detector, _, series = payments
-    detector = Detector.from_state(detector.state())
-    start = 21 * 1440
-    before = feed(detector, series[start : start + 12 * 60], 1, first=start)
-    assert not any(point.alert for point in before)
-    rng = np.random.default_rng(8)
-    orders = orders_per_step(22, 1, seed=6)[start + 12 * 60 : start + 12 * 60 + 45]
-    failing = [float(rng.binomial(int(n), 0.7)) / n if n else None for n in orders]
-    points = feed(detector, failing, 1, first=start + 12 * 60)
+    points = a_provider_failing_at_noon(Detector.from_state(detector.state()), series, 45)
     first = next(index for index, point in enumerate(points) if point.alert)
     assert first < 15, f"first alert after {first + 1} minutes"
     assert points[first].direction == "below"
@@ -412,13 +419,7 @@ def test_a_payment_ratio_saved_by_an_older_version_still_pages(
     if saved == "before the evidence alert":
         del fields["mean_hourly"], fields["excess_spread"], fields["excess_scale"]
     restored = Detector.from_state(json.dumps(fields).encode())
-    start = 21 * 1440
-    normal = feed(restored, series[start : start + 12 * 60], 1, first=start)
-    assert not any(point.alert for point in normal)
-    rng = np.random.default_rng(8)
-    orders = orders_per_step(22, 1, seed=6)[start + 12 * 60 : start + 12 * 60 + 30]
-    failing = [float(rng.binomial(int(n), 0.7)) / n if n else None for n in orders]
-    assert any(point.alert for point in feed(restored, failing, 1, first=start + 12 * 60))
+    assert any(point.alert for point in a_provider_failing_at_noon(restored, series, 30))
 
 
 def test_at_five_minute_steps_a_failing_payment_provider_pages_within_fifteen_minutes() -> None:

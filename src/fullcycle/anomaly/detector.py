@@ -803,10 +803,7 @@ class Detector:
         elif dispersion < 1e-12:
             dispersion = 1e-12
         ceiling = mean + ALERT_CLIP * math.sqrt(variance)
-        slot = self._evidence_slot + 1
-        if slot == EVIDENCE_SPAN:
-            slot = 0
-        self._evidence_slot = slot
+        slot = self._next_evidence_slot()
         totals_value, totals_capped = self._totals_value, self._totals_capped
         totals_expected, totals_variance = self._totals_expected, self._totals_variance
         total_value = totals_value[slot] = self._total_value = self._total_value + value
@@ -920,6 +917,14 @@ class Detector:
                 half_below, half_above = False, residual > 0.0
         return self._held(sign)
 
+    def _next_evidence_slot(self) -> int:
+        """Move the running totals' ring on by one point; the slot of this point."""
+        slot = self._evidence_slot + 1
+        if slot == EVIDENCE_SPAN:
+            slot = 0
+        self._evidence_slot = slot
+        return slot
+
     def _silence(self, value: float, rhythm: float, offset: float) -> float:
         """A sparse count: twice -ln P of the current run of zeros (comparable with a squared
         z), each zero as unlikely as a Poisson count at the seasonal forecast with the offset
@@ -1010,10 +1015,7 @@ class Detector:
             size = 1e-12
         shortfall = 1.0 - value
         ceiling = mean + RATIO_POINT_CAP * math.sqrt(variance)
-        slot = self._evidence_slot + 1
-        if slot == EVIDENCE_SPAN:
-            slot = 0
-        self._evidence_slot = slot
+        slot = self._next_evidence_slot()
         totals_value, totals_expected = self._totals_value, self._totals_expected
         total_value = totals_value[slot] = self._total_value = (
             self._total_value + (shortfall if shortfall < ceiling else ceiling) / size
