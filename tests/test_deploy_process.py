@@ -143,7 +143,7 @@ def test_the_deployed_shop_sends_traces_metrics_and_logs_to_fullcycle(
     OTLP/HTTP to a real fullcycle server."""
     port = free_port()
     with httpx.Client(
-        base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60
     ) as api:
         api.post("/api/v1/services", json={"name": "shop", "owners": ["team-shop"]})
         telemetry = f"""      env:
