@@ -85,6 +85,29 @@ def test_deploy_from_the_service_page_and_refuse_self_approval(
     assert "/deploys/1" in service_page.text and "All deploys" in service_page.text
 
 
+@pytest.mark.parametrize(
+    ("service", "environment", "field"),
+    [
+        ("Shop Checkout", "production", "service"),
+        ("a" * 70, "production", "service"),
+        ("shop", "prod/eu", "environment"),
+    ],
+)
+def test_a_lock_with_a_name_the_api_refuses_is_refused_and_nothing_is_locked(
+    client: TestClient, service: str, environment: str, field: str
+) -> None:
+    """The lock form cut names to 63 characters and took any text, so it said "locked" of a
+    lock no deploy of the service would ever meet; it now checks them as the API does."""
+    logged_in(client, "oncall", can_deploy=True)
+    form = {"service": service, "environment": environment, "reason": "incident 42"}
+    answer = client.post(
+        "/locks", data=form | {"csrf_token": csrf_of(client.get("/deploys"))}, follow_redirects=True
+    )
+    assert f"not locked: {field}:" in answer.text
+    assert "locked</p>" not in answer.text
+    assert client.get("/api/v1/locks", headers=ADMIN).json() == []
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_deploy_page_streams_stage_logs_live(
