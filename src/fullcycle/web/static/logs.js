@@ -43,6 +43,8 @@
       legend: { show: false },
       cursor: { drag: { x: true, y: false, setScale: false } },
       scales: { x: { time: true } },
+      // In UTC, as the lines beside it and every other time in fullcycle, not the browser's zone.
+      tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
       axes: [{ stroke: "#888" }, { stroke: "#888", size: 40 }],
       series: [{}].concat(order.map((i) => ({
         label: levels[i], fill: LEVEL_COLOURS[levels[i]] || "#999", stroke: LEVEL_COLOURS[levels[i]] || "#999",
