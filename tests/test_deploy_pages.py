@@ -145,6 +145,44 @@ def test_the_deploy_page_streams_stage_logs_live(
         assert wait_for(api, 1)["status"] == "succeeded"
 
 
+@pytest.mark.browser
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_live_status_pills_take_the_colour_of_their_status(
+    live_server: LiveServer, browser: Browser, health: str, tmp_path: Path
+) -> None:
+    """The stream changed a pill's text only: a stage that passed while the page was open
+    stayed grey (its "pending" colour) until the page reloaded at the deploy's end."""
+    create_admin_user(live_server, "alice")
+    with httpx.Client(
+        base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as api:
+        api.post("/api/v1/services", json={"name": "shop", "owners": ["team-shop"]})
+        source = pipeline(health, tmp_path / "live-version", test='"sleep 2"')
+        source = source.replace("bake: 1,", "bake: 8,")  # the page reloads only at the end
+        assert api.put("/api/v1/pipelines", json={"source": source}).status_code == 200
+
+    page = browser.new_page()
+    page.goto(f"{live_server.url}/login?next=/services/shop/deploys")
+    page.get_by_label("User name").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Version").fill("2.5.0")
+    page.get_by_role("button", name="Deploy", exact=True).click()
+    expect(page).to_have_url(f"{live_server.url}/deploys/1")
+
+    test_pill = page.locator('[data-stage="test"] [data-stage-status]')
+    verify_pill = page.locator('[data-stage="verify"] [data-stage-status]')
+    expect(verify_pill).to_have_text("running", timeout=15_000)
+    expect(test_pill).to_have_text("passed")
+    expect(test_pill).to_have_class("pill pill-good", timeout=1_000)
+    expect(verify_pill).to_have_class("pill pill-on", timeout=1_000)
+    expect(page.locator("[data-deploy-status]")).to_have_class("pill pill-on", timeout=1_000)
+    with httpx.Client(
+        base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as api:
+        assert wait_for(api, 1)["status"] == "succeeded"
+
+
 def test_the_pipeline_is_edited_on_the_page_with_problems_shown_by_line(
     client: TestClient, health: str, tmp_path: Path
 ) -> None:
