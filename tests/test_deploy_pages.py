@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, expect
 
 from tests.conftest import ADMIN_TOKEN, LiveServer
-from tests.deploy_helpers import add_service, apply_pipeline, version_health, wait_for
+from tests.deploy_helpers import add_service, apply_pipeline, start, version_health, wait_for
 from tests.test_browser import CHROMIUM, PASSWORD, create_admin_user, screenshot
 from tests.test_browser import browser as browser
 from tests.test_web_pages import ADMIN, csrf_of, logged_in
@@ -83,6 +83,23 @@ def test_deploy_from_the_service_page_and_refuse_self_approval(
     assert "incident &lt;42&gt;" in locked.text
     service_page = client.get("/services/shop")
     assert "/deploys/1" in service_page.text and "All deploys" in service_page.text
+
+
+def test_a_check_s_measured_values_are_shown_rounded(
+    client: TestClient, health: str, tmp_path: Path
+) -> None:
+    """The health check's response time was printed as 11.76219300032244 (and an alert's
+    value as 0.23057927011157095); four significant digits say as much."""
+    admin_client = TestClient(client.app, headers=ADMIN)
+    add_service(admin_client)
+    apply_pipeline(admin_client, pipeline(health, tmp_path / "live-version"))
+    deploy = wait_for(admin_client, start(admin_client, "1.0.0"))
+    verify = next(stage for stage in deploy["stages"] if stage["name"] == "verify")
+    millis = verify["results"][0]["value"]
+
+    page = admin_client.get(f"/deploys/{deploy['id']}").text
+    assert f">{millis}<" not in page
+    assert f">{millis:.4g}<" in page
 
 
 @pytest.mark.parametrize(

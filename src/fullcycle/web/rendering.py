@@ -27,10 +27,20 @@ def as_moment(value: datetime | str | None) -> datetime | None:
     return moment or None
 
 
+def readable_number(value: float | None) -> str:
+    """A measured value as a person reads it: 0.2306, 11.76, 3,830, not 0.23057927011157095."""
+    if value is None:
+        return "—"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
 def templates_for(settings: Settings) -> Jinja2Templates:
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
     templates.env.globals["version"] = __version__
     templates.env.filters["moment"] = as_moment
+    templates.env.filters["readable"] = readable_number
     return templates
 
 
