@@ -57,3 +57,17 @@ def test_handoff_times_read_like_every_other_time_on_the_pages(admin: TestClient
         assert shown_time(until) in page, path
     team_page = admin.get("/teams/team-shop").text
     assert f">{next_from}<" not in team_page and shown_time(next_from) in team_page
+
+
+def test_a_service_without_an_on_call_contact_names_who_its_schedule_has_on_call(
+    admin: TestClient,
+) -> None:
+    """The service page said "On call: not set" in warning colours right above the table of
+    its team's schedule with someone on call in it."""
+    setup_team(admin)
+    (schedule,) = admin.get("/api/v1/teams/team-shop/oncall").json()
+
+    page = admin.get("/services/shop").text
+    (on_call,) = re.findall(r"<dt>On call</dt>\s*<dd[^>]*>(.*?)</dd>", page, re.S)
+    assert "not set" not in on_call
+    assert schedule["now"]["user"] in on_call and "team-shop/primary" in on_call
