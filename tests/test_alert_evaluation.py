@@ -402,3 +402,28 @@ def test_the_server_evaluates_and_notifies_in_the_background(admin: TestClient) 
             time.sleep(0.2)
     assert [body["status"] for body in receiver.bodies] == ["firing"]
     assert receiver.bodies[0]["alerts"][0]["annotations"]["summary"] == "queue of a at 700"
+
+
+def test_the_alert_pages_print_an_alert_s_times_like_every_other_page(quiet: TestClient) -> None:
+    """The alert views' ISO text was printed as it is ("2026-11-27T16:57:47.890504+00:00") on
+    the alerts list, the alert's page, its rule's page and its service's page."""
+    add_service(quiet)
+    write_samples(quiet, queue_depths())
+    apply(quiet, METRIC_RULES)
+    clock = Clock(T0)
+    clock.at(5.5)
+    Alerting(quiet, clock).tick()
+    (alert,) = alerts(quiet)
+    active_at = datetime.fromisoformat(alert["active_at"]).astimezone(UTC)
+    shown = f'<time datetime="{active_at.isoformat()}"'
+
+    for path in (
+        "/alerts",
+        f"/alerts/{alert['id']}",
+        f"/rules/{alert['rule_id']}",
+        "/services/shop",
+    ):
+        page = quiet.get(path)
+        assert page.status_code == 200, path
+        assert alert["active_at"] + "<" not in page.text, path
+        assert shown in page.text and active_at.strftime("%Y-%m-%d %H:%M") in page.text, path

@@ -110,3 +110,27 @@ def test_import_a_backstage_file_and_read_the_service_page(
     expect(page.locator("html")).to_have_attribute("data-theme", "dark")
     screenshot(page, "service-page-dark")
     context.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_pages_load_without_an_error_in_the_browser_console(
+    live_server: LiveServer, browser: Browser
+) -> None:
+    """Every page logged "Failed to load resource: 404" to the console: there was no icon, and
+    the browser asked for /favicon.ico."""
+    create_admin_user(live_server, "alice")
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{live_server.url}/login")
+    page.get_by_label("User name").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_test_id("whoami")).to_be_visible()
+    for path in ("/catalog", "/deploys", "/alerts", "/logs", "/teams", "/tokens", "/audit"):
+        page.goto(f"{live_server.url}{path}")
+        page.wait_for_load_state("networkidle")
+    assert errors == []

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, expect
 
 from tests.conftest import ADMIN_TOKEN, LiveServer
-from tests.deploy_helpers import add_service, apply_pipeline, version_health, wait_for
+from tests.deploy_helpers import add_service, apply_pipeline, start, version_health, wait_for
 from tests.test_browser import CHROMIUM, PASSWORD, create_admin_user, screenshot
 from tests.test_browser import browser as browser
 from tests.test_web_pages import ADMIN, csrf_of, logged_in
@@ -85,6 +85,46 @@ def test_deploy_from_the_service_page_and_refuse_self_approval(
     assert "/deploys/1" in service_page.text and "All deploys" in service_page.text
 
 
+def test_a_check_s_measured_values_are_shown_rounded(
+    client: TestClient, health: str, tmp_path: Path
+) -> None:
+    """The health check's response time was printed as 11.76219300032244 (and an alert's
+    value as 0.23057927011157095); four significant digits say as much."""
+    admin_client = TestClient(client.app, headers=ADMIN)
+    add_service(admin_client)
+    apply_pipeline(admin_client, pipeline(health, tmp_path / "live-version"))
+    deploy = wait_for(admin_client, start(admin_client, "1.0.0"))
+    verify = next(stage for stage in deploy["stages"] if stage["name"] == "verify")
+    millis = verify["results"][0]["value"]
+
+    page = admin_client.get(f"/deploys/{deploy['id']}").text
+    assert f">{millis}<" not in page
+    assert f">{millis:.4g}<" in page
+
+
+@pytest.mark.parametrize(
+    ("service", "environment", "field"),
+    [
+        ("Shop Checkout", "production", "service"),
+        ("a" * 70, "production", "service"),
+        ("shop", "prod/eu", "environment"),
+    ],
+)
+def test_a_lock_with_a_name_the_api_refuses_is_refused_and_nothing_is_locked(
+    client: TestClient, service: str, environment: str, field: str
+) -> None:
+    """The lock form cut names to 63 characters and took any text, so it said "locked" of a
+    lock no deploy of the service would ever meet; it now checks them as the API does."""
+    logged_in(client, "oncall", can_deploy=True)
+    form = {"service": service, "environment": environment, "reason": "incident 42"}
+    answer = client.post(
+        "/locks", data=form | {"csrf_token": csrf_of(client.get("/deploys"))}, follow_redirects=True
+    )
+    assert f"not locked: {field}:" in answer.text
+    assert "locked</p>" not in answer.text
+    assert client.get("/api/v1/locks", headers=ADMIN).json() == []
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_deploy_page_streams_stage_logs_live(
@@ -116,6 +156,44 @@ def test_the_deploy_page_streams_stage_logs_live(
     expect(page.locator("[data-deploy-status]")).to_have_text("succeeded", timeout=20_000)
     expect(page.locator('[data-stage="verify"]')).to_contain_text("HTTP 200")
     screenshot(page, "deploy-page")
+    with httpx.Client(
+        base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as api:
+        assert wait_for(api, 1)["status"] == "succeeded"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_live_status_pills_take_the_colour_of_their_status(
+    live_server: LiveServer, browser: Browser, health: str, tmp_path: Path
+) -> None:
+    """The stream changed a pill's text only: a stage that passed while the page was open
+    stayed grey (its "pending" colour) until the page reloaded at the deploy's end."""
+    create_admin_user(live_server, "alice")
+    with httpx.Client(
+        base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as api:
+        api.post("/api/v1/services", json={"name": "shop", "owners": ["team-shop"]})
+        source = pipeline(health, tmp_path / "live-version", test='"sleep 2"')
+        source = source.replace("bake: 1,", "bake: 8,")  # the page reloads only at the end
+        assert api.put("/api/v1/pipelines", json={"source": source}).status_code == 200
+
+    page = browser.new_page()
+    page.goto(f"{live_server.url}/login?next=/services/shop/deploys")
+    page.get_by_label("User name").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Version").fill("2.5.0")
+    page.get_by_role("button", name="Deploy", exact=True).click()
+    expect(page).to_have_url(f"{live_server.url}/deploys/1")
+
+    test_pill = page.locator('[data-stage="test"] [data-stage-status]')
+    verify_pill = page.locator('[data-stage="verify"] [data-stage-status]')
+    expect(verify_pill).to_have_text("running", timeout=15_000)
+    expect(test_pill).to_have_text("passed")
+    expect(test_pill).to_have_class("pill pill-good", timeout=1_000)
+    expect(verify_pill).to_have_class("pill pill-on", timeout=1_000)
+    expect(page.locator("[data-deploy-status]")).to_have_class("pill pill-on", timeout=1_000)
     with httpx.Client(
         base_url=live_server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
     ) as api:

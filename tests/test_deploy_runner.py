@@ -128,6 +128,11 @@ def test_a_faulty_release_fails_verification_and_is_rolled_back(
         ("2.0.0-bad", "rolled_back"),
         ("1.0.0", "succeeded"),
     ]
+    # It went live (and was rolled back): the refusal used to say it "never went live".
+    back_to_bad = admin.post("/api/v1/services/shop/rollbacks", json={"to_version": "2.0.0-bad"})
+    assert back_to_bad.status_code == 422
+    assert "never went live in shop/production and stayed" in back_to_bad.json()["detail"]
+    assert "rolled back" in back_to_bad.json()["detail"]
 
 
 def test_a_red_test_stage_deploys_nothing(admin: TestClient, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ context; live tail shows new lines, pauses, and drops rather than freezes under 
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
@@ -174,3 +175,50 @@ def test_histogram_drag_facets_and_live_tail(live_server: LiveServer, browser: B
     assert time.monotonic() - started < 30
     assert page.evaluate("1 + 1") == 2  # the page still answers
     screenshot(page, "logs-tail")
+
+
+# Records the text each canvas draws: uPlot draws its axis labels there, not in the DOM.
+RECORD_CANVAS_TEXT = """
+window.__drawn = [];
+const fillText = CanvasRenderingContext2D.prototype.fillText;
+CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+  window.__drawn.push(String(text));
+  return fillText.call(this, text, ...rest);
+};
+"""
+
+
+def hour_of(label: str) -> int:
+    """An axis label "17:05" -> 17."""
+    return int(label.split(":")[0])
+
+
+def test_the_histogram_s_axis_is_in_utc_like_the_lines_beside_it(
+    live_server: LiveServer, browser: Browser
+) -> None:
+    """In a browser in New York the histogram's axis said 12:00pm while the lines under it
+    said 17:04 (UTC, as every time in fullcycle): the two did not match up."""
+    send(live_server, [{"timestamp": ago(60 * m), "message": f"m{m}"} for m in range(1, 50)])
+    live_server.app.state.telemetry.flush()
+    create_admin_user(live_server, "alice")
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 900}, timezone_id="America/New_York"
+    )
+    page = context.new_page()
+    page.add_init_script(RECORD_CANVAS_TEXT)
+    page.goto(f"{live_server.url}/login?next=/logs")
+    page.get_by_label("User name").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_test_id("log-total")).to_contain_text("49 matching lines")
+    expect(page.locator("#histogram canvas")).to_have_count(1)
+
+    drawn = page.evaluate("window.__drawn")
+    times = [text for text in drawn if re.fullmatch(r"\d\d:\d\d", text)]
+    assert times, drawn  # a 24-hour clock, as the lines' times: "17:05", not "5:05pm"
+    assert not [text for text in drawn if text.endswith(("am", "pm"))], drawn
+    now = datetime.now(UTC)
+    utc_hours = {(now - timedelta(minutes=m)).hour for m in range(0, 65)}
+    assert {hour_of(label) for label in times} <= utc_hours, (times, utc_hours)
+    expect(page.locator(".histogram figcaption")).to_contain_text("Times in UTC")
+    screenshot(page, "logs-histogram-utc")

@@ -211,6 +211,8 @@ def test_the_acknowledge_link_in_a_notification_acknowledges_only_its_alert(
         follow_redirects=False,
     )
     assert wrong.status_code == 303 and wrong.headers["location"].startswith("/login?next=")
+    login = quiet.get(wrong.headers["location"], headers=anonymous)
+    assert "That acknowledge link has expired or is not valid" in login.text
     other_alert = quiet.post(
         "/alerts/999/ack-link", data={"token": token}, headers=anonymous, follow_redirects=False
     )

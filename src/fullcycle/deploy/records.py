@@ -313,7 +313,8 @@ def start_rollback(
             raise DeployRefused(
                 422,
                 f"to_version: {body.to_version!r} never went live in "
-                f"{service}/{environment.name}; roll back only to a release that did",
+                f"{service}/{environment.name} and stayed (its deploys failed, were rolled "
+                "back or never ran); roll back only to a release that succeeded",
             )
     else:
         target = last_good(db, service, environment.name, other_than=live.version) if live else None

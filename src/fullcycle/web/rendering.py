@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,29 @@ STATIC_DIR = WEB_DIR / "static"
 TEMPLATES_DIR = WEB_DIR / "templates"
 
 
+def as_moment(value: datetime | str | None) -> datetime | None:
+    """A time as a datetime: the API views the pages reuse (alerts, on-call) hold ISO text,
+    which `m.when` would otherwise print raw, microseconds and offset included."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) and value else value
+    if isinstance(moment, datetime) and moment.tzinfo is not None:
+        return moment.astimezone(UTC)
+    return moment or None
+
+
+def readable_number(value: float | None) -> str:
+    """A measured value as a person reads it: 0.2306, 11.76, 3,830, not 0.23057927011157095."""
+    if value is None:
+        return "—"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
 def templates_for(settings: Settings) -> Jinja2Templates:
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
     templates.env.globals["version"] = __version__
+    templates.env.filters["moment"] = as_moment
+    templates.env.filters["readable"] = readable_number
     return templates
 
 

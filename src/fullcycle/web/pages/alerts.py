@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -146,8 +146,13 @@ def resolve_from_page(
 
 
 def _login_instead(alert_id: str) -> Response:
-    """No valid token (expired, wrong, another alert's): acknowledging needs logging in."""
-    return RedirectResponse(f"/login?next={quote(f'/alerts/{alert_id}')}", status_code=303)
+    """No valid token (expired, wrong, another alert's): acknowledging needs logging in, and
+    the login page says why it is shown instead of the confirmation."""
+    return redirect(
+        f"/login?next={quote(f'/alerts/{alert_id}')}",
+        "That acknowledge link has expired or is not valid: log in to acknowledge the alert.",
+        "warning",
+    )
 
 
 @router.get("/alerts/{alert_id}/ack-link")

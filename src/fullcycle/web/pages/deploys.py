@@ -35,6 +35,7 @@ from fullcycle.deploy.records import (
     start_deploy,
     start_rollback,
 )
+from fullcycle.deploy.routes import LockIn
 from fullcycle.store.database import utcnow
 from fullcycle.web.pages.access import require_admin, require_deploy
 from fullcycle.web.pages.flash import page, redirect
@@ -298,7 +299,10 @@ async def lock_from_form(
     if not service or not environment or not reason:
         return redirect("/deploys", "a lock needs a service, an environment and a reason", "error")
     try:
-        controls.take_lock(db, request, principal, service[:63], environment[:63], reason)
+        lock = LockIn(service=service, environment=environment, reason=reason)
+        controls.take_lock(db, request, principal, lock.service, lock.environment, lock.reason)
+    except ValidationError as error:
+        return redirect("/deploys", f"not locked: {_first_error(error)}", "error")
     except DeployRefused as error:
         db.rollback()  # the lock's row may have been made: no write lock held past this await
         return redirect("/deploys", error.message, "error")

@@ -18,7 +18,8 @@ from fullcycle.auth.credentials import same_secret
 from fullcycle.auth.dependencies import current_principal, get_db
 from fullcycle.auth.principal import SESSION_COOKIE, Principal
 from fullcycle.auth.sessions import check_password, start_session
-from fullcycle.web.rendering import render, render_error
+from fullcycle.web.pages.flash import page
+from fullcycle.web.rendering import render_error
 
 router = APIRouter()
 LOGIN_CSRF_COOKIE = "fullcycle_login_csrf"
@@ -41,7 +42,7 @@ def _login_page(
     request: Request, next_url: str, error: str = "", username: str = "", status_code: int = 200
 ) -> Response:
     token = secrets.token_urlsafe(24)
-    response = render(
+    response = page(
         request,
         "auth/login.html",
         {"login_csrf": token, "next": next_url, "error": error, "username": username},

@@ -21,6 +21,17 @@
     return new Date(seconds * 1000).toISOString().replace(".000Z", "Z");
   }
 
+  // uPlot's default time labels with a 24-hour clock and ISO dates ("16:05", "2026-11-27"), as
+  // the lines' times beside the chart, instead of "4:05pm" and "11/27/26".
+  const AXIS_TIMES = [
+    [3600 * 24 * 365, "{YYYY}", null, null, null, null, null, null, 1],
+    [3600 * 24 * 28, "{MMM}", "\n{YYYY}", null, null, null, null, null, 1],
+    [3600 * 24, "{MM}-{DD}", "\n{YYYY}", null, null, null, null, null, 1],
+    [3600, "{HH}:00", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+    [60, "{HH}:{mm}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+    [1, ":{ss}", "\n{YYYY}-{MM}-{DD} {HH}:{mm}", null, "\n{MM}-{DD} {HH}:{mm}", null, "\n{HH}:{mm}", null, 1],
+  ];
+
   function drawHistogram() {
     const data = json("histogram-data");
     const view = json("view-data");
@@ -43,7 +54,9 @@
       legend: { show: false },
       cursor: { drag: { x: true, y: false, setScale: false } },
       scales: { x: { time: true } },
-      axes: [{ stroke: "#888" }, { stroke: "#888", size: 40 }],
+      // In UTC, as the lines beside it and every other time in fullcycle, not the browser's zone.
+      tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
+      axes: [{ stroke: "#888", values: AXIS_TIMES }, { stroke: "#888", size: 40 }],
       series: [{}].concat(order.map((i) => ({
         label: levels[i], fill: LEVEL_COLOURS[levels[i]] || "#999", stroke: LEVEL_COLOURS[levels[i]] || "#999",
         width: 0, paths: bars, points: { show: false },
