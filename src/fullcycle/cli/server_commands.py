@@ -99,8 +99,16 @@ def serve(app: Any, settings: Settings) -> None:
     server = uvicorn.Server(config)
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, _stop_was_requested)
-    server.run(sockets=_listening_sockets(settings))
-    if not server.started:
+    sockets = _listening_sockets(settings)
+    try:
+        server.run(sockets=sockets)
+    except SystemExit:
+        if server.started:
+            raise
+    if not server.started:  # the app's start failed: its lifespan may have said why
+        reason = getattr(app.state, "startup_failure", None)
+        if reason:
+            typer.echo(f"error: {reason}", err=True)
         raise typer.Exit(STARTUP_FAILURE)
 
 
