@@ -252,3 +252,24 @@ def test_up_with_an_unreachable_database_says_so(tmp_path: Path) -> None:
         "error: cannot reach the control-plane database (FULLCYCLE_DATABASE_URL)"
     )
     assert "Connection refused" in last
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("FULLCYCLE_SESSION_HOURS", "twelve", "expected a whole number"),
+        ("FULLCYCLE_FLUSH_INTERVAL_SECONDS", "fast", "expected a number"),
+        ("FULLCYCLE_WAL_FSYNC", "maybe", "expected true or false"),
+        ("FULLCYCLE_LOG_LEVEL", "LOUD", "expected one of DEBUG, INFO"),
+    ],
+)
+def test_a_malformed_variable_is_named_and_nothing_starts(
+    tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    result = fullcycle(
+        "up", "--data-dir", str(tmp_path / "data"), env=clean_environment(**{variable: value})
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {variable}='{value}': {expected}"), result.stderr
+    assert not (tmp_path / "data").exists()
