@@ -273,3 +273,20 @@ def test_a_malformed_variable_is_named_and_nothing_starts(
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: {variable}='{value}': {expected}"), result.stderr
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    "command", [["db", "upgrade"], ["admin", "reset-password", "admin"], ["worker"], ["demo"]]
+)
+def test_the_other_local_commands_name_a_malformed_variable_too(
+    tmp_path: Path, command: list[str]
+) -> None:
+    result = fullcycle(
+        *command,
+        "--data-dir",
+        str(tmp_path / "data"),
+        env=clean_environment(FULLCYCLE_SESSION_HOURS="twelve"),
+    )
+
+    assert result.returncode == 2
+    assert result.stderr == "error: FULLCYCLE_SESSION_HOURS='twelve': expected a whole number\n"

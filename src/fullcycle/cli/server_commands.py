@@ -64,19 +64,25 @@ def up(
         "spans": retention_spans,
         "markers": retention_markers,
     }
+    settings = local_settings(
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        retention={table: text for table, text in retention.items() if text},
+        otlp_port=otlp_port,
+    )
+    configure_logging(settings.log_level)
+    serve(create_app(settings, announce=True), settings)
+
+
+def local_settings(**flags: Any) -> Settings:
+    """The settings from these flags and the environment; a malformed one ends the command with
+    status 2 and its name."""
     try:
-        settings = Settings.from_environment(
-            data_dir=data_dir,
-            host=host,
-            port=port,
-            retention={table: text for table, text in retention.items() if text},
-            otlp_port=otlp_port,
-        )
+        return Settings.from_environment(**flags)
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
-    configure_logging(settings.log_level)
-    serve(create_app(settings, announce=True), settings)
 
 
 STARTUP_FAILURE = 3  # uvicorn's status for a server that could not start
@@ -145,7 +151,7 @@ def db_upgrade(data_dir: Path | None = DataDirOption) -> None:
     """Apply database migrations (the server also does this when it starts)."""
     from fullcycle.store import migrate
 
-    settings = Settings.from_environment(data_dir=data_dir)
+    settings = local_settings(data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.resolved_database_url)
     revision = migrate.current_revision(settings.resolved_database_url)
@@ -167,7 +173,7 @@ def admin_reset_password(
     from fullcycle.auth.users import reset_password
     from fullcycle.store.database import Database
 
-    settings = Settings.from_environment(data_dir=data_dir)
+    settings = local_settings(data_dir=data_dir)
     database = Database(settings.resolved_database_url)
     try:
         with database.session() as db:

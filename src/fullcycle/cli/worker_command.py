@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from fullcycle.cli.client import CliError, connect
-from fullcycle.cli.server_commands import DataDirOption
+from fullcycle.cli.server_commands import DataDirOption, local_settings
 from fullcycle.settings import Settings
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def worker(ctx: typer.Context, data_dir: Path | None = DataDirOption) -> None:
     from fullcycle.store.database import Database
     from fullcycle.telemetry.remote import RemoteTelemetry
 
-    settings = Settings.from_environment(data_dir=data_dir)
+    settings = local_settings(data_dir=data_dir)
     database_url = _migrated_database(settings)
     client = connect(ctx)
     token = client.connection.token
