@@ -142,3 +142,29 @@ def test_empty_values_follow_the_kind(tmp_path: Path) -> None:
     assert as_count[-1][1] == as_ops[-1][1] == ""
     assert float(as_count[-1][5]) > 0.0  # a zero order count is scored
     assert float(as_ops[-1][5]) == 0.0  # an unknown latency is not
+
+
+def test_a_file_that_is_not_text_is_named(tmp_path: Path) -> None:
+    series = tmp_path / "series.csv"
+    series.write_bytes(b"timestamp,value\n\xff\xfe\x00\x01,2\n")
+    result = detect("--input", str(series))
+    assert result.exit_code == 1
+    assert f"{series} is not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_an_output_that_cannot_be_written_is_named_before_reading(tmp_path: Path) -> None:
+    series = tmp_path / "series.csv"
+    write_series(series, 10)
+    missing = tmp_path / "no" / "scores.csv"
+
+    into_missing = detect("--input", str(series), "--output", str(missing))
+    onto_directory = detect("--input", str(series), "--output", str(tmp_path))
+
+    assert into_missing.exit_code == 1
+    assert f"--output {missing}: cannot write there: No such file or directory" in (
+        into_missing.stderr
+    )
+    assert onto_directory.exit_code == 1
+    assert f"--output {tmp_path}: is a directory" in onto_directory.stderr
+    assert sorted(tmp_path.iterdir()) == [series]

@@ -198,6 +198,18 @@ def test_unreachable_server_names_the_url_and_how_to_change_it() -> None:
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("token", [f"{ADMIN_TOKEN}\n", "tökën"])
+def test_a_token_that_cannot_be_sent_names_where_it_came_from(
+    live_server: LiveServer, monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    monkeypatch.setenv("FULLCYCLE_TOKEN", token)
+
+    result = failed("--url", live_server.url, "services", "list")
+
+    assert "the token from FULLCYCLE_TOKEN holds a line break" in result.stderr
+    assert "cannot reach" not in result.stderr
+
+
 def test_url_without_scheme_is_refused() -> None:
     result = failed("--url", "fullcycle.example.com", "whoami")
     assert "must start with http:// or https://" in result.stderr

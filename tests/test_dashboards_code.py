@@ -175,3 +175,33 @@ def test_cli_apply_and_export_round_trip(live_server: LiveServer, tmp_path: Path
     refused = runner.invoke(cli, [*options, "dashboards", "apply", str(broken)])
     assert refused.exit_code == 1
     assert "rows[0].panels[0].type" in refused.output
+
+
+def test_cli_errors_name_the_file(
+    live_server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dashboards").mkdir()
+    good, unknown_field, binary = (tmp_path / name for name in ("a.yaml", "b.yaml", "c.yaml"))
+    good.write_text(SHOP)
+    unknown_field.write_text(SHOP.replace("name: shop-business", "name: other\nowner: me"))
+    binary.write_bytes(b"\xff\xfe\x00name")
+    runner = CliRunner()
+    options = ["--url", live_server.url, "--token", ADMIN_TOKEN]
+
+    refused = runner.invoke(cli, [*options, "dashboards", "apply", str(good), str(unknown_field)])
+    unreadable = runner.invoke(cli, [*options, "dashboards", "apply", str(binary)])
+    directory = runner.invoke(cli, [*options, "dashboards", "apply", "dashboards"])
+    exported = runner.invoke(
+        cli, [*options, "dashboards", "export", "shop-business", "-o", str(tmp_path / "no" / "x")]
+    )
+
+    assert refused.exit_code == 1
+    assert "shop-business: created" in refused.stdout
+    assert f"{unknown_field}: owner: Extra inputs are not permitted" in refused.stderr
+    assert unreadable.exit_code == 1
+    assert f"{binary}: not UTF-8 text" in unreadable.stderr
+    assert directory.exit_code == 2
+    assert "file 'dashboards' is a directory" in directory.output
+    assert exported.exit_code == 1
+    assert "cannot write there: No such file or directory" in exported.stderr

@@ -216,3 +216,77 @@ def test_otlp_port_serves_the_same_app(tmp_path: Path, server_env: dict[str, str
     finally:
         status, _ = server.terminate()
     assert status == 0
+
+
+def test_a_second_up_on_the_same_data_dir_says_why_it_stops(
+    tmp_path: Path, server_env: dict[str, str]
+) -> None:
+    first = start(tmp_path / "data", server_env)
+    try:
+        second = fullcycle(
+            "up", "--data-dir", str(tmp_path / "data"), "--port", str(free_port()), env=server_env
+        )
+        assert httpx.get(f"{first.url}/healthz").status_code == 200, "the first one goes on"
+    finally:
+        assert first.terminate()[0] == 0
+
+    assert second.returncode == 3
+    assert second.stderr.splitlines()[-1] == (
+        f"error: another fullcycle process is using the data dir {tmp_path / 'data'}; "
+        "stop that process or give this one another --data-dir"
+    )
+
+
+def test_up_with_an_unreachable_database_says_so(tmp_path: Path) -> None:
+    env = clean_environment(
+        FULLCYCLE_DATABASE_URL=f"postgresql+psycopg://fc@127.0.0.1:{free_port()}/fc"
+    )
+
+    result = fullcycle(
+        "up", "--data-dir", str(tmp_path / "data"), "--port", str(free_port()), env=env
+    )
+
+    assert result.returncode == 3
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(
+        "error: cannot reach the control-plane database (FULLCYCLE_DATABASE_URL)"
+    )
+    assert "Connection refused" in last
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("FULLCYCLE_SESSION_HOURS", "twelve", "expected a whole number"),
+        ("FULLCYCLE_FLUSH_INTERVAL_SECONDS", "fast", "expected a number"),
+        ("FULLCYCLE_WAL_FSYNC", "maybe", "expected true or false"),
+        ("FULLCYCLE_LOG_LEVEL", "LOUD", "expected one of DEBUG, INFO"),
+    ],
+)
+def test_a_malformed_variable_is_named_and_nothing_starts(
+    tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    result = fullcycle(
+        "up", "--data-dir", str(tmp_path / "data"), env=clean_environment(**{variable: value})
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {variable}='{value}': {expected}"), result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    "command", [["db", "upgrade"], ["admin", "reset-password", "admin"], ["worker"], ["demo"]]
+)
+def test_the_other_local_commands_name_a_malformed_variable_too(
+    tmp_path: Path, command: list[str]
+) -> None:
+    result = fullcycle(
+        *command,
+        "--data-dir",
+        str(tmp_path / "data"),
+        env=clean_environment(FULLCYCLE_SESSION_HOURS="twelve"),
+    )
+
+    assert result.returncode == 2
+    assert result.stderr == "error: FULLCYCLE_SESSION_HOURS='twelve': expected a whole number\n"

@@ -192,3 +192,27 @@ def test_a_worker_counts_log_lines_through_the_api_as_the_server_does(
     assert by_api('"timed out"', *window) == 6
     with pytest.raises(ValueError, match="the log count failed \\(400\\)"):
         by_api("service:(", *window)
+
+
+def test_worker_refuses_a_token_without_the_read_scope(live_server: LiveServer) -> None:
+    created = httpx.post(
+        f"{live_server.url}/api/v1/tokens",
+        json={"name": "worker", "scopes": ["ingest"]},
+        headers=AUTH,
+    )
+    assert created.status_code == 201, created.text
+
+    result = subprocess.run(  # on a token it cannot use, a worker must stop, not run
+        [sys.executable, "-m", "fullcycle", "--url", live_server.url, "worker"],
+        env={
+            **server_environment(),
+            "FULLCYCLE_TOKEN": created.json()["token"],
+            "FULLCYCLE_DATABASE_URL": live_server.settings.resolved_database_url,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert "the worker's token lacks the read scope (it has: ingest)" in result.stderr

@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
@@ -47,7 +47,7 @@ from fullcycle.settings import Settings
 from fullcycle.startup import banner, prepare
 from fullcycle.store.database import Database
 from fullcycle.telemetry.routes import router as telemetry_router
-from fullcycle.telemetry.store import StoreOptions, TelemetryStore
+from fullcycle.telemetry.store import DataDirInUse, StoreOptions, TelemetryStore
 from fullcycle.web.pages import router as pages_router
 from fullcycle.web.rendering import STATIC_DIR, render_error, templates_for
 
@@ -166,6 +166,14 @@ class BodyTooLarge(Exception):
     pass
 
 
+def startup_failure(error: DataDirInUse | OperationalError) -> str:
+    """What stopped the start, in one line for the operator (the log has the traceback)."""
+    if isinstance(error, OperationalError):
+        reason = str(error.orig).splitlines()[0] if error.orig else str(error)
+        return f"cannot reach the control-plane database (FULLCYCLE_DATABASE_URL): {reason}"
+    return f"{error}; stop that process or give this one another --data-dir"
+
+
 def create_app(settings: Settings, announce: bool = False) -> FastAPI:
     """Build the app; its lifespan migrates the database and provisions the admin.
 
@@ -178,8 +186,12 @@ def create_app(settings: Settings, announce: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        report = prepare(settings, database)
-        await run_in_threadpool(store.open)
+        try:
+            report = prepare(settings, database)
+            await run_in_threadpool(store.open)
+        except (DataDirInUse, OperationalError) as error:
+            app.state.startup_failure = startup_failure(error)
+            raise
         if announce:  # `fullcycle up`: the first requests should not wait for the workers
             decode_pool.warm()
         if settings.background_work:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from fullcycle.telemetry.schema import Retention, parse_retention
 
@@ -19,6 +20,44 @@ DEFAULT_DATA_DIR = ".fullcycle"
 def _env(name: str) -> str | None:
     value = os.environ.get(name)
     return value if value else None
+
+
+N = TypeVar("N", int, float)
+
+
+def _number(kind: type[N], name: str, text: str | int) -> N:
+    try:
+        return kind(text)
+    except ValueError:
+        expected = "a whole number" if kind is int else "a number"
+        raise ValueError(f"{name}={text!r}: expected {expected}") from None
+
+
+def _env_number(kind: type[N], name: str, default: N) -> N:
+    text = _env(name)
+    return default if text is None else _number(kind, name, text)
+
+
+FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    text = _env(name)
+    if text is None:
+        return default
+    if text.lower() not in FLAGS:
+        raise ValueError(f"{name}={text!r}: expected true or false")
+    return FLAGS[text.lower()]
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL")
+
+
+def _env_log_level() -> str:
+    level = (_env("FULLCYCLE_LOG_LEVEL") or "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"FULLCYCLE_LOG_LEVEL={level!r}: expected one of {', '.join(LOG_LEVELS)}")
+    return level
 
 
 def default_ingest_workers() -> int:
@@ -86,34 +125,33 @@ class Settings:
         return cls(
             data_dir=data_dir or Path(_env("FULLCYCLE_DATA_DIR") or DEFAULT_DATA_DIR),
             host=host or _env("FULLCYCLE_HOST") or DEFAULT_HOST,
-            port=port or int(_env("FULLCYCLE_PORT") or DEFAULT_PORT),
+            port=port or _env_number(int, "FULLCYCLE_PORT", DEFAULT_PORT),
             database_url=_env("FULLCYCLE_DATABASE_URL"),
             admin_token=_env("FULLCYCLE_ADMIN_TOKEN"),
             metrics_token=_env("FULLCYCLE_METRICS_TOKEN"),
             public_url=_env("FULLCYCLE_PUBLIC_URL"),
-            session_hours=int(_env("FULLCYCLE_SESSION_HOURS") or 12),
-            secure_cookies=None if secure is None else secure.lower() in {"1", "true", "yes"},
-            max_body_bytes=int(_env("FULLCYCLE_MAX_BODY_BYTES") or 10 * 1024 * 1024),
-            max_decompressed_bytes=int(
-                _env("FULLCYCLE_MAX_DECOMPRESSED_BYTES") or 64 * 1024 * 1024
+            session_hours=_env_number(int, "FULLCYCLE_SESSION_HOURS", 12),
+            secure_cookies=None if secure is None else _env_flag("FULLCYCLE_SECURE_COOKIES", True),
+            max_body_bytes=_env_number(int, "FULLCYCLE_MAX_BODY_BYTES", 10 * 1024 * 1024),
+            max_decompressed_bytes=_env_number(
+                int, "FULLCYCLE_MAX_DECOMPRESSED_BYTES", 64 * 1024 * 1024
             ),
-            log_level=(_env("FULLCYCLE_LOG_LEVEL") or "INFO").upper(),
+            log_level=_env_log_level(),
             clickhouse_url=_env("FULLCYCLE_CLICKHOUSE_URL"),
             clickhouse_cluster=_env("FULLCYCLE_CLICKHOUSE_CLUSTER"),
             retention=_retention(retention or {}),
-            wal_fsync=(_env("FULLCYCLE_WAL_FSYNC") or "true").lower() not in {"0", "false", "no"},
-            otlp_port=int(otlp) if otlp else None,
-            ingest_max_backlog_bytes=int(
-                _env("FULLCYCLE_INGEST_MAX_BACKLOG_BYTES") or 2 * 1024 * 1024 * 1024
+            wal_fsync=_env_flag("FULLCYCLE_WAL_FSYNC", True),
+            otlp_port=_number(int, "FULLCYCLE_OTLP_PORT", otlp) if otlp else None,
+            ingest_max_backlog_bytes=_env_number(
+                int, "FULLCYCLE_INGEST_MAX_BACKLOG_BYTES", 2 * 1024 * 1024 * 1024
             ),
-            ingest_soft_backlog_bytes=int(
-                _env("FULLCYCLE_INGEST_SOFT_BACKLOG_BYTES") or 128 * 1024 * 1024
+            ingest_soft_backlog_bytes=_env_number(
+                int, "FULLCYCLE_INGEST_SOFT_BACKLOG_BYTES", 128 * 1024 * 1024
             ),
-            ingest_rate_limit=int(_env("FULLCYCLE_INGEST_RATE_LIMIT") or 0),
-            flush_interval_seconds=float(_env("FULLCYCLE_FLUSH_INTERVAL_SECONDS") or 0.5),
-            ingest_workers=int(_env("FULLCYCLE_INGEST_WORKERS") or default_ingest_workers()),
-            background_work=(_env("FULLCYCLE_BACKGROUND_WORK") or "true").lower()
-            not in {"0", "false", "no"},
+            ingest_rate_limit=_env_number(int, "FULLCYCLE_INGEST_RATE_LIMIT", 0),
+            flush_interval_seconds=_env_number(float, "FULLCYCLE_FLUSH_INTERVAL_SECONDS", 0.5),
+            ingest_workers=_env_number(int, "FULLCYCLE_INGEST_WORKERS", default_ingest_workers()),
+            background_work=_env_flag("FULLCYCLE_BACKGROUND_WORK", True),
             github_webhook_secret=_env("FULLCYCLE_GITHUB_WEBHOOK_SECRET"),
             smtp_url=_env("FULLCYCLE_SMTP_URL"),
             smtp_from=_env("FULLCYCLE_SMTP_FROM") or "fullcycle@localhost",

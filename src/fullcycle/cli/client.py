@@ -87,7 +87,20 @@ def resolve_connection(
         (stored.token if stored else None, str(config_path())),
     ]
     token, token_source = next(((t, s) for t, s in token_candidates if t), (None, None))
+    if token and not _sendable(token):
+        raise CliError(
+            f"the token from {token_source} holds a line break, a space at an end or a "
+            "character outside ASCII, which no token has",
+            "pass the secret alone, e.g. from `fullcycle tokens create NAME --scope read --json"
+            " | jq -r .token`",
+        )
     return Connection(url, url_source, token, token_source)
+
+
+def _sendable(token: str) -> bool:
+    """Whether the token fits in an Authorization header as it is (else httpx refuses it with
+    an error that reads like an unreachable server)."""
+    return token.isascii() and token.isprintable() and token == token.strip()
 
 
 def current_options(ctx: typer.Context) -> GlobalOptions:

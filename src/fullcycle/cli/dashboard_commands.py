@@ -11,7 +11,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from fullcycle.cli import output
-from fullcycle.cli.client import CliError, connect
+from fullcycle.cli.client import ApiError, CliError, connect
 
 dashboards_app = typer.Typer(
     help="Dashboards as code: YAML files applied to and exported from the server.",
@@ -38,6 +38,15 @@ def list_dashboards(ctx: typer.Context, as_json: bool = output.JsonOption) -> No
     output.print_table(rows, "no dashboards yet")
 
 
+def _text_of(path: Path) -> str:
+    try:
+        return path.read_text()
+    except UnicodeDecodeError:
+        raise CliError(f"{path}: not UTF-8 text, so not a dashboard YAML file") from None
+    except OSError as error:
+        raise CliError(f"{path}: cannot read it: {error.strerror}") from None
+
+
 def _name_in(path: Path, text: str) -> str:
     """The `name:` of a dashboard file, read here so that the server is told where to save it
     (the server checks the whole file)."""
@@ -54,16 +63,21 @@ def _name_in(path: Path, text: str) -> str:
 @dashboards_app.command("apply")
 def apply(
     ctx: typer.Context,
-    files: list[Path] = typer.Argument(..., help="Dashboard YAML files.", exists=True),
+    files: list[Path] = typer.Argument(
+        ..., help="Dashboard YAML files.", exists=True, dir_okay=False
+    ),
 ) -> None:
     """Create or replace dashboards from YAML files (each file's `name:` says which)."""
     client = connect(ctx)
     for path in files:
-        text = path.read_text()
+        text = _text_of(path)
         name = _name_in(path, text)
-        response = client.send(
-            "PUT", f"/api/v1/dashboards/{quote(name, safe='')}", json={"yaml": text}
-        )
+        try:
+            response = client.send(
+                "PUT", f"/api/v1/dashboards/{quote(name, safe='')}", json={"yaml": text}
+            )
+        except ApiError as error:
+            raise CliError(f"{path}: {error.message}", error.hint) from None
         verb = "created" if response.status_code == 201 else "updated"
         output.line(Text(f"{name}: {verb} from {path}"))
 
@@ -79,7 +93,10 @@ def export(
     if to is None:
         typer.echo(dashboard["yaml"], nl=False)
         return
-    to.write_text(dashboard["yaml"])
+    try:
+        to.write_text(dashboard["yaml"])
+    except OSError as error:
+        raise CliError(f"--output {to}: cannot write there: {error.strerror}") from None
     output.err.print(f"{name}: written to {to}")
 
 

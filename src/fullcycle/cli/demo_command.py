@@ -8,8 +8,7 @@ from pathlib import Path
 
 import typer
 
-from fullcycle.cli.server_commands import serve
-from fullcycle.settings import Settings
+from fullcycle.cli.server_commands import local_settings, serve
 
 DEFAULT_DEMO_DIR = Path(".fullcycle-demo")
 
@@ -67,7 +66,7 @@ def demo(
         backfill_seconds=_seconds(backfill, "--backfill"),
         scenario_every_seconds=_seconds(scenario_every, "--scenario-every"),
     )
-    settings = Settings.from_environment(data_dir=data_dir, port=port)
+    settings = local_settings(data_dir=data_dir, port=port)
     demo_runner = Demo(settings.data_dir, settings.base_url, options, settings.admin_token)
     settings = dataclasses.replace(settings, admin_token=demo_runner.admin_token)
     configure_logging("WARNING")

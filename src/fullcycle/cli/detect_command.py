@@ -56,7 +56,7 @@ def detect(
             _score(source, input_path, sys.stdout, detector)
         return
     target = output_path.resolve()
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    handle, temporary = _temporary_file_beside(target, output_path)
     try:
         with os.fdopen(handle, "w", newline="") as sink, _opened(input_path) as source:
             count = _score(source, input_path, sink, detector)
@@ -67,6 +67,16 @@ def detect(
     finally:
         Path(temporary).unlink(missing_ok=True)
     output.hint(f"{count} rows scored, written to {output_path}")
+
+
+def _temporary_file_beside(target: Path, output_path: Path) -> tuple[int, str]:
+    """A new file in the output's directory, renamed over the output once all rows are scored."""
+    if target.is_dir():
+        raise CliError(f"--output {output_path}: is a directory")
+    try:
+        return tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as error:
+        raise CliError(f"--output {output_path}: cannot write there: {error.strerror}") from None
 
 
 def _opened(input_path: str) -> IO[str]:
@@ -94,6 +104,8 @@ def _score(source: IO[str], input_path: str, sink: TextIO, detector: Detector) -
             count += 1
     except SeriesFormatError as error:
         raise CliError(str(error)) from None
+    except UnicodeDecodeError:
+        raise CliError(f"{name} is not UTF-8 text: expected a CSV 'timestamp,value'") from None
     if count == 0:
         output.hint(f"{name} has a header but no rows")
     return count

@@ -64,19 +64,25 @@ def up(
         "spans": retention_spans,
         "markers": retention_markers,
     }
+    settings = local_settings(
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        retention={table: text for table, text in retention.items() if text},
+        otlp_port=otlp_port,
+    )
+    configure_logging(settings.log_level)
+    serve(create_app(settings, announce=True), settings)
+
+
+def local_settings(**flags: Any) -> Settings:
+    """The settings from these flags and the environment; a malformed one ends the command with
+    status 2 and its name."""
     try:
-        settings = Settings.from_environment(
-            data_dir=data_dir,
-            host=host,
-            port=port,
-            retention={table: text for table, text in retention.items() if text},
-            otlp_port=otlp_port,
-        )
+        return Settings.from_environment(**flags)
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
-    configure_logging(settings.log_level)
-    serve(create_app(settings, announce=True), settings)
 
 
 STARTUP_FAILURE = 3  # uvicorn's status for a server that could not start
@@ -99,8 +105,16 @@ def serve(app: Any, settings: Settings) -> None:
     server = uvicorn.Server(config)
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, _stop_was_requested)
-    server.run(sockets=_listening_sockets(settings))
-    if not server.started:
+    sockets = _listening_sockets(settings)
+    try:
+        server.run(sockets=sockets)
+    except SystemExit:
+        if server.started:
+            raise
+    if not server.started:  # the app's start failed: its lifespan may have said why
+        reason = getattr(app.state, "startup_failure", None)
+        if reason:
+            typer.echo(f"error: {reason}", err=True)
         raise typer.Exit(STARTUP_FAILURE)
 
 
@@ -137,7 +151,7 @@ def db_upgrade(data_dir: Path | None = DataDirOption) -> None:
     """Apply database migrations (the server also does this when it starts)."""
     from fullcycle.store import migrate
 
-    settings = Settings.from_environment(data_dir=data_dir)
+    settings = local_settings(data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.resolved_database_url)
     revision = migrate.current_revision(settings.resolved_database_url)
@@ -159,7 +173,7 @@ def admin_reset_password(
     from fullcycle.auth.users import reset_password
     from fullcycle.store.database import Database
 
-    settings = Settings.from_environment(data_dir=data_dir)
+    settings = local_settings(data_dir=data_dir)
     database = Database(settings.resolved_database_url)
     try:
         with database.session() as db:

@@ -18,11 +18,14 @@ from typing import TYPE_CHECKING
 import typer
 
 from fullcycle.cli.client import CliError, connect
-from fullcycle.cli.server_commands import DataDirOption
+from fullcycle.cli.server_commands import DataDirOption, local_settings
 from fullcycle.settings import Settings
 
 if TYPE_CHECKING:
     from fullcycle.background import BackgroundWork
+
+
+WORKER_SCOPES = {"ingest", "read"}
 
 
 def worker(ctx: typer.Context, data_dir: Path | None = DataDirOption) -> None:
@@ -41,13 +44,22 @@ def worker(ctx: typer.Context, data_dir: Path | None = DataDirOption) -> None:
     from fullcycle.store.database import Database
     from fullcycle.telemetry.remote import RemoteTelemetry
 
-    settings = Settings.from_environment(data_dir=data_dir)
+    settings = local_settings(data_dir=data_dir)
     database_url = _migrated_database(settings)
     client = connect(ctx)
-    client.get("/api/v1/auth/me")  # fails early on a wrong URL or token
     token = client.connection.token
     if not token:
-        raise CliError("a worker needs a token with the ingest scope: --token or FULLCYCLE_TOKEN")
+        raise CliError(
+            "a worker needs a token with the ingest and read scopes: --token or FULLCYCLE_TOKEN"
+        )
+    me = client.get("/api/v1/auth/me")  # fails early on a wrong URL or token
+    missing = sorted(WORKER_SCOPES - set(me["scopes"]))
+    if missing:
+        raise CliError(
+            f"the worker's token lacks the {' and '.join(missing)} scope"
+            f"{'s' if len(missing) > 1 else ''} (it has: {', '.join(me['scopes']) or 'none'})",
+            "a worker sends rows to the server (ingest) and reads metrics and log counts (read)",
+        )
     configure_logging(settings.log_level)
     database = Database(database_url)
     work = BackgroundWork.create(
