@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import ADMIN_TOKEN, LiveServer
 from tests.deploy_helpers import add_service, apply_pipeline, start, version_health, wait_for
@@ -125,6 +125,20 @@ def test_a_lock_with_a_name_the_api_refuses_is_refused_and_nothing_is_locked(
     assert client.get("/api/v1/locks", headers=ADMIN).json() == []
 
 
+def deploy_from_the_page(live_server: LiveServer, browser: Browser, version: str) -> Page:
+    """Alice logs in, deploys `version` of shop from its deploys page and lands on the
+    deploy's page."""
+    page = browser.new_page()
+    page.goto(f"{live_server.url}/login?next=/services/shop/deploys")
+    page.get_by_label("User name").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Version").fill(version)
+    page.get_by_role("button", name="Deploy", exact=True).click()
+    expect(page).to_have_url(f"{live_server.url}/deploys/1")
+    return page
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_deploy_page_streams_stage_logs_live(
@@ -140,14 +154,7 @@ def test_the_deploy_page_streams_stage_logs_live(
         source = pipeline(health, tmp_path / "live-version", test=f'"{slow_test}"')
         assert api.put("/api/v1/pipelines", json={"source": source}).status_code == 200
 
-    page = browser.new_page()
-    page.goto(f"{live_server.url}/login?next=/services/shop/deploys")
-    page.get_by_label("User name").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_label("Version").fill("2.4.0")
-    page.get_by_role("button", name="Deploy", exact=True).click()
-    expect(page).to_have_url(f"{live_server.url}/deploys/1")
+    page = deploy_from_the_page(live_server, browser, "2.4.0")
 
     test_log = page.locator('[data-stage="test"] [data-stage-log]')
     expect(test_log).to_contain_text("running tests", timeout=10_000)
@@ -178,14 +185,7 @@ def test_the_live_status_pills_take_the_colour_of_their_status(
         source = source.replace("bake: 1,", "bake: 8,")  # the page reloads only at the end
         assert api.put("/api/v1/pipelines", json={"source": source}).status_code == 200
 
-    page = browser.new_page()
-    page.goto(f"{live_server.url}/login?next=/services/shop/deploys")
-    page.get_by_label("User name").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_label("Version").fill("2.5.0")
-    page.get_by_role("button", name="Deploy", exact=True).click()
-    expect(page).to_have_url(f"{live_server.url}/deploys/1")
+    page = deploy_from_the_page(live_server, browser, "2.5.0")
 
     test_pill = page.locator('[data-stage="test"] [data-stage-status]')
     verify_pill = page.locator('[data-stage="verify"] [data-stage-status]')
