@@ -258,6 +258,17 @@ _OPERAND_THREADS = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="
 _OPERANDS = threading.BoundedSemaphore(_WORKERS)
 
 
+# The nodes whose values `range_queries` shares between the expressions it evaluates: those
+# that can read the store (sharing any node would be correct; sharing a number gains nothing).
+_SHAREABLE = (
+    parser.VectorSelector,
+    parser.MatrixSelector,
+    parser.AggregateExpr,
+    parser.Call,
+    parser.BinaryExpr,
+)
+
+
 def _reads_store(node: Any) -> bool:
     """Whether evaluating `node` reads samples (not only numbers and strings)."""
     if isinstance(node, parser.VectorSelector | parser.MatrixSelector):
@@ -295,7 +306,7 @@ class _Evaluator:
         handler = self._handlers.get(type(node))
         if handler is None:
             raise PromQLError(f"{type(node).__name__} expressions are not supported")
-        if self.shared is None or not _reads_store(node):
+        if self.shared is None or not isinstance(node, _SHAREABLE):
             return handler(self, node)
         text = str(node)
         if text not in self.shared:
