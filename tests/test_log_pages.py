@@ -197,3 +197,18 @@ def test_a_search_is_saved_from_the_page_and_listed_for_everyone(
         "/logs/saved-searches", data={"name": "no csrf", "q": ""}, follow_redirects=False
     )
     assert forged.status_code == 403
+
+
+@SQLITE_ONLY
+def test_lines_show_their_date_when_the_page_spans_days(admin: TestClient) -> None:
+    ingest(
+        admin,
+        {"timestamp": ago(3 * 86400), "service": "shop", "message": "three days ago"},
+        {"timestamp": ago(60), "service": "shop", "message": "a minute ago"},
+    )
+    week = admin.get("/logs", params={"q": "service:shop", "from": "now-7d"}).text
+    old = datetime.now(UTC) - timedelta(days=3)
+    assert re.search(rf"<time [^>]*>{old:%Y-%m-%d} \d\d:\d\d:\d\d\.\d{{3}}</time>", week)
+    recent = admin.get("/logs", params={"q": "service:shop", "from": "now-5m"}).text
+    assert re.search(r"<time [^>]*>\d\d:\d\d:\d\d\.\d{3}</time>", recent)
+    assert not re.search(r"<time [^>]*>\d{4}-\d\d-\d\d ", recent)

@@ -27,7 +27,7 @@ from fullcycle.logs.saved_searches import (
     find_saved_search,
     list_saved_searches,
 )
-from fullcycle.telemetry.log_queries import LogLine
+from fullcycle.telemetry.log_queries import LogLine, Window
 from fullcycle.telemetry.store import TelemetryStore
 from fullcycle.web.pages.flash import page, redirect
 from fullcycle.web.rendering import render
@@ -107,6 +107,18 @@ def time_of_day(timestamp: str) -> str:
     return timestamp[11:23]
 
 
+def line_time(timestamp: str, with_date: bool) -> str:
+    """`10:00:00.123`, or `2026-11-26 10:00:00.123` `with_date`."""
+    return f"{timestamp[:10]} {timestamp[11:23]}" if with_date else time_of_day(timestamp)
+
+
+def lines_need_dates(lines: list[LogLine], window: Window) -> bool:
+    """Whether the page's lines must show their date: any of them is from another day (UTC)
+    than the range's end, so a time of day alone would not say which day."""
+    end_day = explorer.timestamp_text(window.end_ns - 1)[:10]
+    return any(explorer.timestamp_text(line.timestamp_ns)[:10] != end_day for line in lines)
+
+
 def explore(store: TelemetryStore, request: LogRequest, view: View) -> dict[str, Any]:
     """Everything the page shows for one view (run off the event loop)."""
     histogram = explorer.histogram(store, request)
@@ -122,7 +134,8 @@ def explore(store: TelemetryStore, request: LogRequest, view: View) -> dict[str,
         found = explorer.patterns(store, request, PATTERN_SAMPLE, view.new_since or None)
         context["patterns"] = found
     else:
-        context["page"] = explorer.search(store, request, PAGE_SIZE, view.cursor or None)
+        context["page"] = page = explorer.search(store, request, PAGE_SIZE, view.cursor or None)
+        context["line_dates"] = lines_need_dates(page.lines, request.window)
     if view.line:
         context["line_detail"] = line_detail(store, view.line)
     return context
@@ -189,6 +202,7 @@ async def logs_page(
     context |= {
         "key_attributes": key_attributes,
         "time_of_day": time_of_day,
+        "line_time": line_time,
         "line_json": explorer.line_json,
         "timestamp_text": explorer.timestamp_text,
         "sparkline_points": sparkline_points,
