@@ -787,3 +787,64 @@ def test_an_evening_that_runs_later_does_not_make_the_quiet_night_after_it_page(
     points = feed(detector, series, 1)
     night = points[(friday + 1) * 1440 : (friday + 1) * 1440 + 6 * 60]
     assert not [point for point in night if point.alert]
+
+
+def orders_with_a_holiday(days: int, holiday: int, seed: int) -> list[float]:
+    """Orders per minute as `orders_per_step`, day `holiday` (a weekday) with the weekend's
+    curve: a public holiday."""
+    rng = np.random.default_rng(seed)
+    minute = np.arange(days * 1440)
+    hour = minute / 60 % 24
+    weekday = 0.3 + 6 * np.exp(-((hour - 12.5) ** 2) / 6) + 8 * np.exp(-((hour - 20) ** 2) / 5)
+    weekday += 5 * np.clip((hour - 6) / 1.5, 0, 1) * (hour < 22)
+    weekend = 0.3 + 9 * np.exp(-((hour - 15) ** 2) / 12) + 6 * np.exp(-((hour - 20.5) ** 2) / 4)
+    day = minute // 1440
+    rate = np.where((day % 7 >= 5) | (day == holiday), weekend, weekday)
+    return [float(count) for count in rng.poisson(rate)]
+
+
+HOLIDAY = 7 * 3 + 2  # a Wednesday in the fourth week
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_weekday_that_keeps_to_a_weekend_rhythm_does_not_page(seed: int) -> None:
+    """A public holiday: from 06:00 the weekday's rise does not come. The weekend's rhythm
+    explains the morning better, so the day is judged as a weekend day (before, its morning
+    paged for one to three hours), and the next day as itself again."""
+    series = orders_with_a_holiday(HOLIDAY + 2, HOLIDAY, seed)
+    points = feed(Detector(MetricKind.COUNT), series, 1)
+    paged = [index for index in range(HOLIDAY * 1440, (HOLIDAY + 2) * 1440) if points[index].alert]
+    assert not paged, f"paged at minutes {paged[:5]} of the holiday and the day after"
+
+
+def test_an_outage_on_a_holiday_still_pages() -> None:
+    """Judged as a weekend day, the holiday still pages when its ~8 orders a minute stop at
+    14:00."""
+    series = orders_with_a_holiday(HOLIDAY + 1, HOLIDAY, seed=0)
+    detector = Detector(MetricKind.COUNT)
+    two = HOLIDAY * 1440 + 14 * 60
+    before = feed(detector, series[:two], 1)
+    assert not any(point.alert for point in before[7 * 1440 :])
+    outage = feed(detector, [0.0] * 30, 1, first=two)
+    first = next(index for index, point in enumerate(outage) if point.alert)
+    assert first < 5, f"first alert after {first + 1} minutes"
+    assert outage[first].direction == "below"
+
+
+def test_a_state_saved_before_the_days_were_told_apart_still_pages_and_learns_them() -> None:
+    """A state without the week's means and the days' fits loads, pages on an outage at
+    08:00 and, once it has seen a week again, takes a holiday for a weekend day."""
+    series = orders_with_a_holiday(HOLIDAY + 1, HOLIDAY, seed=1)
+    detector = Detector(MetricKind.COUNT)
+    feed(detector, series[: 14 * 1440], 1)
+    fields = json.loads(detector.state())
+    for name in ("week_means", "week_mean_slot", "week_mean_start", "week_mean_sum"):
+        del fields[name]
+    for name in ("week_mean_points", "day_fits", "day_shift"):
+        del fields[name]
+    older = Detector.from_state(json.dumps(fields).encode())
+    points = feed(older, series[14 * 1440 :], 1, first=14 * 1440)
+    assert not any(point.alert for point in points)
+    restored = Detector.from_state(older.state())
+    outage = feed(restored, [0.0] * 10, 1, first=(HOLIDAY + 1) * 1440 + 8 * 60)
+    assert any(point.alert for point in outage)

@@ -23,6 +23,7 @@ DAILY_SLOTS = int(DAY // DAILY_SLOT)
 WEEKLY_SLOT = HOUR  # the weekly correction has one value per hour...
 BUSINESS_WEEKLY_SLOT = 900.0  # ...or, for money, counts and ratios, per 15 minutes (a
 # Saturday morning's ramp has its own shape, not just its own level)
+DAY_SLOTS_OF_WEEK = int(DAY // BUSINESS_WEEKLY_SLOT)  # a day of 15-minute slots of the week
 HOURLY_SLOTS = int(DAY // HOUR)  # the error scale, per hour of the day
 
 # How fast each part learns. Rates are per point unless they say otherwise.
@@ -116,6 +117,20 @@ SILENCE_DECAY = 0.5  # ...and its evidence fades over ~2 hours (a night's rhythm
 # payments (see `_failure_deviance`): the sums over the last
 RATIO_WINDOWS = (1, 4, 8, 16, 64)  # points (minutes with payments), each point counting...
 RATIO_POINT_CAP = 6.0  # ...at most 6 of the hour's sigmas above its expected shortfall
+# Money and counts: a day that keeps to another day of the week's rhythm (a public holiday like
+# a Sunday) is judged as that day (see `_fit_days`), by each 15 minutes of the week's mean
+# (learnt apart from the forecast: a night's weekly correction holds what it took of the
+# base's errors, too rough to tell days by). Each 15 minutes adds how much better each other
+# day's means explain them than the own day's, a Poisson log-likelihood ratio in effective
+# events, forgotten over
+DAY_FIT_HORIZON = 3 * 3_600.0  # ~3 hours (so the night after a holiday fades it)
+DAY_FIT_PRIOR = 4.0  # another day is taken when it explains the series e^4 (~55) times better
+DAY_FIT_APART = 0.25  # days (and 15 minutes) whose means differ by less are not told apart,
+DAY_FIT_BUSY = 0.05  # nor do hours that average under 5 % of the busiest hour
+DAY_FIT_MISFIT = 40.0  # and when its own deviance over those hours is under this: a sum that
+# fits adds about 1 per 15 minutes (12 over 3 hours), a weekday at a quarter of its orders is
+# explained better by a weekend's rhythm than by its own, but by neither
+WEEK_MEAN_RATE = 0.25  # each 15 minutes of the week's mean remembers ~4 weeks
 ABSENT_FILL_LIMIT = 2_000  # at most this many absent points are filled in for one gap
 INTERVAL_SAMPLES = 15  # the sampling interval is the median of the first 15 steps (a
 # ratio's: the shortest, since its absent points are skipped: its longer steps are gaps)
@@ -191,6 +206,10 @@ class Detector:
         "_count_kind",
         "_daily",
         "_daily_visit_points",
+        "_day_fits",
+        "_day_levels",
+        "_day_misfits",
+        "_day_shift",
         "_deltas",
         "_error_daily",
         "_error_hourly",
@@ -206,6 +225,7 @@ class Detector:
         "_last_record",
         "_last_timestamp",
         "_last_value",
+        "_levels_day",
         "_longest_run",
         "_lower_bound",
         "_mean_hourly",
@@ -253,6 +273,11 @@ class Detector:
         "_upper_bound",
         "_volatility",
         "_warmup_seconds",
+        "_week_mean_points",
+        "_week_mean_slot",
+        "_week_mean_start",
+        "_week_mean_sum",
+        "_week_means",
         "_weekly",
         "_weekly_after",
         "_weekly_slot",
@@ -365,6 +390,22 @@ class Detector:
         self._evidence_slot = 0
         self._excess_spread = [0.0] * (EVIDENCE_COUNT * HOURLY_SLOTS)
         self._excess_scale = [0.0] * (EVIDENCE_COUNT * HOURLY_SLOTS)
+        # money and counts: each 15 minutes of the week's mean value per point (-1: not yet
+        # seen) and the 15 minutes being summed for it; how much better each other day of
+        # the week (by days ahead, 1-6) explains the last hours than the own day and how
+        # badly it explains them itself; the day a point is judged as (0: its own)
+        self._week_means = [-1.0] * (
+            int(WEEK // BUSINESS_WEEKLY_SLOT) if self._zero_when_absent else 0
+        )
+        self._week_mean_slot = -1
+        self._week_mean_start = 0.0
+        self._week_mean_sum = 0.0
+        self._week_mean_points = 0
+        self._day_fits = [0.0] * 7
+        self._day_misfits = [0.0] * 7
+        self._day_levels = [0.0] * 7  # (derived from the means once a day)
+        self._levels_day = -1
+        self._day_shift = 0
 
     # --- the public interface -----------------------------------------------------------
 
@@ -471,9 +512,19 @@ class Detector:
         daily_slot = int(timestamp % DAY // DAILY_SLOT)
         weekly_slot = int(timestamp % WEEK // self._weekly_slot)
         hour = int(timestamp % DAY // HOUR)
-        expected_seasonal = (
-            self._base + self._daily[daily_slot] + self._weekly[weekly_slot] + self._offset
-        )
+        if self._zero_when_absent:
+            if weekly_slot != self._week_mean_slot:
+                self._close_quarter(timestamp, weekly_slot, elapsed)
+            self._week_mean_sum += value
+            self._week_mean_points += 1
+        own_rhythm = self._base + self._daily[daily_slot] + self._weekly[weekly_slot] + self._offset
+        expected_seasonal, offset = own_rhythm, self._offset
+        shift = self._day_shift
+        if shift:  # judged as another day of the week: by that day's mean, without the offset
+            expected_seasonal = self._week_mean_at(
+                weekly_slot + shift * DAY_SLOTS_OF_WEEK, timestamp
+            )
+            offset = 0.0
         seasonal = self._seasonal_chosen
         if seasonal:
             expected, error, reference = expected_seasonal, self._error_seasonal, expected_seasonal
@@ -483,7 +534,7 @@ class Detector:
         if 4.0 * self._silence_surprise > self._band_sigmas * self._band_sigmas:
             # a sparse count's silence being judged: what was expected is what it is judged
             # against, not a forecast that followed it down
-            expected = expected_seasonal - self._offset + self._silence_offset
+            expected = expected_seasonal - offset + self._silence_offset
             if expected < 0.0:
                 expected = 0.0
         if self._business_kind and elapsed > DAY:
@@ -518,8 +569,8 @@ class Detector:
                 value,
                 forecast,
                 seasonal and sparse,
-                expected_seasonal - self._offset if sparse else -math.inf,
-                -self._offset if seasonal and self._offset < 0.0 else 0.0,
+                expected_seasonal - offset if sparse else -math.inf,
+                -offset if seasonal and offset < 0.0 else 0.0,
                 variance,
                 hour,
                 daily_slot,
@@ -532,13 +583,14 @@ class Detector:
         else:
             alert = self._alert(z, stuck)
         firing = alert == 1
-        unusual = firing or not lower <= value <= upper
+        # (a day judged as another is learnt like an outage: its own rhythm did not happen)
+        unusual = firing or shift != 0 or not lower <= value <= upper
         if elapsed < self._warmup_seconds:
             alert = 0
         self._learn(
             timestamp,
             value,
-            expected_seasonal,
+            own_rhythm,
             seasonal,
             unusual,
             firing,
@@ -559,6 +611,130 @@ class Detector:
         if self._count_kind and sigma * sigma < max(expected, 1.0):
             sigma = math.sqrt(max(expected, 1.0))
         return sigma
+
+    def _close_quarter(self, timestamp: float, weekly_slot: int, elapsed: float) -> None:
+        """The 15 minutes summed so far are over: into the days' fits (`_fit_days`) and
+        their mean of the week; start summing `weekly_slot`'s."""
+        points, closed, observed = (
+            self._week_mean_points,
+            self._week_mean_start,
+            self._week_mean_sum,
+        )
+        shift = 0
+        if points and elapsed > WEEK and self._seasonal_chosen:
+            shift = self._fit_days(points, closed, observed, timestamp)
+        if shift != self._day_shift:
+            self._day_shift = shift
+            self._restart_evidence()
+        self._learn_week_mean(timestamp, weekly_slot)
+        self._week_mean_start = timestamp
+
+    def _learn_week_mean(self, timestamp: float, weekly_slot: int) -> None:
+        """Close the 15 minutes summed so far into their mean of the week (not while an
+        alert fires: an outage is not a day's rhythm), and start summing `weekly_slot`'s."""
+        points, closed = self._week_mean_points, self._week_mean_slot
+        if points and closed >= 0 and self._outside_run < self._alert_points:
+            means = self._week_means
+            mean = self._week_mean_sum / points
+            visit = (timestamp - self._first_timestamp) // WEEK + 1.0
+            rate = 1.0 / visit if visit * WEEK_MEAN_RATE < 1.0 else WEEK_MEAN_RATE
+            means[closed] = (
+                mean if means[closed] < 0.0 else means[closed] + rate * (mean - means[closed])
+            )
+        self._week_mean_slot, self._week_mean_sum, self._week_mean_points = weekly_slot, 0.0, 0
+
+    def _fit_days(self, points: int, closed: float, observed: float, timestamp: float) -> int:
+        """Add to each other day of the week how much better its means explain the 15
+        minutes from `closed` (`points` of them, summing to `observed`) than the own day's,
+        and its deviance from them; the day (days ahead) that explains the last hours best,
+        by more than DAY_FIT_PRIOR and with a deviance under DAY_FIT_MISFIT, else 0.
+
+        A quasi-Poisson log-likelihood ratio of the sum (in effective events, as the evidence
+        counts them), from the second week on and while the seasonal forecast is in use, and
+        only of days whose whole day differs from the own day's by DAY_FIT_APART (a Saturday
+        is not told from a Sunday, nor a Monday from a Tuesday: their means differ by noise).
+        A weekday outage at 08:00 does not turn into a Sunday: the morning's rise before it
+        told the two apart by hundreds of nats."""
+        levels = self._day_levels_of(int(closed % WEEK // DAY))
+        fits = self._day_fits
+        forget = math.exp(-(timestamp - closed) / DAY_FIT_HORIZON)
+        hour = int(closed % DAY // HOUR)
+        typical = self._mean_hourly[hour]
+        misfits = self._day_misfits
+        if typical < DAY_FIT_BUSY * levels[0]:  # a quiet hour: the fits only fade
+            best, best_fit = 0, DAY_FIT_PRIOR
+            for ahead in range(1, 7):
+                fit = fits[ahead] = forget * fits[ahead]
+                misfit = misfits[ahead] = forget * misfits[ahead]
+                if fit > best_fit and misfit < DAY_FIT_MISFIT:
+                    best, best_fit = ahead, fit
+            return best
+        least = self._quantum if self._quantum > 1e-12 else 1e-12
+        dispersion = self._error_hourly[hour] / (typical if typical > least else least)
+        if self._count_kind and dispersion < 1.0:
+            dispersion = 1.0
+        floor = EVIDENCE_FLOOR * (dispersion if dispersion > least else least)
+        means = self._week_means
+        slot = int(closed % WEEK // BUSINESS_WEEKLY_SLOT)
+        own = points * means[slot]
+        if own < floor:
+            own = floor
+        best, best_fit = 0, DAY_FIT_PRIOR
+        for ahead in range(1, 7):
+            if levels[ahead] <= 0.0:  # alike, or not yet seen whole
+                fits[ahead] = misfits[ahead] = 0.0
+                continue
+            rate = points * means[(slot + ahead * DAY_SLOTS_OF_WEEK) % len(means)]
+            if rate < floor:
+                rate = floor
+            fit = forget * fits[ahead]
+            misfit = forget * misfits[ahead]
+            if abs(rate - own) > DAY_FIT_APART * own:
+                fit += (observed * math.log(rate / own) - rate + own) / dispersion
+                misfit += _deviance(observed / dispersion, rate / dispersion)
+            fits[ahead], misfits[ahead] = fit, misfit
+            if fit > best_fit and misfit < DAY_FIT_MISFIT:
+                best, best_fit = ahead, fit
+        return best
+
+    def _week_mean_at(self, slot: int, timestamp: float) -> float:
+        """The mean per point of the 15 minutes of the week `slot` at `timestamp`'s place in
+        them: each slot's mean is its middle's, in between they are joined by straight
+        lines (a morning's rise within 15 minutes is not a step)."""
+        means = self._week_means
+        count = len(means)
+        here = means[slot % count]
+        place = timestamp % BUSINESS_WEEKLY_SLOT / BUSINESS_WEEKLY_SLOT - 0.5
+        other = means[(slot + 1) % count if place > 0.0 else (slot - 1) % count]
+        if other < 0.0:
+            return here
+        value = here + abs(place) * (other - here)
+        return value if value > 0.0 else 0.0
+
+    def _day_levels_of(self, day: int) -> list[float]:
+        """By days ahead of `day` (a day of the week, 0 = the epoch's Thursday): the other
+        day's mean per point if it differs from `day`'s by more than DAY_FIT_APART, else 0;
+        first (0 ahead), the busiest hour's mean (worked out once a day)."""
+        if day != self._levels_day:
+            means, per_day = self._week_means, DAY_SLOTS_OF_WEEK
+            days = [means[d * per_day : (d + 1) * per_day] for d in range(7)]
+            mean = [sum(slots) / per_day if min(slots) >= 0.0 else -1.0 for slots in days]
+            own = mean[day]
+            self._day_levels = [
+                mean[(day + ahead) % 7]
+                if own > 0.0 and abs(mean[(day + ahead) % 7] - own) > DAY_FIT_APART * own
+                else 0.0
+                for ahead in range(7)
+            ]
+            self._day_levels[0] = max(self._mean_hourly)
+            self._levels_day = day
+        return self._day_levels
+
+    def _restart_evidence(self) -> None:
+        """Let the evidence go that was gathered against the day no longer judged by: each
+        window's expected sum becomes what came."""
+        self._totals_expected = list(self._totals_value)
+        self._total_expected = self._total_value
 
     def _start(self, timestamp: float, value: float) -> None:
         self._first_timestamp = timestamp
@@ -915,6 +1091,8 @@ class Detector:
                     if _deviance(observed, expected_sum / unit) > limit_squared:
                         sign = 1
                 half_below, half_above = False, residual > 0.0
+        if sign == 1 and self._day_shift:  # back above the other day: its own rhythm returns
+            sign = 0
         return self._held(sign)
 
     def _next_evidence_slot(self) -> int:
@@ -1101,8 +1279,11 @@ class Detector:
         if self._zero_when_absent:
             here = self._error_daily
             here[daily_slot] += rate / self._daily_visit_points * (chosen - here[daily_slot])
-            if 2.0 * (expected_seasonal if seasonal else plain) >= typical[hour]:
-                # the share of zeros on days as busy as usual at this time (not weekends)
+            if 2.0 * (expected_seasonal if seasonal else plain) >= typical[hour] and not (
+                self._day_shift
+            ):
+                # the share of zeros on days as busy as usual at this time (not weekends, nor a
+                # day judged as another)
                 # (a zero in a run that is evidence teaches a tenth: an outage must not teach
                 # that zeros are common before it pages)
                 zeros = self._zero_hourly
@@ -1199,6 +1380,8 @@ _DERIVED = (
     "_band_sigmas",
     "_business_kind",
     "_count_kind",
+    "_day_levels",
+    "_levels_day",
     "_lower_bound",
     "_plain_rate",
     "_ratio_kind",
