@@ -370,6 +370,63 @@ def test_a_flat_lined_payment_ratio_pages(
     assert any(point.alert for point in stuck)
 
 
+def a_ratio_flat_lined_at_one_from_one_pm(
+    detector: Detector, series: list[float | None], minutes: int = 120
+) -> list[Point]:
+    """The detector's points for `minutes` from 13:00 of the fourth week's first day, when
+    the exporter repeats 1 (every payment went through) every minute, after a normal morning
+    that must not page."""
+    start = 21 * 1440
+    before = feed(detector, series[start : start + 13 * 60], 1, first=start)
+    assert not any(point.alert for point in before)
+    return feed(detector, [1.0] * minutes, 1, first=start + 13 * 60)
+
+
+def test_a_payment_ratio_flat_lined_at_one_at_a_busy_hour_pages(
+    payments: tuple[Detector, list[Point], list[float | None]],
+) -> None:
+    """At 13:00 a minute has ~11 payments and all of them go through in about three minutes
+    of four: 1 minute after minute for two hours is e^-36 unlikely. It pages within 90
+    minutes (1 is the ratio's most common value, so a run of it needs e^-15)."""
+    detector, _, series = payments
+    stuck = a_ratio_flat_lined_at_one_from_one_pm(Detector.from_state(detector.state()), series)
+    first = next(index for index, point in enumerate(stuck) if point.alert)
+    assert first < 90, f"first alert after {first + 1} minutes"
+
+
+@pytest.mark.parametrize("without_payments", ["skipped", "read as 1"])
+def test_nights_when_every_payment_goes_through_do_not_page(without_payments: str) -> None:
+    """A payment ratio repeats 1 all night, at one payment every few minutes, whether its
+    minutes without payments are skipped (each ends a run of 1s) or read as 1 (a query such as
+    `1 - failed / payments or vector(1)`): three weeks, the last night with every payment
+    going through, do not page after the first week. (Judged by how often the whole day
+    repeats 1, the nights of the second read paged 6-9 times in two weeks.)"""
+    series = payment_success(22, seed=7)
+    night = [None if value is None else 1.0 for value in series[21 * 1440 : 21 * 1440 + 7 * 60]]
+    series = series[: 21 * 1440] + night
+    if without_payments == "read as 1":
+        series = [1.0 if value is None else value for value in series]
+    points = feed(Detector(MetricKind.RATIO), series, 1)
+    assert not any(point.alert for point in points[7 * 1440 :])
+
+
+def test_a_payment_ratio_restored_during_a_flat_line_pages_at_the_same_minute(
+    payments: tuple[Detector, list[Point], list[float | None]],
+) -> None:
+    """A state saved 30 minutes into a flat line at 1 (an anomaly rule's detector is saved
+    after every evaluation) continues the run: the restored detector pages when the one that
+    went on pages, with the same points."""
+    detector, _, series = payments
+    original = Detector.from_state(detector.state())
+    a_ratio_flat_lined_at_one_from_one_pm(original, series, minutes=30)
+    restored = Detector.from_state(original.state())
+    later = [
+        feed(each, [1.0] * 90, 1, first=21 * 1440 + 13 * 60 + 30) for each in (original, restored)
+    ]
+    assert later[0] == later[1]
+    assert any(point.alert for point in later[1])
+
+
 def test_one_failed_payment_a_minute_for_a_few_minutes_does_not_page(
     payments: tuple[Detector, list[Point], list[float | None]],
 ) -> None:
@@ -418,6 +475,18 @@ def test_a_payment_ratio_saved_by_an_older_version_still_pages(
     fields["mean_hourly"] = [0.0] * 24
     if saved == "before the evidence alert":
         del fields["mean_hourly"], fields["excess_spread"], fields["excess_scale"]
+    restored = Detector.from_state(json.dumps(fields).encode())
+    assert any(point.alert for point in a_provider_failing_at_noon(restored, series, 30))
+
+
+def test_a_payment_ratio_saved_before_its_repeats_were_judged_still_pages(
+    payments: tuple[Detector, list[Point], list[float | None]],
+) -> None:
+    """A ratio's state saved before its repeats were judged (no shares of repeats) loads,
+    does not page on a normal morning and pages on a failing provider."""
+    detector, _, series = payments
+    fields = json.loads(detector.state())
+    del fields["repeat_hourly"], fields["repeat_recent"], fields["repeat_share"]
     restored = Detector.from_state(json.dumps(fields).encode())
     assert any(point.alert for point in a_provider_failing_at_noon(restored, series, 30))
 

@@ -103,7 +103,8 @@ EVIDENCE_COUNT = len(EVIDENCE_MINUTES)
 EVIDENCE_LEARN_BOUND = 9.0  # each sum's squared residual is clipped at 3 sigmas when learnt
 ALERT_HOLD = 0.8  # a firing alert holds while the evidence is above 80 % of the band
 ZERO_SHARE_FLOOR = 0.01  # a zero is taken as at least 1 in 100 at its time of day...
-ZERO_RUN_LEARNING = 0.1  # (zeros in a run that is evidence teach that share a tenth as fast)
+ZERO_RUN_LEARNING = 0.1  # (zeros in a run that is evidence teach that share a tenth as fast,
+# and so do a ratio's repeats, see `_repeats`)
 ZERO_SHARE_RARE = 0.05  # ...and a run of zeros is evidence where zeros are rarer than 1 in 20
 EVIDENCE_FLOOR = 0.1  # an expected sum is at least this many (effective) events
 SPARSE_EVENTS = 2.0  # a count whose busiest hour averages fewer events a point is sparse: its
@@ -131,6 +132,13 @@ DAY_FIT_MISFIT = 40.0  # and when its own deviance over those hours is under thi
 # fits adds about 1 per 15 minutes (12 over 3 hours), a weekday at a quarter of its orders is
 # explained better by a weekend's rhythm than by its own, but by neither
 WEEK_MEAN_RATE = 0.25  # each 15 minutes of the week's mean remembers ~4 weeks
+# A ratio is stuck when its points repeat the value of the point right before them (1 included:
+# every payment went through) too often to be chance at this time of day (`_repeats`): -ln P
+# of the run under the share of such repeats learnt per hour of the day (after a 1, after any
+# other value), or under the share over about the last
+REPEAT_RECENT_POINTS = 30.0  # points before the run began, when that is larger...
+REPEAT_SHARE_FLOOR = 0.01  # ...and at least 1 in 100...
+REPEAT_EVIDENCE = 1.5  # ...beyond 1.5 times the threshold the evidence of money and counts has
 ABSENT_FILL_LIMIT = 2_000  # at most this many absent points are filled in for one gap
 INTERVAL_SAMPLES = 15  # the sampling interval is the median of the first 15 steps (a
 # ratio's: the shortest, since its absent points are skipped: its longer steps are gaps)
@@ -244,6 +252,9 @@ class Detector:
         "_range_points",
         "_ratio_kind",
         "_recent",
+        "_repeat_hourly",
+        "_repeat_recent",
+        "_repeat_share",
         "_repeat_surprise",
         "_resting",
         "_same_run",
@@ -371,7 +382,13 @@ class Detector:
         self._mean_hourly = [0.0] * HOURLY_SLOTS
         self._zero_hourly = [1.0] * HOURLY_SLOTS  # the share of points that are exactly zero
         self._zeros_surprise = 0.0  # -ln P of the current run of zeros
-        self._repeat_surprise = 0.0  # -ln P of the current repeats of a count
+        self._repeat_surprise = 0.0  # -ln P of the current repeats of a count or a ratio
+        # a ratio's share of points that repeat the point right before, per hour of the day
+        # after a 1 (its bound) and after any other value, over the last points after each,
+        # and the share the current run is judged against
+        self._repeat_hourly = [1.0] * (2 * HOURLY_SLOTS)
+        self._repeat_recent = [1.0, 1.0]
+        self._repeat_share = 1.0
         # a sparse count's silence: its values and rhythm over about the last hour, the share
         # of the rhythm they came to when the silence began, and -ln P of the silence so far
         self._silence_observed = self._silence_expected = 0.0
@@ -577,9 +594,13 @@ class Detector:
                 elapsed,
                 stuck,
             )
-        elif self._ratio_kind and elapsed > DAY:
-            failures = self._failure_deviance(value, expected, self._error_hourly[hour], hour)
-            alert = self._alert(z, stuck, failures > self._limit_squared())
+        elif self._ratio_kind:
+            stuck = self._repeats(timestamp, value, hour, elapsed) or stuck
+            failing = None
+            if elapsed > DAY:
+                failures = self._failure_deviance(value, expected, self._error_hourly[hour], hour)
+                failing = failures > self._limit_squared()
+            alert = self._alert(z, stuck, failing)
         else:
             alert = self._alert(z, stuck)
         firing = alert == 1
@@ -1166,6 +1187,48 @@ class Detector:
         if self._outside_run >= self._alert_points:
             limit *= ALERT_HOLD
         return limit * limit
+
+    def _repeats(self, timestamp: float, value: float, hour: int, elapsed: float) -> bool:
+        """A ratio: whether its current run of points that each repeat the value of the point
+        right before (an interval before: a minute without payments, skipped, ends a run) is
+        too unlikely at this time of day, and so stuck (a flat-lined exporter).
+
+        A 1 (every payment went through) is routine in a night's minute of one payment, and
+        improbable minute after minute at a busy hour (all of ~10 payments go through in
+        three minutes of four); a repeat of any other exact value is rarer still. So the
+        share of points that repeat the one before is learnt per hour of the day, after a 1
+        and after any other value, and a run is judged by -ln P of its repeats under the
+        larger of its hour's share and the share over about the last REPEAT_RECENT_POINTS
+        points before it began (a Sunday noon or a holiday morning, quieter than the hour
+        usually is, repeats 1 more often), at least REPEAT_SHARE_FLOOR. Thousands of runs
+        begin every week, so a run must be REPEAT_EVIDENCE times as unlikely as the
+        evidence of money and counts (e^-15 at medium). The repeats of a run that is
+        evidence teach its hour a tenth as fast: an exporter stuck for hours must not teach
+        that 1 is routine at that hour before it pages again the next day."""
+        after_other = 1 if self._last_value < self._upper_bound else 0
+        repeated = (
+            value == self._last_value and timestamp - self._last_timestamp < 1.5 * self._interval
+        )
+        hourly, recent = self._repeat_hourly, self._repeat_recent
+        index = 2 * hour + after_other
+        if repeated:
+            share = hourly[index] if hourly[index] > self._repeat_share else self._repeat_share
+            if share < REPEAT_SHARE_FLOOR:
+                share = REPEAT_SHARE_FLOOR
+            self._repeat_surprise -= math.log(share)
+        else:  # a new run begins, judged against the recent share too
+            self._repeat_surprise = 0.0
+            self._repeat_share = recent[1 if value < self._upper_bound else 0]
+        evidence = 2.0 * self._repeat_surprise > REPEAT_EVIDENCE * self._limit_squared()
+        rate = DAY / elapsed if elapsed > DAY else 1.0
+        if rate < DAILY_RATE:
+            rate = DAILY_RATE
+        rate /= self._hour_visit_points
+        if evidence:
+            rate *= ZERO_RUN_LEARNING
+        hourly[index] += rate * (repeated - hourly[index])
+        recent[after_other] += (repeated - recent[after_other]) / REPEAT_RECENT_POINTS
+        return evidence
 
     def _failure_deviance(self, value: float, expected: float, variance: float, hour: int) -> float:
         """A ratio: the evidence (a Poisson deviance, comparable with a squared z) that its
