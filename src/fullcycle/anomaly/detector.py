@@ -1,6 +1,6 @@
 """An online anomaly detector for one metric series; docs/anomaly.md explains the model.
 
-Each `update(timestamp, value)` sees one point, updates a bounded state (15-36 KB of JSON by
+Each `update(timestamp, value)` sees one point, updates a bounded state (16-49 KB of JSON by
 kind: a daily and a weekly profile, levels, error scales, a histogram of past surprises and,
 for money and counts, what the alert's evidence needs) and
 returns a `Point` that depends only on that point and the ones before it. The arithmetic is
