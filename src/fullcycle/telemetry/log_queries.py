@@ -515,9 +515,11 @@ def _counted_by_day(store: TelemetryStore, query: Query, window: Window) -> int 
 
 
 def _count_by_day(store: TelemetryStore, query: Query, window: Window, inside: _Days) -> int:
-    """The count with no time condition on the days wholly inside the window, which lets
-    ClickHouse count a word from its text index alone (a time condition, even one every line
-    meets, makes it read every matching granule's timestamps), and with it on the others."""
+    """The count with no time condition on the days wholly inside the window, and with it on
+    the others. A time condition, even one every line meets, makes ClickHouse read every
+    matching granule's timestamps; without one it counts a word from the sizes of its text
+    index's lists when every day is inside (no other condition at all), and from the lists of
+    the matching granules when the days are chosen (`_partition_id IN`: no column read)."""
     condition = Condition()
     matches = _Compiler(condition).node(query.root)
     if inside.everything:
