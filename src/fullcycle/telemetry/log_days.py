@@ -30,7 +30,9 @@ class LogDays:
     def __init__(self, clickhouse: ClickHouse, engine_path: Path | None) -> None:
         """`engine_path`: the embedded engine's directory (None for a ClickHouse server)."""
         self.clickhouse = clickhouse
-        self._files = TableFiles(clickhouse, engine_path, "logs") if engine_path else None
+        self._files = (
+            TableFiles(clickhouse, engine_path, "logs") if engine_path is not None else None
+        )
         self._kept: Days | None = None
 
     def read(self) -> Days:
