@@ -27,6 +27,8 @@ class Days:
 
 
 class LogDays:
+    """The days as last read, kept while the embedded table's files are the same."""
+
     def __init__(self, clickhouse: ClickHouse, engine_path: Path | None) -> None:
         """`engine_path`: the embedded engine's directory (None for a ClickHouse server)."""
         self.clickhouse = clickhouse
