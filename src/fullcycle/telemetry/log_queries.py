@@ -49,6 +49,7 @@ from fullcycle.logs.query import (
     Word,
 )
 from fullcycle.telemetry.connection import DATABASE
+from fullcycle.telemetry.log_days import Days
 from fullcycle.telemetry.rollups import LOG_ROLLUPS
 from fullcycle.telemetry.store import TelemetryStore
 from fullcycle.telemetry.tables import BODY_SEPARATOR_CLASS, BODY_WORD_PAIRS
@@ -470,11 +471,9 @@ def count_matches(store: TelemetryStore, query: Query, window: Window, rollups: 
         rows = store.query(f"SELECT sum(c) FROM {sources}", parameters)  # noqa: S608
         return int(rows[0][0] or 0)
     # (On a cluster the table is Distributed, whose days are the shards' business.)
-    inside = _days_inside(store, window) if store.options.cluster is None else None
-    if inside:
-        counted = _count_by_day(store, query, window, inside)
-        if _days_inside(store, window) == inside:  # no line came in outside the window meanwhile
-            return counted
+    counted = _counted_by_day(store, query, window) if store.options.cluster is None else None
+    if counted is not None:
+        return counted
     where, parameters = compile_query(query, window)
     rows = store.query(f"SELECT count() FROM {TABLE} WHERE {where}", parameters)  # noqa: S608
     return int(rows[0][0])
@@ -489,26 +488,38 @@ class _Days:
     everything: bool
 
 
-def _days_inside(store: TelemetryStore, window: Window) -> _Days | None:
+def _days_inside(days: Days, window: Window) -> _Days | None:
     """Which days of lines lie wholly in the window (from the parts' min/max, not the lines)."""
-    days = store.query(
-        "SELECT _partition_id, toUnixTimestamp64Nano(min(timestamp)),"  # noqa: S608
-        f" toUnixTimestamp64Nano(max(timestamp)) FROM {TABLE} GROUP BY _partition_id"
-    )
     inside = tuple(
         sorted(
-            str(day)
-            for day, first, last in days
-            if window.start_ns <= int(first) and int(last) < window.end_ns
+            day
+            for day, first, last in days.bounds
+            if window.start_ns <= first and last < window.end_ns
         )
     )
-    return _Days(inside, len(inside) == len(days)) if inside else None
+    return _Days(inside, len(inside) == len(days.bounds)) if inside else None
+
+
+def _counted_by_day(store: TelemetryStore, query: Query, window: Window) -> int | None:
+    """The count by day (`_count_by_day`), if some day lies wholly in the window and still did
+    after counting (no line came in outside the window meanwhile): the embedded table's parts
+    are those the days were read from, or else the days read again say so. None otherwise."""
+    days = store.log_days.read()
+    inside = _days_inside(days, window)
+    if inside is None:
+        return None
+    counted = _count_by_day(store, query, window, inside)
+    if store.log_days.unchanged_since(days):
+        return counted
+    return counted if _days_inside(store.log_days.read(), window) == inside else None
 
 
 def _count_by_day(store: TelemetryStore, query: Query, window: Window, inside: _Days) -> int:
-    """The count with no time condition on the days wholly inside the window, which lets
-    ClickHouse count a word from its text index alone (a time condition, even one every line
-    meets, makes it read every matching granule's timestamps), and with it on the others."""
+    """The count with no time condition on the days wholly inside the window, and with it on
+    the others. A time condition, even one every line meets, makes ClickHouse read every
+    matching granule's timestamps; without one it counts a word from the sizes of its text
+    index's lists when every day is inside (no other condition at all), and from the lists of
+    the matching granules when the days are chosen (`_partition_id IN`: no column read)."""
     condition = Condition()
     matches = _Compiler(condition).node(query.root)
     if inside.everything:

@@ -19,8 +19,9 @@ every look-up first checks the table, cheaply and exactly:
 An embedded store needs no query to know that nothing changed: no other process can write into
 it (the store locks its data dir), and each part is a directory of the table's data directory.
 While that directory lists the same names and the table's definition file is the same (not made
-anew) as when the parts were last counted, `known` gives the kept answers without asking chDB,
-and a read binds the series' fingerprints instead of selecting them with a `series` subquery.
+anew) as when the parts were last counted (telemetry/table_files.py), `known` gives the kept
+answers without asking chDB, and a read binds the series' fingerprints instead of selecting them
+with a `series` subquery.
 
 Label values and the metric are part of a series' fingerprint, so a known fingerprint's labels
 cannot change; its type is whichever row's (`any(type)`), as without the catalogue. On a cluster
@@ -30,7 +31,6 @@ cannot change; its type is whichever row's (`any(type)`), as without the catalog
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Hashable
 from pathlib import Path
@@ -39,11 +39,9 @@ from typing import TypeVar
 import numpy as np
 
 from fullcycle.telemetry.connection import DATABASE, ClickHouse
+from fullcycle.telemetry.table_files import FilesSeen, TableFiles
 
 Answer = TypeVar("Answer")
-# What the embedded engine's files say about the table: its definition file's inode and time,
-# and the names in its data directory (a part is a directory named by its blocks and version).
-FilesSeen = tuple[tuple[int, int], tuple[str, ...]]
 
 # A part listed but merged away before its rows were read is listed again, this many times.
 _ATTEMPTS = 5
@@ -60,10 +58,11 @@ class SeriesCatalogue:
         """`engine_path`: the embedded engine's directory (None for a ClickHouse server)."""
         self.clickhouse = clickhouse
         self.enabled = enabled
-        self.engine_path = engine_path
+        self._table_files = (
+            TableFiles(clickhouse, engine_path, "series") if engine_path is not None else None
+        )
         self._lock = threading.Lock()
-        self._files: tuple[Path, Path] | None = None  # the table's definition and data dir
-        self._files_seen: FilesSeen | None = None  # as they were when the parts were counted
+        self._files_seen: FilesSeen | None = None  # the table's files when the parts were counted
         self._parts: dict[str, np.ndarray] = {}  # active part -> its distinct fingerprints
         self._holders: dict[int, int] = {}  # fingerprint -> active parts holding it
         self._answers: dict[Hashable, object] = {}
@@ -82,12 +81,10 @@ class SeriesCatalogue:
         parts were counted): no other process writes into an embedded store (the store locks
         its data dir), and a part this process writes is a new directory. None otherwise (a
         ClickHouse server, or the table changed: the caller looks up with `answer`)."""
-        if not self.enabled or self.engine_path is None:
+        if not self.enabled or self._table_files is None:
             return None
         with self._lock:
-            if self._files is None or self._files_seen is None:
-                return None
-            if self._files_now(self._files) != self._files_seen:
+            if self._files_seen is None or self._table_files.now() != self._files_seen:
                 return None
             return self._kept(key, look_up)
 
@@ -103,9 +100,8 @@ class SeriesCatalogue:
     def _follow_table(self) -> None:
         """Bring the counts up to the table's active parts; forget every answer when a series
         came or went."""
-        files = self._table_files() if self.engine_path is not None else None
         self._files_seen = None
-        files_seen = self._files_now(files) if files is not None else None
+        files_seen = self._table_files.now() if self._table_files is not None else None
         for _ in range(_ATTEMPTS):
             active = self._active_parts()
             added = {name for name in active if name not in self._parts}
@@ -118,7 +114,7 @@ class SeriesCatalogue:
             # Parts added first: a merged part holds its sources' series before they go.
             if self._counted(read) | self._uncounted(self._parts.keys() - active):
                 self._answers.clear()
-            self._files, self._files_seen = files, files_seen
+            self._files_seen = files_seen
             return
         self._parts.clear()
         self._holders.clear()
@@ -146,33 +142,6 @@ class SeriesCatalogue:
                 if holders:
                     self._holders[fingerprint] = holders
         return gone
-
-    def _table_files(self) -> tuple[Path, Path] | None:
-        """The embedded table's definition file and data directory: as found before while the
-        definition file is the same (the table was not made anew), else asked for."""
-        assert self.engine_path is not None
-        if self._files is not None and self._files_seen is not None:
-            now = self._files_now(self._files)
-            if now is not None and now[0] == self._files_seen[0]:
-                return self._files
-        rows = self.clickhouse.client().query(
-            "SELECT metadata_path, data_paths[1] FROM system.tables"
-            " WHERE database = {database:String} AND name = 'series'",
-            parameters={"database": DATABASE},
-        )
-        if not rows.result_rows:
-            return None
-        definition, data = rows.result_rows[0]
-        return self.engine_path / str(definition), Path(str(data))
-
-    @staticmethod
-    def _files_now(files: tuple[Path, Path]) -> FilesSeen | None:
-        definition, data = files
-        try:
-            stat = os.stat(definition)
-            return (stat.st_ino, stat.st_mtime_ns), tuple(sorted(os.listdir(data)))
-        except OSError:
-            return None
 
     def _active_parts(self) -> dict[str, int]:
         """The table's active parts and their rows."""

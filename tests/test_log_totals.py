@@ -1,0 +1,94 @@
+"""Exact totals stay exact while lines come in. A total counts the days wholly inside the
+window without a time condition (log_queries.count_matches); a line that comes in outside the
+window, into such a day, is not counted: neither when it comes in while the total is being
+counted, nor after the store has kept the days it read (telemetry/log_days.py). Both ways the
+store tells a change: from the embedded engine's files, and (as with a ClickHouse server)
+from the days read again."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fullcycle.logs import explorer
+from fullcycle.logs.explorer import LogRequest
+from fullcycle.logs.query import parse
+from fullcycle.telemetry.batches import LogBatch
+from fullcycle.telemetry.log_days import LogDays
+from fullcycle.telemetry.log_queries import Window
+from fullcycle.telemetry.store import StoreOptions, TelemetryStore
+
+SECOND = 1_000_000_000
+HOUR = 3600 * SECOND
+DAY = 24 * HOUR
+# A day two days ago (UTC), its lines in its first hours, the window its first half.
+DAY_START = (time.time_ns() // DAY - 2) * DAY
+WINDOW = Window(DAY_START, DAY_START + 12 * HOUR)
+LATE = DAY_START + 13 * HOUR  # the same day, after the window
+
+
+def _stored(store: TelemetryStore, lines: list[tuple[int, str]]) -> None:
+    batch = LogBatch()
+    for timestamp, body in lines:
+        batch.add(
+            timestamp_ns=timestamp,
+            body=body,
+            service="checkout",
+            host="web-1",
+            severity_text="ERROR",
+            severity_number=17,
+        )
+    asyncio.run(store.append([batch]))
+    store.flush()
+
+
+@pytest.fixture(params=["engine files", "days read again"])
+def store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[TelemetryStore]:
+    opened = TelemetryStore(StoreOptions(data_dir=tmp_path, durable=False))
+    if request.param == "days read again":  # what a store on a ClickHouse server does
+        opened.log_days = LogDays(opened.clickhouse, None)
+    opened.open()
+    _stored(opened, [(DAY_START + HOUR + index * SECOND, f"timeout {index}") for index in range(5)])
+    yield opened
+    opened.close()
+
+
+def _total(store: TelemetryStore, text: str) -> int:
+    return explorer.search(store, LogRequest(parse(text), WINDOW), 10, None).total
+
+
+def test_a_line_outside_the_window_coming_in_while_counting_is_not_counted(
+    store: TelemetryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _total(store, "timeout") == 5
+    real_query = store.query
+    came_in: list[str] = []
+
+    def query_after_a_late_line(sql: str, parameters: Any = None) -> list[tuple[Any, ...]]:
+        """The store's query, the first count preceded by a late line's insert."""
+        if sql.startswith("SELECT count()") and not came_in:
+            came_in.append(sql)
+            _stored(store, [(LATE, "timeout late")])
+        return real_query(sql, parameters)
+
+    monkeypatch.setattr(store, "query", query_after_a_late_line)
+    assert _total(store, "timeout") == 5
+    assert came_in
+    assert _total(store, "late") == 0
+    everything = Window(DAY_START, DAY_START + DAY)
+    assert explorer.search(store, LogRequest(parse("timeout"), everything), 10, None).total == 6
+
+
+def test_a_line_outside_the_window_stored_after_a_total_is_not_in_the_next(
+    store: TelemetryStore,
+) -> None:
+    assert _total(store, "timeout") == 5
+    _stored(store, [(LATE, "timeout late")])
+    assert _total(store, "timeout") == 5
+    _stored(store, [(DAY_START + 2 * HOUR, "timeout inside")])
+    assert _total(store, "timeout") == 6
