@@ -23,7 +23,7 @@ DAILY_SLOTS = int(DAY // DAILY_SLOT)
 WEEKLY_SLOT = HOUR  # the weekly correction has one value per hour...
 BUSINESS_WEEKLY_SLOT = 900.0  # ...or, for money, counts and ratios, per 15 minutes (a
 # Saturday morning's ramp has its own shape, not just its own level)
-DAY_SLOTS_OF_WEEK = int(DAY // BUSINESS_WEEKLY_SLOT)  # a day of 15-minute slots of the week
+QUARTERS_A_DAY = int(DAY // BUSINESS_WEEKLY_SLOT)  # the 15-minute slots of the week in a day
 HOURLY_SLOTS = int(DAY // HOUR)  # the error scale, per hour of the day
 
 # How fast each part learns. Rates are per point unless they say otherwise.
@@ -207,6 +207,7 @@ class Detector:
         "_alert_points",
         "_band_sigmas",
         "_base",
+        "_busiest_hour",
         "_business_kind",
         "_choice_plain",
         "_choice_seasonal",
@@ -421,6 +422,7 @@ class Detector:
         self._day_fits = [0.0] * 7
         self._day_misfits = [0.0] * 7
         self._day_levels = [0.0] * 7  # (derived from the means once a day)
+        self._busiest_hour = 0.0
         self._levels_day = -1
         self._day_shift = 0
 
@@ -538,9 +540,7 @@ class Detector:
         expected_seasonal, offset = own_rhythm, self._offset
         shift = self._day_shift
         if shift:  # judged as another day of the week: by that day's mean, without the offset
-            expected_seasonal = self._week_mean_at(
-                weekly_slot + shift * DAY_SLOTS_OF_WEEK, timestamp
-            )
+            expected_seasonal = self._week_mean_at(weekly_slot + shift * QUARTERS_A_DAY, timestamp)
             offset = 0.0
         seasonal = self._seasonal_chosen
         if seasonal:
@@ -682,7 +682,7 @@ class Detector:
         hour = int(closed % DAY // HOUR)
         typical = self._mean_hourly[hour]
         misfits = self._day_misfits
-        if typical < DAY_FIT_BUSY * levels[0]:  # a quiet hour: the fits only fade
+        if typical < DAY_FIT_BUSY * self._busiest_hour:  # a quiet hour: the fits only fade
             best, best_fit = 0, DAY_FIT_PRIOR
             for ahead in range(1, 7):
                 fit = fits[ahead] = forget * fits[ahead]
@@ -705,7 +705,7 @@ class Detector:
             if levels[ahead] <= 0.0:  # alike, or not yet seen whole
                 fits[ahead] = misfits[ahead] = 0.0
                 continue
-            rate = points * means[(slot + ahead * DAY_SLOTS_OF_WEEK) % len(means)]
+            rate = points * means[(slot + ahead * QUARTERS_A_DAY) % len(means)]
             if rate < floor:
                 rate = floor
             fit = forget * fits[ahead]
@@ -734,10 +734,10 @@ class Detector:
 
     def _day_levels_of(self, day: int) -> list[float]:
         """By days ahead of `day` (a day of the week, 0 = the epoch's Thursday): the other
-        day's mean per point if it differs from `day`'s by more than DAY_FIT_APART, else 0;
-        first (0 ahead), the busiest hour's mean (worked out once a day)."""
+        day's mean per point if it differs from `day`'s by more than DAY_FIT_APART, else 0
+        (worked out once a day, with the busiest hour's mean)."""
         if day != self._levels_day:
-            means, per_day = self._week_means, DAY_SLOTS_OF_WEEK
+            means, per_day = self._week_means, QUARTERS_A_DAY
             days = [means[d * per_day : (d + 1) * per_day] for d in range(7)]
             mean = [sum(slots) / per_day if min(slots) >= 0.0 else -1.0 for slots in days]
             own = mean[day]
@@ -747,7 +747,7 @@ class Detector:
                 else 0.0
                 for ahead in range(7)
             ]
-            self._day_levels[0] = max(self._mean_hourly)
+            self._busiest_hour = max(self._mean_hourly)
             self._levels_day = day
         return self._day_levels
 
@@ -1442,6 +1442,7 @@ _DERIVED = (
     "_alert_min_seconds",
     "_band_sigmas",
     "_business_kind",
+    "_busiest_hour",
     "_count_kind",
     "_day_levels",
     "_levels_day",
