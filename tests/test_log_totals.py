@@ -92,3 +92,15 @@ def test_a_line_outside_the_window_stored_after_a_total_is_not_in_the_next(
     assert _total(store, "timeout") == 5
     _stored(store, [(DAY_START + 2 * HOUR, "timeout inside")])
     assert _total(store, "timeout") == 6
+
+
+def test_windows_that_cut_a_day_count_exactly(store: TelemetryStore) -> None:
+    """Windows that hold most of a day, a little of it, or its middle: the day is counted by
+    time, and the totals are exact."""
+    _stored(store, [(DAY_START + hour * HOUR + 30 * SECOND, f"hourly {hour}") for hour in range(24)])
+    for first, last in ((0, 20), (3, 24), (2, 22), (20, 24), (0, 4), (1, 2)):
+        window = Window(DAY_START + first * HOUR, DAY_START + last * HOUR)
+        total = explorer.search(store, LogRequest(parse("hourly"), window), 10, None).total
+        assert total == last - first, (first, last)
+        everything = explorer.search(store, LogRequest(parse(""), window), 10, None).total
+        assert everything == last - first + (5 if first <= 1 < last else 0), (first, last)
