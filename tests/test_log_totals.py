@@ -97,7 +97,9 @@ def test_a_line_outside_the_window_stored_after_a_total_is_not_in_the_next(
 def test_windows_that_cut_a_day_count_exactly(store: TelemetryStore) -> None:
     """Windows that hold most of a day, a little of it, or its middle: the day is counted by
     time, and the totals are exact."""
-    _stored(store, [(DAY_START + hour * HOUR + 30 * SECOND, f"hourly {hour}") for hour in range(24)])
+    _stored(
+        store, [(DAY_START + hour * HOUR + 30 * SECOND, f"hourly {hour}") for hour in range(24)]
+    )
     for first, last in ((0, 20), (3, 24), (2, 22), (20, 24), (0, 4), (1, 2)):
         window = Window(DAY_START + first * HOUR, DAY_START + last * HOUR)
         total = explorer.search(store, LogRequest(parse("hourly"), window), 10, None).total
