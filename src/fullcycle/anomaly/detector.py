@@ -677,19 +677,36 @@ class Detector:
         A weekday outage at 08:00 does not turn into a Sunday: the morning's rise before it
         told the two apart by hundreds of nats."""
         levels = self._day_levels_of(int(closed % WEEK // DAY))
-        fits = self._day_fits
+        fits, misfits = self._day_fits, self._day_misfits
         forget = math.exp(-(timestamp - closed) / DAY_FIT_HORIZON)
         hour = int(closed % DAY // HOUR)
         typical = self._mean_hourly[hour]
-        misfits = self._day_misfits
-        if typical < DAY_FIT_BUSY * self._busiest_hour:  # a quiet hour: the fits only fade
-            best, best_fit = 0, DAY_FIT_PRIOR
-            for ahead in range(1, 7):
-                fit = fits[ahead] = forget * fits[ahead]
-                misfit = misfits[ahead] = forget * misfits[ahead]
-                if fit > best_fit and misfit < DAY_FIT_MISFIT:
-                    best, best_fit = ahead, fit
-            return best
+        telling = typical >= DAY_FIT_BUSY * self._busiest_hour  # (in a quiet hour they fade)
+        if telling:
+            least = self._quantum if self._quantum > 1e-12 else 1e-12
+            dispersion = self._error_hourly[hour] / (typical if typical > least else least)
+            if self._count_kind and dispersion < 1.0:
+                dispersion = 1.0
+            floor = EVIDENCE_FLOOR * (dispersion if dispersion > least else least)
+            means = self._week_means
+            slot = int(closed % WEEK // BUSINESS_WEEKLY_SLOT)
+            own = max(floor, points * means[slot])
+        best, best_fit = 0, DAY_FIT_PRIOR
+        for ahead in range(1, 7):
+            if levels[ahead] <= 0.0:  # alike, or not yet seen whole
+                fits[ahead] = misfits[ahead] = 0.0
+                continue
+            fit = forget * fits[ahead]
+            misfit = forget * misfits[ahead]
+            if telling:
+                rate = max(floor, points * means[(slot + ahead * QUARTERS_A_DAY) % len(means)])
+                if abs(rate - own) > DAY_FIT_APART * own:
+                    fit += (observed * math.log(rate / own) - rate + own) / dispersion
+                    misfit += _deviance(observed / dispersion, rate / dispersion)
+            fits[ahead], misfits[ahead] = fit, misfit
+            if fit > best_fit and misfit < DAY_FIT_MISFIT:
+                best, best_fit = ahead, fit
+        return best
         least = self._quantum if self._quantum > 1e-12 else 1e-12
         dispersion = self._error_hourly[hour] / (typical if typical > least else least)
         if self._count_kind and dispersion < 1.0:
