@@ -707,33 +707,6 @@ class Detector:
             if fit > best_fit and misfit < DAY_FIT_MISFIT:
                 best, best_fit = ahead, fit
         return best
-        least = self._quantum if self._quantum > 1e-12 else 1e-12
-        dispersion = self._error_hourly[hour] / (typical if typical > least else least)
-        if self._count_kind and dispersion < 1.0:
-            dispersion = 1.0
-        floor = EVIDENCE_FLOOR * (dispersion if dispersion > least else least)
-        means = self._week_means
-        slot = int(closed % WEEK // BUSINESS_WEEKLY_SLOT)
-        own = points * means[slot]
-        if own < floor:
-            own = floor
-        best, best_fit = 0, DAY_FIT_PRIOR
-        for ahead in range(1, 7):
-            if levels[ahead] <= 0.0:  # alike, or not yet seen whole
-                fits[ahead] = misfits[ahead] = 0.0
-                continue
-            rate = points * means[(slot + ahead * QUARTERS_A_DAY) % len(means)]
-            if rate < floor:
-                rate = floor
-            fit = forget * fits[ahead]
-            misfit = forget * misfits[ahead]
-            if abs(rate - own) > DAY_FIT_APART * own:
-                fit += (observed * math.log(rate / own) - rate + own) / dispersion
-                misfit += _deviance(observed / dispersion, rate / dispersion)
-            fits[ahead], misfits[ahead] = fit, misfit
-            if fit > best_fit and misfit < DAY_FIT_MISFIT:
-                best, best_fit = ahead, fit
-        return best
 
     def _week_mean_at(self, slot: int, timestamp: float) -> float:
         """The mean per point of the 15 minutes of the week `slot` at `timestamp`'s place in
