@@ -294,6 +294,25 @@ def test_a_busier_afternoon_does_not_page_and_a_surge_still_does(seed: int) -> N
     assert any(point.alert for point in points[16 * 60 : 16 * 60 + 12])
 
 
+@pytest.mark.parametrize("seed", [2, 4, 5])
+def test_orders_falling_to_two_fifths_at_noon_page_within_twelve_minutes(seed: int) -> None:
+    """~11 orders a minute at noon, then 40 % of them for 45 minutes. The 16-minute sum is
+    evidence after about 10 minutes; it spans more than the alert's 3 minutes already, so
+    it pages at once, after 11-12 minutes (before, 3 more minutes came on top: 13-14)."""
+    series = orders_per_step(23, 1, seed=seed)
+    day = 22 * 1440
+    detector = Detector(MetricKind.COUNT)
+    feed(detector, series[:day], 1)
+    rng = np.random.default_rng(seed + 100)
+    today = [
+        float(rng.binomial(int(count), 0.4)) if 12 * 60 <= minute < 12 * 60 + 45 else count
+        for minute, count in enumerate(series[day : day + 1440])
+    ]
+    points = feed(detector, today, 1, first=day)
+    assert not any(point.alert for point in points[: 12 * 60])
+    assert any(point.alert for point in points[12 * 60 : 12 * 60 + 12])
+
+
 def test_at_five_minute_steps_an_outage_at_eight_pages_within_ten_minutes() -> None:
     """What an anomaly alert rule evaluated every 5 minutes sees: ~25 orders per step at
     08:00, then none. The evidence of one or two empty steps pages; no fixed minimum duration

@@ -949,7 +949,9 @@ class Detector:
         stuck: bool,
     ) -> int:
         """Money and counts: fire while the recent points are too unlikely under the
-        expected rate (or the series is stuck), for ALERT_MIN_SECONDS (at least a point).
+        expected rate (or the series is stuck), for ALERT_MIN_SECONDS (at least a point);
+        evidence below from a window of at least that many points has lasted that long
+        already and fires at once (not a sparse count's: its windows hold a few events).
 
         Kinds of evidence, each against the band's sigmas as a normal z:
         - The sum over the last ~1, 4, 16 and 64 minutes, judged as an overdispersed Poisson
@@ -1056,6 +1058,7 @@ class Detector:
                 sign = 2
         else:
             self._repeat_surprise = 0.0
+        lasting = False
         half_below = half_above = True
         longest = hour * EVIDENCE_COUNT + EVIDENCE_COUNT - 1  # (below only: see the docstring)
         for index in range(hour * EVIDENCE_COUNT, hour * EVIDENCE_COUNT + EVIDENCE_COUNT):
@@ -1088,6 +1091,7 @@ class Detector:
                     observed = (expected_sum + residual) / unit
                     if _deviance(observed, expected_sum / unit) > limit_squared:
                         sign = -1
+                        lasting = window >= self._alert_points
                 half_below, half_above = True, False
             else:
                 residual = total_capped - totals_capped[past] - expected_sum - lift * window
@@ -1104,6 +1108,8 @@ class Detector:
                 half_below, half_above = False, residual > 0.0
         if sign == 1 and self._day_shift:  # back above the other day: its own rhythm returns
             sign = 0
+        if lasting and rhythm == -math.inf:  # (a sparse count's windows keep the hold)
+            self._hold_done(sign)
         return self._held(sign)
 
     def _next_evidence_slot(self) -> int:
@@ -1147,6 +1153,12 @@ class Detector:
             surprise += self._silence_share * forecast
         self._silence_surprise = surprise
         return 2.0 * self._silence_surprise
+
+    def _hold_done(self, sign: int) -> None:
+        """Evidence below from a window at least as long as the alert's minimum duration has
+        lasted that long already: the next `_held(sign)` fires, with no hold on top of it."""
+        if sign != self._outside_sign or self._outside_run < self._alert_points - 1:
+            self._outside_sign, self._outside_run = sign, self._alert_points - 1
 
     def _held(self, sign: int) -> int:
         """1 once `sign` (the side the point is outside on, 0 inside) has held for the alert's
