@@ -313,6 +313,29 @@ def test_orders_falling_to_two_fifths_at_noon_page_within_twelve_minutes(seed: i
     assert any(point.alert for point in points[12 * 60 : 12 * 60 + 12])
 
 
+@pytest.mark.parametrize("seed", [1, 5, 6])
+def test_a_sunday_at_three_fifths_of_its_orders_from_eleven_pages_before_evening(
+    seed: int,
+) -> None:
+    """A Sunday's ~3-7 orders a minute fall to 60 % from 11:00 to 17:00. While the evidence
+    below builds up, the forecast's offset does not follow the drop down, so the evidence
+    reaches the threshold after about an hour (before, the offset had taken the drop in by
+    then, and it never paged). It pages only then, and not after the orders come back."""
+    series = orders_per_step(28, 1, seed=seed)
+    day = 27 * 1440
+    detector = Detector(MetricKind.COUNT)
+    feed(detector, series[:day], 1)
+    rng = np.random.default_rng(seed + 100)
+    today = [
+        float(rng.binomial(int(count), 0.6)) if 11 * 60 <= minute < 17 * 60 else count
+        for minute, count in enumerate(series[day : day + 1440])
+    ]
+    points = feed(detector, today, 1, first=day)
+    assert not any(point.alert for point in points[: 11 * 60])
+    assert any(point.alert for point in points[11 * 60 : 17 * 60])
+    assert not any(point.alert for point in points[17 * 60 :])
+
+
 def test_at_five_minute_steps_an_outage_at_eight_pages_within_ten_minutes() -> None:
     """What an anomaly alert rule evaluated every 5 minutes sees: ~25 orders per step at
     08:00, then none. The evidence of one or two empty steps pages; no fixed minimum duration

@@ -102,6 +102,7 @@ EVIDENCE_SPAN = EVIDENCE_MINUTES[-1] + 1  # ...of at most 64 points, from a ring
 EVIDENCE_COUNT = len(EVIDENCE_MINUTES)
 EVIDENCE_LEARN_BOUND = 9.0  # each sum's squared residual is clipped at 3 sigmas when learnt
 ALERT_HOLD = 0.8  # a firing alert holds while the evidence is above 80 % of the band
+BUILDING = 0.3  # evidence below past 0.3 of the band's squared sigmas (2.5 of 4.5) builds up
 ZERO_SHARE_FLOOR = 0.01  # a zero is taken as at least 1 in 100 at its time of day...
 ZERO_RUN_LEARNING = 0.1  # (zeros in a run that is evidence teach that share a tenth as fast,
 # and so do a ratio's repeats, see `_repeats`)
@@ -207,6 +208,7 @@ class Detector:
         "_alert_points",
         "_band_sigmas",
         "_base",
+        "_building",
         "_busiest_hour",
         "_business_kind",
         "_choice_plain",
@@ -425,6 +427,7 @@ class Detector:
         self._busiest_hour = 0.0
         self._levels_day = -1
         self._day_shift = 0
+        self._building = False
 
     # --- the public interface -----------------------------------------------------------
 
@@ -604,8 +607,16 @@ class Detector:
         else:
             alert = self._alert(z, stuck)
         firing = alert == 1
-        # (a day judged as another is learnt like an outage: its own rhythm did not happen)
-        unusual = firing or shift != 0 or not lower <= value <= upper
+        # (a day judged as another is learnt like an outage: its own rhythm did not happen;
+        # and so are points while evidence below builds up, once the forecast is at or below
+        # the rhythm: the offset must not take a lasting drop in before it pages, but may come
+        # back down from a busier afternoon)
+        unusual = (
+            firing
+            or shift != 0
+            or (self._building and self._offset <= 0.0)
+            or not lower <= value <= upper
+        )
         if elapsed < self._warmup_seconds:
             alert = 0
         self._learn(
@@ -952,6 +963,8 @@ class Detector:
         expected rate (or the series is stuck), for ALERT_MIN_SECONDS (at least a point);
         evidence below from a window of at least that many points has lasted that long
         already and fires at once (not a sparse count's: its windows hold a few events).
+        Evidence below past BUILDING of the threshold is building up (`_building`): its
+        points are learnt like an outage's once the forecast is at or below the rhythm.
 
         Kinds of evidence, each against the band's sigmas as a normal z:
         - The sum over the last ~1, 4, 16 and 64 minutes, judged as an overdispersed Poisson
@@ -1059,6 +1072,7 @@ class Detector:
         else:
             self._repeat_surprise = 0.0
         lasting = False
+        building = False
         half_below = half_above = True
         longest = hour * EVIDENCE_COUNT + EVIDENCE_COUNT - 1  # (below only: see the docstring)
         for index in range(hour * EVIDENCE_COUNT, hour * EVIDENCE_COUNT + EVIDENCE_COUNT):
@@ -1086,6 +1100,8 @@ class Detector:
                 continue
             wide = spread_of_sum * excess
             if residual < 0.0:
+                if half_below and 2.0 * residual * residual > BUILDING * limit_squared * wide:
+                    building = True
                 if half_below and 2.0 * residual * residual > limit_squared * wide:
                     unit = wide / expected_sum  # the size of one effective event
                     observed = (expected_sum + residual) / unit
@@ -1106,6 +1122,7 @@ class Detector:
                     if _deviance(observed, expected_sum / unit) > limit_squared:
                         sign = 1
                 half_below, half_above = False, residual > 0.0
+        self._building = building and rhythm == -math.inf
         if sign == 1 and self._day_shift:  # back above the other day: its own rhythm returns
             sign = 0
         if lasting and rhythm == -math.inf:  # (a sparse count's windows keep the hold)
