@@ -97,7 +97,7 @@ ALERT_NORM = math.sqrt((2 - ALERT_RATE) / ALERT_RATE)  # that average, in its ow
 ALERT_CLIP = 3.0  # one point moves that average by at most 3 / ALERT_NORM = 0.7 sigmas
 
 # Money and counts alert on evidence (see `_evidence_alert`): the sums over windows of about
-EVIDENCE_MINUTES = (1, 4, 16, 64)  # this many minutes (at least a point)...
+EVIDENCE_MINUTES = (1, 8, 16, 64)  # this many minutes (at least a point)...
 EVIDENCE_SPAN = EVIDENCE_MINUTES[-1] + 1  # ...of at most 64 points, from a ring of totals
 EVIDENCE_COUNT = len(EVIDENCE_MINUTES)
 EVIDENCE_LEARN_BOUND = 9.0  # each sum's squared residual is clipped at 3 sigmas when learnt
@@ -967,7 +967,7 @@ class Detector:
         points are learnt like an outage's once the forecast is at or below the rhythm.
 
         Kinds of evidence, each against the band's sigmas as a normal z:
-        - The sum over the last ~1, 4, 16 and 64 minutes, judged as an overdispersed Poisson
+        - The sum over the last ~1, 8, 16 and 64 minutes, judged as an overdispersed Poisson
           count: a series whose variance is `dispersion` times its mean counts
           `value / dispersion` effective events (orders of EUR 60 on average make a minute of
           EUR 300 about 2-3 events; a count is itself), and the evidence is the Poisson
