@@ -231,6 +231,22 @@ def test_an_hour_without_sign_ups_pages_within_45_minutes_whatever_forecast_was_
     assert all(point.direction == "below" for point in outage if point.alert)
 
 
+@pytest.mark.parametrize("seed", [3, 5, 7, 9])
+def test_an_hour_without_sign_ups_at_eight_pages_within_half_an_hour(seed: int) -> None:
+    """~0.47 sign-ups a minute at 08:00, none come: ~22 minutes make e^-10 for a detector
+    that knows the rate. The rhythm learnt from a few events per 5 minutes sits a third
+    below it, so the silence is judged against the mean of the last weeks at this time of
+    the week where that is higher: it pages after 26-28 minutes (37-40 before)."""
+    series = orders_per_step(23, 1, seed=seed, scale=0.08)
+    detector = Detector(MetricKind.COUNT)
+    eight = 22 * 1440 + 8 * 60
+    normal = feed(detector, series[:eight], 1)
+    assert not any(point.alert for point in normal[7 * 1440 :])
+    outage = feed(detector, [0.0] * 60, 1, first=eight)
+    first = next((minute for minute, point in enumerate(outage) if point.alert), None)
+    assert first is not None and first < 30, f"first alert after {first} minutes"
+
+
 def test_a_night_without_sign_ups_does_not_page() -> None:
     """A few sign-ups an hour at night: six hours without one are unlikely under a rhythm
     learnt from a few events per slot, not evidence of an outage (the silence's evidence

@@ -589,7 +589,9 @@ class Detector:
                 value,
                 forecast,
                 seasonal and sparse,
-                expected_seasonal - offset if sparse else -math.inf,
+                self._silence_rhythm(expected_seasonal - offset, weekly_slot, timestamp, elapsed)
+                if sparse
+                else -math.inf,
                 -offset if seasonal and offset < 0.0 else 0.0,
                 variance,
                 hour,
@@ -1136,6 +1138,20 @@ class Detector:
             slot = 0
         self._evidence_slot = slot
         return slot
+
+    def _silence_rhythm(
+        self, rhythm: float, weekly_slot: int, timestamp: float, elapsed: float
+    ) -> float:
+        """A sparse count: the rate its silences are judged against, the seasonal forecast
+        without its offset (`rhythm`) or, from the third week on, the mean of the week at
+        this time of the day judged by, if that is higher. A rhythm learnt from a few events
+        per 5 minutes with its errors clipped sits a third below the truth at 08:00 (0.3
+        sign-ups a minute where 0.47 come); the plain mean of each 15 minutes over the last
+        weeks does not (0.36-0.49)."""
+        if elapsed < 2 * WEEK:
+            return rhythm
+        mean = self._week_mean_at(weekly_slot + self._day_shift * QUARTERS_A_DAY, timestamp)
+        return mean if mean > rhythm else rhythm
 
     def _silence(self, value: float, rhythm: float, offset: float) -> float:
         """A sparse count: twice -ln P of the current run of zeros (comparable with a squared
