@@ -439,7 +439,8 @@ class Detector:
         it is unknown (see MetricKind).
         """
         if self._zero_when_absent:
-            self._fill_gap(timestamp)
+            if timestamp - self._last_timestamp >= 1.5 * self._interval:  # (a point skipped)
+                self._fill_gap(timestamp)
             if value is None:
                 value = 0.0
         if value is None or not math.isfinite(value):
