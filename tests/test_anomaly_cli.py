@@ -93,6 +93,32 @@ def test_a_bad_timestamp_names_its_line(tmp_path: Path) -> None:
     assert "line 3" in result.stderr and "'yesterday'" in result.stderr
 
 
+def test_a_timestamp_that_goes_back_names_both_lines_and_writes_nothing(tmp_path: Path) -> None:
+    series = tmp_path / "series.csv"
+    series.write_text(
+        "timestamp,value\n2024-01-01T00:00:00,1\n2024-01-01T00:05:00,2\n"
+        "2024-01-01T00:03:00,3\n2024-01-01T00:10:00,4\n"
+    )
+    target = tmp_path / "scores.csv"
+    result = detect("--input", str(series), "--output", str(target))
+    assert result.exit_code == 1
+    assert "line 4" in result.stderr and "'2024-01-01T00:03:00' is not after" in result.stderr
+    assert "(line 3)" in result.stderr
+    assert not target.exists()
+
+
+def test_a_repeated_or_infinite_epoch_timestamp_is_refused(tmp_path: Path) -> None:
+    series = tmp_path / "series.csv"
+    series.write_text("timestamp,value\n1700000000,1\n1700000000,2\n")
+    result = detect("--input", str(series))
+    assert result.exit_code == 1
+    assert "line 3" in result.stderr and "'1700000000' is not after" in result.stderr
+    series.write_text("timestamp,value\n1700000000,1\ninf,2\n")
+    result = detect("--input", str(series))
+    assert result.exit_code == 1
+    assert "line 3" in result.stderr and "'inf' is not a finite number" in result.stderr
+
+
 def test_an_empty_file_gets_a_clear_message(tmp_path: Path) -> None:
     series = tmp_path / "empty.csv"
     series.write_text("")

@@ -1,8 +1,9 @@
 """Series as CSV files: `timestamp,value` rows in, the detector's verdict per row out.
 
 Rows are read and written one at a time, so a file of any length streams through in constant
-memory. Timestamps are ISO-8601 (without a zone they are UTC) or unix epoch seconds; an empty
-value is an absent point (what that means depends on the metric kind).
+memory. Timestamps are ISO-8601 (without a zone they are UTC) or unix epoch seconds, each after
+the one before (the detector sees a series in time order); an empty value is an absent point
+(what that means depends on the metric kind).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def read_rows(source: IO[str], name: str) -> Iterator[Row]:
 
 def _rows(reader: Any, name: str, time_column: int, value_column: int) -> Iterator[Row]:
     width = max(time_column, value_column) + 1
+    previous: Row | None = None
     for fields in reader:
         line = reader.line_num
         if not fields or fields == [""]:
@@ -61,20 +63,33 @@ def _rows(reader: Any, name: str, time_column: int, value_column: int) -> Iterat
                 f"{name}, line {line}: expected at least {width} fields, found {len(fields)}"
             )
         timestamp_text, value_text = fields[time_column].strip(), fields[value_column].strip()
-        yield Row(
+        row = Row(
             line,
             timestamp_text,
             value_text,
             _timestamp(timestamp_text, name, line),
             _value(value_text, name, line),
         )
+        if previous is not None and row.timestamp <= previous.timestamp:
+            raise SeriesFormatError(
+                f"{name}, line {line}: timestamp {timestamp_text!r} is not after "
+                f"{previous.timestamp_text!r} (line {previous.line}): rows must be in time order"
+            )
+        previous = row
+        yield row
 
 
 def _timestamp(text: str, name: str, line: int) -> float:
     try:
-        return float(text)
+        epoch = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(epoch):
+            raise SeriesFormatError(
+                f"{name}, line {line}: timestamp {text!r} is not a finite number of seconds"
+            )
+        return epoch
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
