@@ -247,6 +247,47 @@ def test_an_hour_without_sign_ups_at_eight_pages_within_half_an_hour(seed: int) 
     assert first is not None and first < 30, f"first alert after {first} minutes"
 
 
+def orders_every_ten_seconds(days: int, seed: int) -> list[float]:
+    """`orders_per_step`'s shop, counted every 10 seconds: at most ~2 orders a point."""
+    rng = np.random.default_rng(seed)
+    minute = np.arange(days * 8640) / 6
+    hour = minute / 60 % 24
+    weekday = 0.3 + 6 * np.exp(-((hour - 12.5) ** 2) / 6) + 8 * np.exp(-((hour - 20) ** 2) / 5)
+    weekday += 5 * np.clip((hour - 6) / 1.5, 0, 1) * (hour < 22)
+    weekend = 0.3 + 9 * np.exp(-((hour - 15) ** 2) / 12) + 6 * np.exp(-((hour - 20.5) ** 2) / 4)
+    rate = np.where(minute // 1440 % 7 >= 5, weekend, weekday) / 6
+    return [float(count) for count in rng.poisson(rate)]
+
+
+def test_at_ten_second_steps_a_normal_shop_does_not_page_and_an_outage_pages_in_minutes() -> None:
+    """Three weeks of orders every 10 seconds (so a sparse count per point), then none from
+    08:00. A Sunday's quiet early morning (0.4 orders a minute) does not page: its silences
+    are judged by the mean of the last Sundays, not by a daily profile that holds the
+    weekdays' rise (0.6-1 a minute; before, it paged at 07:22 on day 20)."""
+    series = orders_every_ten_seconds(22, seed=1)
+    detector = Detector(MetricKind.COUNT)
+    eight = 21 * 8640 + 8 * 360
+    normal = [
+        detector.update(MONDAY + step * 10.0, value) for step, value in enumerate(series[:eight])
+    ]
+    assert not any(point.alert for point in normal[7 * 8640 :])
+    outage = [detector.update(MONDAY + (eight + step) * 10.0, 0.0) for step in range(60)]
+    assert any(point.alert for point in outage)
+
+
+def test_at_hourly_steps_a_month_does_not_page_and_an_hour_without_orders_does() -> None:
+    series = orders_per_step(29, 60, seed=1)
+    detector = Detector(MetricKind.COUNT)
+    eight = 28 * 24 + 8
+    normal = feed(detector, series[:eight], 60)
+    assert not any(point.alert for point in normal[7 * 24 :])
+    (outage,) = feed(detector, [0.0], 60, first=eight)
+    assert outage.alert and outage.direction == "below"
+    assert not any(
+        point.alert for point in feed(detector, series[eight + 1 :], 60, first=eight + 1)
+    )
+
+
 def test_a_night_without_sign_ups_does_not_page() -> None:
     """A few sign-ups an hour at night: six hours without one are unlikely under a rhythm
     learnt from a few events per slot, not evidence of an outage (the silence's evidence
