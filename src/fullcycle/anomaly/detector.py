@@ -552,12 +552,19 @@ class Detector:
         else:
             expected, error, reference = self._plain, self._error_plain, self._slow
         forecast = expected
-        if 4.0 * self._silence_surprise > self._band_sigmas * self._band_sigmas:
-            # a sparse count's silence being judged: what was expected is what it is judged
-            # against, not a forecast that followed it down
-            expected = expected_seasonal - offset + self._silence_offset
-            if expected < 0.0:
-                expected = 0.0
+        # a sparse count's silences are judged against its rhythm (`_silence`)
+        sparse = self._count_kind and elapsed > DAY and max(self._mean_hourly) < SPARSE_EVENTS
+        rhythm = -math.inf
+        if sparse:
+            rhythm = self._silence_rhythm(
+                expected_seasonal - offset, weekly_slot, timestamp, elapsed
+            )
+            if 4.0 * self._silence_surprise > self._band_sigmas * self._band_sigmas:
+                # its silence being judged: what was expected is what it is judged against,
+                # not a forecast that followed it down
+                expected = rhythm + self._silence_offset
+                if expected < 0.0:
+                    expected = 0.0
         if self._business_kind and elapsed > DAY:
             error = math.sqrt(self._error_hourly[hour]) / MEAN_ABSOLUTE_TO_SIGMA
         elif seasonal and elapsed > DAY:
@@ -583,16 +590,13 @@ class Detector:
             variance = MEAN_ABSOLUTE_TO_SIGMA * MEAN_ABSOLUTE_TO_SIGMA * error * error
             if self._error_daily[daily_slot] > variance:  # a slot the forecast often misses
                 variance = self._error_daily[daily_slot]
-            # a sparse count's windows are judged against the offset as it was when each
-            # began, and its silences against its rhythm (`_silence`)
-            sparse = self._count_kind and elapsed > DAY and max(self._mean_hourly) < SPARSE_EVENTS
+            # (a sparse count's windows are judged against the offset as it was when each
+            # began)
             alert = self._evidence_alert(
                 value,
                 forecast,
                 seasonal and sparse,
-                self._silence_rhythm(expected_seasonal - offset, weekly_slot, timestamp, elapsed)
-                if sparse
-                else -math.inf,
+                rhythm,
                 -offset if seasonal and offset < 0.0 else 0.0,
                 variance,
                 hour,
