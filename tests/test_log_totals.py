@@ -19,7 +19,7 @@ from fullcycle.logs import explorer
 from fullcycle.logs.explorer import LogRequest
 from fullcycle.logs.query import parse
 from fullcycle.telemetry.batches import LogBatch
-from fullcycle.telemetry.log_days import LogDays
+from fullcycle.telemetry.log_parts import LogParts
 from fullcycle.telemetry.log_queries import Window
 from fullcycle.telemetry.store import StoreOptions, TelemetryStore
 
@@ -51,7 +51,7 @@ def _stored(store: TelemetryStore, lines: list[tuple[int, str]]) -> None:
 def store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[TelemetryStore]:
     opened = TelemetryStore(StoreOptions(data_dir=tmp_path, durable=False))
     if request.param == "days read again":  # what a store on a ClickHouse server does
-        opened.log_days = LogDays(opened.clickhouse, None)
+        opened.log_parts = LogParts(opened.clickhouse, None)
     opened.open()
     _stored(opened, [(DAY_START + HOUR + index * SECOND, f"timeout {index}") for index in range(5)])
     yield opened
