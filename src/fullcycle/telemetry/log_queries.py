@@ -481,13 +481,15 @@ def count_matches(store: TelemetryStore, query: Query, window: Window, rollups: 
 
 def _counted_by_part(store: TelemetryStore, query: Query, window: Window) -> int | None:
     """The count by part (`_count_by_part`) when the query is one entry of a body index and
-    the window cuts a part, else by day (`_count_by_day`) when some day lies wholly in the
-    window; if the count still holds afterwards: the embedded table's parts are those read
-    before, or else the parts read again say so. None otherwise (the plain count)."""
+    some part lies in the window (a word: some part but not every one), else by day
+    (`_count_by_day`) when some day lies wholly in the window; if the count still holds
+    afterwards: the embedded table's parts are those read before, or else the parts read
+    again say so. None otherwise (the plain count)."""
     parts = store.log_parts.read()
     token = _index_token(query.root) if parts.indexes_exact else None
     plan = _part_plan(parts, window) if token is not None else None
-    if plan is not None and token is not None:
+    # With every part inside, ClickHouse counts a word as fast from its lists' sizes itself.
+    if plan is not None and token is not None and not (plan.everything and token[0] == "body_text"):
         counted = _count_by_part(store, query, window, plan, token)
         if store.log_parts.unchanged_since(parts):
             return counted
@@ -503,7 +505,7 @@ def _counted_by_part(store: TelemetryStore, query: Query, window: Window) -> int
 
 @dataclass(frozen=True)
 class _PartPlan:
-    """How a count splits the parts of lines by a window that cuts some. `whole` are counted
+    """How a count splits the parts of lines by a window. `whole` are counted
     with no time condition: those wholly inside it, and those of `less_outside`, counted
     whole less their lines outside it (the parts it cuts that have most of their time in it:
     fewer lines are read that way). `timed` (the other parts it cuts) are counted with the
@@ -512,6 +514,7 @@ class _PartPlan:
     whole: tuple[str, ...]
     less_outside: tuple[str, ...]
     timed: tuple[str, ...]
+    everything: bool  # every part lies wholly in the window
 
     def counted_parts(self) -> set[str]:
         """The parts the count reads. If they are all still there after it, it is exact: a
@@ -524,8 +527,7 @@ class _PartPlan:
 
 def _part_plan(parts: Parts, window: Window) -> _PartPlan | None:
     """The split of the parts (from their min/max, not the lines); None if no part is counted
-    whole (the plain count is the same work) or every part is (`_count_by_day` counts that
-    from the index alone)."""
+    whole (the plain count is the same work)."""
     whole: list[str] = []
     less_outside: list[str] = []
     timed: list[str] = []
@@ -540,9 +542,12 @@ def _part_plan(parts: Parts, window: Window) -> _PartPlan | None:
             less_outside.append(part)
         else:
             timed.append(part)
-    if not whole or (len(whole) == len(parts.bounds) and not less_outside):
+    if not whole:
         return None
-    return _PartPlan(tuple(sorted(whole)), tuple(sorted(less_outside)), tuple(sorted(timed)))
+    everything = len(whole) == len(parts.bounds) and not less_outside
+    return _PartPlan(
+        tuple(sorted(whole)), tuple(sorted(less_outside)), tuple(sorted(timed)), everything
+    )
 
 
 def _count_by_part(
@@ -553,7 +558,9 @@ def _count_by_part(
     less those parts' lines outside the window, plus the other cut parts' lines in it. (Any
     condition beside the index's, even one naming the parts, makes ClickHouse read the lists
     of the matching granules instead of their sizes; a time condition, even one every line
-    meets, their timestamps too.)"""
+    meets, their timestamps too. With no condition beside it, ClickHouse counts from the
+    sizes too, as fast for a word, but for a two-word phrase it takes about five times as
+    long: the word-pair expression costs some 5 ms to analyse, docs/benchmarks.md.)"""
     condition = Condition()
     matches = _Compiler(condition).node(query.root)
     index, text = token
