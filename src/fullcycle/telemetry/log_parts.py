@@ -20,12 +20,10 @@ from fullcycle.telemetry.table_files import FilesSeen, TableFiles
 @dataclass(frozen=True)
 class Parts:
     """(day, part, first line's time ns, last line's time ns) of every part of lines (the day
-    is the table's partition); whether the parts' text indexes list exactly their lines (no
-    part waits for an index to be built, none has lines deleted in place); and the table's
-    files they were read with (None: not known, or they changed meanwhile)."""
+    is the table's partition), and the table's files they were read with (None: not known, or
+    they changed meanwhile)."""
 
     bounds: tuple[tuple[str, str, int, int], ...]
-    indexes_exact: bool
     files: FilesSeen | None
 
     def names(self) -> set[str]:
@@ -43,6 +41,7 @@ class LogParts:
             TableFiles(clickhouse, engine_path, "logs") if engine_path is not None else None
         )
         self._kept: Parts | None = None
+        self._exact_with: tuple[object, ...] | None = None  # the mutations when last exact
 
     def read(self) -> Parts:
         """The parts now: those kept while the table's files are the same, else asked for."""
@@ -50,10 +49,10 @@ class LogParts:
         kept = self._kept
         if files is not None and kept is not None and kept.files == files:
             return kept
-        bounds, indexes_exact = self._asked()
+        bounds = self._asked()
         if self._files is None or files is None or self._files.now() != files:
-            return Parts(bounds, indexes_exact, None)  # parts came or went while they were read
-        self._kept = Parts(bounds, indexes_exact, files)
+            return Parts(bounds, None)  # parts came or went while they were read
+        self._kept = Parts(bounds, files)
         return self._kept
 
     def unchanged_since(self, parts: Parts) -> bool:
@@ -63,19 +62,43 @@ class LogParts:
             return False
         return self._files.now() == parts.files
 
-    def _asked(self) -> tuple[tuple[tuple[str, str, int, int], ...], bool]:
+    def indexes_exact(self, parts: Parts) -> bool:
+        """Whether the text indexes of the parts read in `parts` list exactly their lines: no
+        part waits for an index to be built (a newer version's index, built in the background
+        after a start), none has lines deleted in place (recovery's DELETE, whose lines its
+        lists still hold). Only a mutation makes either so, and each leaves a file in the
+        table's data directory: while the definition and the mutations' files are those of
+        the last answer that said so, it holds without a query (a query of some 3 ms)."""
+        mutations = _mutations_seen(parts.files)
+        if mutations is not None and mutations == self._exact_with:
+            return True
         rows = self.clickhouse.client().query(
-            "SELECT _partition_id, _part, toUnixTimestamp64Nano(min(timestamp)),"  # noqa: S608
-            " toUnixTimestamp64Nano(max(timestamp)),"
-            " (SELECT count() FROM system.mutations WHERE database = {database:String}"
-            " AND table = 'logs' AND NOT is_done)"
-            " + (SELECT count() FROM system.parts WHERE database = {database:String}"
-            " AND table = 'logs' AND active AND has_lightweight_delete)"
-            f" FROM {DATABASE}.logs GROUP BY _partition_id, _part",
+            "SELECT (SELECT count() FROM system.mutations WHERE database = {database:String}"
+            " AND table = 'logs' AND NOT is_done) + (SELECT count() FROM system.parts"
+            " WHERE database = {database:String} AND table = 'logs' AND active"
+            " AND has_lightweight_delete)",
             parameters={"database": DATABASE},
         )
-        bounds = tuple(
-            (str(day), str(part), int(first), int(last))
-            for day, part, first, last, _ in rows.result_rows
+        exact = int(rows.result_rows[0][0]) == 0
+        self._exact_with = mutations if exact else None
+        return exact
+
+    def _asked(self) -> tuple[tuple[str, str, int, int], ...]:
+        rows = self.clickhouse.client().query(
+            "SELECT _partition_id, _part, toUnixTimestamp64Nano(min(timestamp)),"  # noqa: S608
+            " toUnixTimestamp64Nano(max(timestamp))"
+            f" FROM {DATABASE}.logs GROUP BY _partition_id, _part"
         )
-        return bounds, all(int(unsure) == 0 for *_, unsure in rows.result_rows)
+        return tuple(
+            (str(day), str(part), int(first), int(last))
+            for day, part, first, last in rows.result_rows
+        )
+
+
+def _mutations_seen(files: FilesSeen | None) -> tuple[object, ...] | None:
+    """The table's definition file and its mutations' files (`mutation_N.txt`), as `files`
+    show them (None: not known)."""
+    if files is None:
+        return None
+    definition, names = files
+    return (definition, *(name for name in names if name.startswith("mutation_")))

@@ -486,10 +486,15 @@ def _counted_by_part(store: TelemetryStore, query: Query, window: Window) -> int
     afterwards: the embedded table's parts are those read before, or else the parts read
     again say so. None otherwise (the plain count)."""
     parts = store.log_parts.read()
-    token = _index_token(query.root) if parts.indexes_exact else None
+    token = _index_token(query.root)
     plan = _part_plan(parts, window) if token is not None else None
     # With every part inside, ClickHouse counts a word as fast from its lists' sizes itself.
-    if plan is not None and token is not None and not (plan.everything and token[0] == "body_text"):
+    if (
+        plan is not None
+        and token is not None
+        and not (plan.everything and token[0] == "body_text")
+        and store.log_parts.indexes_exact(parts)
+    ):
         counted = _count_by_part(store, query, window, plan, token)
         if store.log_parts.unchanged_since(parts):
             return counted
