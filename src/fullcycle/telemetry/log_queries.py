@@ -49,7 +49,7 @@ from fullcycle.logs.query import (
     Word,
 )
 from fullcycle.telemetry.connection import DATABASE
-from fullcycle.telemetry.log_days import Days
+from fullcycle.telemetry.log_parts import Parts
 from fullcycle.telemetry.rollups import LOG_ROLLUPS
 from fullcycle.telemetry.store import TelemetryStore
 from fullcycle.telemetry.tables import BODY_SEPARATOR_CLASS, BODY_WORD_PAIRS
@@ -471,11 +471,123 @@ def count_matches(store: TelemetryStore, query: Query, window: Window, rollups: 
         rows = store.query(f"SELECT sum(c) FROM {sources}", parameters)  # noqa: S608
         return int(rows[0][0] or 0)
     # (On a cluster the table is Distributed, whose days are the shards' business.)
-    counted = _counted_by_day(store, query, window) if store.options.cluster is None else None
+    counted = _counted_by_part(store, query, window) if store.options.cluster is None else None
     if counted is not None:
         return counted
     where, parameters = compile_query(query, window)
     rows = store.query(f"SELECT count() FROM {TABLE} WHERE {where}", parameters)  # noqa: S608
+    return int(rows[0][0])
+
+
+def _counted_by_part(store: TelemetryStore, query: Query, window: Window) -> int | None:
+    """The count by part (`_count_by_part`) when the query is one entry of a body index and
+    some part lies in the window (a word: some part but not every one), else by day
+    (`_count_by_day`) when some day lies wholly in the window; if the count still holds
+    afterwards: the embedded table's parts are those read before, or else the parts read
+    again say so. None otherwise (the plain count)."""
+    parts = store.log_parts.read()
+    token = _index_token(query.root)
+    plan = _part_plan(parts, window) if token is not None else None
+    # With every part inside, ClickHouse counts a word as fast from its lists' sizes itself.
+    if (
+        plan is not None
+        and token is not None
+        and not (plan.everything and token[0] == "body_text")
+        and store.log_parts.indexes_exact(parts)
+    ):
+        counted = _count_by_part(store, query, window, plan, token)
+        if store.log_parts.unchanged_since(parts):
+            return counted
+        return counted if plan.counted_parts() <= store.log_parts.read().names() else None
+    inside = _days_inside(parts, window)
+    if inside is None:
+        return None
+    counted = _count_by_day(store, query, window, inside)
+    if store.log_parts.unchanged_since(parts):
+        return counted
+    return counted if _days_inside(store.log_parts.read(), window) == inside else None
+
+
+@dataclass(frozen=True)
+class _PartPlan:
+    """How a count splits the parts of lines by a window. `whole` are counted
+    with no time condition: those wholly inside it, and those of `less_outside`, counted
+    whole less their lines outside it (the parts it cuts that have most of their time in it:
+    fewer lines are read that way). `timed` (the other parts it cuts) are counted with the
+    time condition; the parts wholly outside it are not read."""
+
+    whole: tuple[str, ...]
+    less_outside: tuple[str, ...]
+    timed: tuple[str, ...]
+    everything: bool  # every part lies wholly in the window
+
+    def counted_parts(self) -> set[str]:
+        """The parts the count reads. If they are all still there after it, it is exact: a
+        part is never changed, and its name never comes back once it is merged away, so each
+        was there throughout, and none of its lines was missed or counted twice. (A part that
+        came in after the parts were read is not counted: its lines came in during the
+        search.)"""
+        return {*self.whole, *self.timed}
+
+
+def _part_plan(parts: Parts, window: Window) -> _PartPlan | None:
+    """The split of the parts (from their min/max, not the lines); None if no part is counted
+    whole (the plain count is the same work)."""
+    whole: list[str] = []
+    less_outside: list[str] = []
+    timed: list[str] = []
+    for _, part, first, last in parts.bounds:
+        if last < window.start_ns or first >= window.end_ns:
+            continue
+        outside = max(0, window.start_ns - first) + max(0, last + 1 - window.end_ns)
+        if outside == 0:
+            whole.append(part)
+        elif 2 * outside < last + 1 - first:
+            whole.append(part)
+            less_outside.append(part)
+        else:
+            timed.append(part)
+    if not whole:
+        return None
+    everything = len(whole) == len(parts.bounds) and not less_outside
+    return _PartPlan(
+        tuple(sorted(whole)), tuple(sorted(less_outside)), tuple(sorted(timed)), everything
+    )
+
+
+def _count_by_part(
+    store: TelemetryStore, query: Query, window: Window, plan: _PartPlan, token: tuple[str, str]
+) -> int:
+    """The query's entry in a body index (`token`) counted in the parts counted whole from
+    the sizes of its lists there, read from the index's dictionary (`mergeTreeTextIndex`),
+    less those parts' lines outside the window, plus the other cut parts' lines in it. (Any
+    condition beside the index's, even one naming the parts, makes ClickHouse read the lists
+    of the matching granules instead of their sizes; a time condition, even one every line
+    meets, their timestamps too. With no condition beside it, ClickHouse counts from the
+    sizes too, as fast for a word, but for a two-word phrase it takes about five times as
+    long: the word-pair expression costs some 5 ms to analyse, docs/benchmarks.md.)"""
+    condition = Condition()
+    matches = _Compiler(condition).node(query.root)
+    index, text = token
+    counted = (  # the index's name is one of two fixed ones
+        f"(SELECT sum(cardinality) FROM mergeTreeTextIndex('{DATABASE}', 'logs', '{index}')"  # noqa: S608
+        f" WHERE token = {condition.bind(text, 'String')}"
+        f" AND part_name IN {condition.bind(list(plan.whole), 'Array(String)')})"
+    )
+    time_range = _time_range(condition, window)
+    if plan.less_outside:
+        counted += (
+            f" - (SELECT count() FROM {TABLE}"  # noqa: S608
+            f" WHERE _part IN {condition.bind(list(plan.less_outside), 'Array(String)')}"
+            f" AND NOT ({time_range}) AND {matches})"
+        )
+    if plan.timed:
+        counted += (
+            f" + (SELECT count() FROM {TABLE}"  # noqa: S608
+            f" WHERE _part IN {condition.bind(list(plan.timed), 'Array(String)')}"
+            f" AND {time_range} AND {matches})"
+        )
+    rows = store.query(f"SELECT {counted}", condition.parameters)
     return int(rows[0][0])
 
 
@@ -488,30 +600,14 @@ class _Days:
     everything: bool
 
 
-def _days_inside(days: Days, window: Window) -> _Days | None:
+def _days_inside(parts: Parts, window: Window) -> _Days | None:
     """Which days of lines lie wholly in the window (from the parts' min/max, not the lines)."""
-    inside = tuple(
-        sorted(
-            day
-            for day, first, last in days.bounds
-            if window.start_ns <= first and last < window.end_ns
-        )
-    )
-    return _Days(inside, len(inside) == len(days.bounds)) if inside else None
-
-
-def _counted_by_day(store: TelemetryStore, query: Query, window: Window) -> int | None:
-    """The count by day (`_count_by_day`), if some day lies wholly in the window and still did
-    after counting (no line came in outside the window meanwhile): the embedded table's parts
-    are those the days were read from, or else the days read again say so. None otherwise."""
-    days = store.log_days.read()
-    inside = _days_inside(days, window)
-    if inside is None:
-        return None
-    counted = _count_by_day(store, query, window, inside)
-    if store.log_days.unchanged_since(days):
-        return counted
-    return counted if _days_inside(store.log_days.read(), window) == inside else None
+    days: dict[str, bool] = {}
+    for day, _, first, last in parts.bounds:
+        inside = window.start_ns <= first and last < window.end_ns
+        days[day] = days.get(day, True) and inside
+    inside_days = tuple(sorted(day for day, inside in days.items() if inside))
+    return _Days(inside_days, len(inside_days) == len(days)) if inside_days else None
 
 
 def _count_by_day(store: TelemetryStore, query: Query, window: Window, inside: _Days) -> int:
@@ -534,6 +630,22 @@ def _count_by_day(store: TelemetryStore, query: Query, window: Window, inside: _
         condition.parameters,
     )
     return int(rows[0][0])
+
+
+def _index_token(node: Node) -> tuple[str, str] | None:
+    """(text index, token) when the query is one entry of a body index, as `_Compiler` matches
+    it: a word that is one token (`body_text`), or a phrase of two words of letters
+    (`body_pairs`)."""
+    if isinstance(node, Term) and not node.word.wildcards:
+        text = node.word.text
+        if tokens_of(text) == [text]:
+            return "body_text", text.translate(ASCII_LOWER)
+    elif isinstance(node, Phrase):
+        text = node.text
+    else:
+        return None
+    lowered = text.translate(ASCII_LOWER)
+    return ("body_pairs", lowered) if word_pairs(lowered) == [lowered] else None
 
 
 def newest_lines(

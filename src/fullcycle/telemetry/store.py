@@ -22,7 +22,7 @@ from fullcycle.telemetry.batches import Batch
 from fullcycle.telemetry.connection import DATABASE, ClickHouse
 from fullcycle.telemetry.flusher import Flusher, FlushPolicy
 from fullcycle.telemetry.group_commit import GroupCommitWriter, Overloaded
-from fullcycle.telemetry.log_days import LogDays
+from fullcycle.telemetry.log_parts import LogParts
 from fullcycle.telemetry.payloads import encode_batches
 from fullcycle.telemetry.schema import Retention, ensure_schema
 from fullcycle.telemetry.series_catalogue import SeriesCatalogue
@@ -77,7 +77,7 @@ class TelemetryStore:
             self.clickhouse, enabled=options.cluster is None, engine_path=engine_path
         )
         # The logs' days for exact totals, kept while the embedded table's parts are the same.
-        self.log_days = LogDays(self.clickhouse, engine_path)
+        self.log_parts = LogParts(self.clickhouse, engine_path)
         self._wal_dir = options.data_dir / "wal"
         self._lock_file: IO[bytes] | None = None
 

@@ -6,7 +6,7 @@ it) or removed (its directory goes only after it has been merged away or dropped
 the data directory lists the same names, and the table's definition file is the same one (the
 table was not made anew), the table's active parts are the same, and so is every answer
 computed from them alone: the series catalogue's counts (telemetry/series_catalogue.py), the
-logs' days (telemetry/log_days.py). Listing the directory takes some 20 microseconds; a query
+logs' parts (telemetry/log_parts.py). Listing the directory takes some 20 microseconds; a query
 that asks the same of chDB, a millisecond or more.
 
 Only an embedded store can tell this way: no other process writes into its files (the store
