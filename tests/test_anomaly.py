@@ -211,6 +211,16 @@ def test_a_state_saved_before_the_offsets_were_kept_still_pages_on_a_sign_up_out
     assert any(point.alert for point in outage)
 
 
+def _an_hour_without_sign_ups_at_eight(seed: int) -> tuple[list[Point], list[Point]]:
+    """Three weeks of sign-ups (8 % of the orders), then none from 08:00 on day 22: the
+    points before it from the second week on, and the hour's."""
+    series = orders_per_step(23, 1, seed=seed, scale=0.08)
+    detector = Detector(MetricKind.COUNT)
+    eight = 22 * 1440 + 8 * 60
+    normal = feed(detector, series[:eight], 1)
+    return normal[7 * 1440 :], feed(detector, [0.0] * 60, 1, first=eight)
+
+
 @pytest.mark.parametrize("seed", [1, 4, 8])
 def test_an_hour_without_sign_ups_pages_within_45_minutes_whatever_forecast_was_picked(
     seed: int,
@@ -220,12 +230,8 @@ def test_an_hour_without_sign_ups_pages_within_45_minutes_whatever_forecast_was_
     forecast following the empty minutes down (the plain one within 5 minutes, on seeds 4
     and 8 where it was picked; the offset by half over the hour) does not hide it. Before,
     none of these three paged within the hour."""
-    series = orders_per_step(23, 1, seed=seed, scale=0.08)
-    detector = Detector(MetricKind.COUNT)
-    eight = 22 * 1440 + 8 * 60
-    normal = feed(detector, series[:eight], 1)
-    assert not any(point.alert for point in normal[7 * 1440 :])
-    outage = feed(detector, [0.0] * 60, 1, first=eight)
+    normal, outage = _an_hour_without_sign_ups_at_eight(seed)
+    assert not any(point.alert for point in normal)
     first = next((minute for minute, point in enumerate(outage) if point.alert), None)
     assert first is not None and first < 45, f"first alert after {first} minutes"
     assert all(point.direction == "below" for point in outage if point.alert)
@@ -236,13 +242,9 @@ def test_an_hour_without_sign_ups_at_eight_pages_within_half_an_hour(seed: int) 
     """~0.47 sign-ups a minute at 08:00, none come: ~22 minutes make e^-10 for a detector
     that knows the rate. The rhythm learnt from a few events per 5 minutes sits a third
     below it, so the silence is judged against the mean of the last weeks at this time of
-    the week where that is higher: it pages after 26-28 minutes (37-40 before)."""
-    series = orders_per_step(23, 1, seed=seed, scale=0.08)
-    detector = Detector(MetricKind.COUNT)
-    eight = 22 * 1440 + 8 * 60
-    normal = feed(detector, series[:eight], 1)
-    assert not any(point.alert for point in normal[7 * 1440 :])
-    outage = feed(detector, [0.0] * 60, 1, first=eight)
+    the week: it pages after 26-28 minutes (37-40 before)."""
+    normal, outage = _an_hour_without_sign_ups_at_eight(seed)
+    assert not any(point.alert for point in normal)
     first = next((minute for minute, point in enumerate(outage) if point.alert), None)
     assert first is not None and first < 30, f"first alert after {first} minutes"
 
@@ -351,22 +353,29 @@ def test_a_busier_afternoon_does_not_page_and_a_surge_still_does(seed: int) -> N
     assert any(point.alert for point in points[16 * 60 : 16 * 60 + 12])
 
 
+def _a_day_of_orders_with_a_drop(
+    seed: int, day: int, share: float, start: int, end: int
+) -> list[Point]:
+    """The points of day `day` (0 a Monday) of a shop's orders, each minute from `start` to
+    `end` keeping `share` of its orders, after the days before it as usual."""
+    series = orders_per_step(day + 1, 1, seed=seed)
+    detector = Detector(MetricKind.COUNT)
+    feed(detector, series[: day * 1440], 1)
+    rng = np.random.default_rng(seed + 100)
+    today = [
+        float(rng.binomial(int(count), share)) if start <= minute < end else count
+        for minute, count in enumerate(series[day * 1440 :])
+    ]
+    return feed(detector, today, 1, first=day * 1440)
+
+
 @pytest.mark.parametrize("seed", [2, 4, 5])
 def test_orders_falling_to_two_fifths_at_noon_page_within_eight_minutes(seed: int) -> None:
     """~11 orders a minute at noon, then 40 % of them for 45 minutes. The 8-minute sum is
     evidence after 6-8 minutes; it spans more than the alert's 3 minutes already, so it
     pages at once (before, the shortest sum past 1 minute was of 4, too few orders, then of
     16, evidence after about 10 minutes, and 3 minutes' hold came on top: 13-14)."""
-    series = orders_per_step(23, 1, seed=seed)
-    day = 22 * 1440
-    detector = Detector(MetricKind.COUNT)
-    feed(detector, series[:day], 1)
-    rng = np.random.default_rng(seed + 100)
-    today = [
-        float(rng.binomial(int(count), 0.4)) if 12 * 60 <= minute < 12 * 60 + 45 else count
-        for minute, count in enumerate(series[day : day + 1440])
-    ]
-    points = feed(detector, today, 1, first=day)
+    points = _a_day_of_orders_with_a_drop(seed, 22, 0.4, 12 * 60, 12 * 60 + 45)
     assert not any(point.alert for point in points[: 12 * 60])
     assert any(point.alert for point in points[12 * 60 : 12 * 60 + 8])
 
@@ -379,16 +388,7 @@ def test_a_sunday_at_three_fifths_of_its_orders_from_eleven_pages_before_evening
     below builds up, the forecast's offset does not follow the drop down, so the evidence
     reaches the threshold after about an hour (before, the offset had taken the drop in by
     then, and it never paged). It pages only then, and not after the orders come back."""
-    series = orders_per_step(28, 1, seed=seed)
-    day = 27 * 1440
-    detector = Detector(MetricKind.COUNT)
-    feed(detector, series[:day], 1)
-    rng = np.random.default_rng(seed + 100)
-    today = [
-        float(rng.binomial(int(count), 0.6)) if 11 * 60 <= minute < 17 * 60 else count
-        for minute, count in enumerate(series[day : day + 1440])
-    ]
-    points = feed(detector, today, 1, first=day)
+    points = _a_day_of_orders_with_a_drop(seed, 27, 0.6, 11 * 60, 17 * 60)
     assert not any(point.alert for point in points[: 11 * 60])
     assert any(point.alert for point in points[11 * 60 : 17 * 60])
     assert not any(point.alert for point in points[17 * 60 :])

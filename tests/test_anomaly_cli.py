@@ -8,6 +8,7 @@ import math
 import random
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from fullcycle.cli.main import app
@@ -71,52 +72,40 @@ def test_output_file_and_streaming_prefix(tmp_path: Path) -> None:
     assert (tmp_path / "prefix.out").read_text().splitlines() == full_lines[:301]
 
 
-def test_a_malformed_row_names_its_line_and_writes_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("rows", "line", "message"),
+    [
+        (
+            "2024-01-01T00:00:00,1\n2024-01-01T00:01:00,2\n"
+            "2024-01-01T00:02:00,lots\n2024-01-01T00:03:00,4\n",
+            4,
+            "value 'lots' is not a number",
+        ),
+        (
+            "2024-01-01T00:00:00,1\nyesterday,2\n",
+            3,
+            "timestamp 'yesterday' is neither ISO-8601 nor epoch seconds",
+        ),
+        (
+            "2024-01-01T00:00:00,1\n2024-01-01T00:05:00,2\n"
+            "2024-01-01T00:03:00,3\n2024-01-01T00:10:00,4\n",
+            4,
+            "timestamp '2024-01-01T00:03:00' is not after '2024-01-01T00:05:00' (line 3)",
+        ),
+        ("1700000000,1\n1700000000,2\n", 3, "timestamp '1700000000' is not after '1700000000'"),
+        ("1700000000,1\ninf,2\n", 3, "timestamp 'inf' is not a finite number of seconds"),
+    ],
+    ids=["value", "timestamp", "time goes back", "time repeats", "infinite epoch"],
+)
+def test_a_bad_row_names_its_line_and_writes_nothing(
+    tmp_path: Path, rows: str, line: int, message: str
+) -> None:
     series = tmp_path / "series.csv"
-    series.write_text(
-        "timestamp,value\n2024-01-01T00:00:00,1\n2024-01-01T00:01:00,2\n"
-        "2024-01-01T00:02:00,lots\n2024-01-01T00:03:00,4\n"
-    )
-    target = tmp_path / "scores.csv"
-    result = detect("--input", str(series), "--output", str(target))
+    series.write_text("timestamp,value\n" + rows)
+    result = detect("--input", str(series), "--output", str(tmp_path / "scores.csv"))
     assert result.exit_code == 1
-    assert "line 4" in result.stderr and "'lots' is not a number" in result.stderr
-    assert not target.exists()
+    assert f"series.csv, line {line}: {message}" in result.stderr
     assert list(tmp_path.iterdir()) == [series]
-
-
-def test_a_bad_timestamp_names_its_line(tmp_path: Path) -> None:
-    series = tmp_path / "series.csv"
-    series.write_text("timestamp,value\n2024-01-01T00:00:00,1\nyesterday,2\n")
-    result = detect("--input", str(series))
-    assert result.exit_code == 1
-    assert "line 3" in result.stderr and "'yesterday'" in result.stderr
-
-
-def test_a_timestamp_that_goes_back_names_both_lines_and_writes_nothing(tmp_path: Path) -> None:
-    series = tmp_path / "series.csv"
-    series.write_text(
-        "timestamp,value\n2024-01-01T00:00:00,1\n2024-01-01T00:05:00,2\n"
-        "2024-01-01T00:03:00,3\n2024-01-01T00:10:00,4\n"
-    )
-    target = tmp_path / "scores.csv"
-    result = detect("--input", str(series), "--output", str(target))
-    assert result.exit_code == 1
-    assert "line 4" in result.stderr and "'2024-01-01T00:03:00' is not after" in result.stderr
-    assert "(line 3)" in result.stderr
-    assert not target.exists()
-
-
-def test_a_repeated_or_infinite_epoch_timestamp_is_refused(tmp_path: Path) -> None:
-    series = tmp_path / "series.csv"
-    series.write_text("timestamp,value\n1700000000,1\n1700000000,2\n")
-    result = detect("--input", str(series))
-    assert result.exit_code == 1
-    assert "line 3" in result.stderr and "'1700000000' is not after" in result.stderr
-    series.write_text("timestamp,value\n1700000000,1\ninf,2\n")
-    result = detect("--input", str(series))
-    assert result.exit_code == 1
-    assert "line 3" in result.stderr and "'inf' is not a finite number" in result.stderr
 
 
 def test_an_empty_file_gets_a_clear_message(tmp_path: Path) -> None:
